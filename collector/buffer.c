@@ -1,0 +1,256 @@
+/*
+ * Per-thread event buffers.
+ *
+ * Memory: one pool of fixed-size chunks, mapped once by coll_buffers_init(),
+ * and a table of thread slots.  A thread takes a slot on its first record
+ * and chunks from the pool as it fills them (one atomic fetch_add); nothing
+ * is ever malloc'ed on the record path.  When the pool is empty, records are
+ * dropped and counted.
+ *
+ * Concurrency contract (Dekker-style, no lock on the record path):
+ *   writer thread:   slot->busy = 1; seq_cst fence; re-check the recording
+ *                    flag; write the record; slot->busy = 0 (release).
+ *   control thread:  clear the recording flag (seq_cst); wait until every
+ *                    slot's busy is 0 (coll_buffers_quiesce).
+ * After the quiesce no thread can be inside a record, and none will enter
+ * one until the flag is set again, so the control thread may read and reset
+ * the chunks without further synchronisation.  The pool is only reset while
+ * recording is off.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "collector.h"
+
+#define CHUNK_BYTES (64u * 1024u)
+
+struct chunk {
+    struct chunk *next;
+    uint32_t count;
+    uint32_t cap;
+    struct coll_event ev[];
+};
+
+enum { SLOT_FREE = 0, SLOT_LIVE, SLOT_DEAD };
+
+struct slot {
+    _Atomic int busy;  /* owner is writing a record */
+    _Atomic int state; /* SLOT_* */
+    int32_t tid;
+    uint32_t index;
+    uint64_t next_correlation;
+    struct chunk *head; /* this session's chunks, oldest first */
+    struct chunk *cur;
+    char pad[64 - 40];
+};
+
+_Atomic int coll_recording_flag;
+
+/* Set once by coll_buffers_init() (control thread), read-only afterwards. */
+static unsigned char *pool;
+static uint32_t n_chunks;
+static struct slot *slots;
+static unsigned n_slots;
+
+static _Atomic uint32_t next_chunk; /* first unused chunk of the pool */
+static _Atomic uint64_t dropped;    /* records lost since the last take */
+static _Atomic int slots_ready;
+
+/* The calling thread's slot and id; initial-exec: no allocation on access. */
+static __thread struct slot *t_slot __attribute__((tls_model("initial-exec")));
+static __thread int32_t t_tid __attribute__((tls_model("initial-exec")));
+static __thread bool t_no_slot __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t exit_key;
+
+static void *map(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Thread exit: the slot's records stay until collected, then it is reused. */
+static void on_thread_exit(void *arg)
+{
+    struct slot *s = arg;
+    t_slot = NULL;
+    t_no_slot = true; /* a hook running in a later TLS destructor records nothing */
+    atomic_store_explicit(&s->state, SLOT_DEAD, memory_order_release);
+}
+
+int coll_buffers_init(size_t bytes, unsigned max_threads)
+{
+    if (atomic_load(&slots_ready))
+        return 0;
+    if (bytes < CHUNK_BYTES)
+        bytes = CHUNK_BYTES;
+    size_t slot_bytes = (size_t)max_threads * sizeof(struct slot);
+    pool = map(bytes);
+    slots = map(slot_bytes);
+    if (!pool || !slots) {
+        coll_log(COLL_LOG_ERROR, "buffers", "cannot map %zu bytes of event buffers; recording is off",
+                 bytes + slot_bytes);
+        if (pool)
+            munmap(pool, bytes);
+        if (slots)
+            munmap(slots, slot_bytes);
+        pool = NULL;
+        slots = NULL;
+        return -1;
+    }
+    n_chunks = (uint32_t)(bytes / CHUNK_BYTES);
+    n_slots = max_threads;
+    for (unsigned i = 0; i < n_slots; i++)
+        slots[i].index = i;
+    pthread_key_create(&exit_key, on_thread_exit);
+    atomic_store(&slots_ready, 1);
+    return 0;
+}
+
+int32_t coll_thread_id(void)
+{
+    if (!t_tid)
+        t_tid = (int32_t)gettid();
+    return t_tid;
+}
+
+/* First record of a thread: claim a free slot (or a collected dead one). */
+static struct slot *claim_slot(void)
+{
+    if (t_no_slot || !atomic_load_explicit(&slots_ready, memory_order_acquire))
+        return NULL;
+    for (unsigned i = 0; i < n_slots; i++) {
+        int expected = SLOT_FREE;
+        if (atomic_compare_exchange_strong(&slots[i].state, &expected, SLOT_LIVE)) {
+            struct slot *s = &slots[i];
+            s->tid = coll_thread_id();
+            s->next_correlation = 0;
+            pthread_setspecific(exit_key, s);
+            t_slot = s;
+            return s;
+        }
+    }
+    t_no_slot = true; /* table full: this thread's records are dropped */
+    return NULL;
+}
+
+static struct chunk *take_chunk(void)
+{
+    uint32_t i = atomic_fetch_add_explicit(&next_chunk, 1, memory_order_relaxed);
+    if (i >= n_chunks)
+        return NULL;
+    struct chunk *c = (struct chunk *)(pool + (size_t)i * CHUNK_BYTES);
+    c->next = NULL;
+    c->count = 0;
+    c->cap = (CHUNK_BYTES - sizeof *c) / sizeof(struct coll_event);
+    return c;
+}
+
+struct coll_event *coll_record_begin(void)
+{
+    struct slot *s = t_slot;
+    if (!s && !(s = claim_slot())) {
+        atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+        return NULL;
+    }
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!atomic_load_explicit(&coll_recording_flag, memory_order_acquire)) {
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+        return NULL;
+    }
+    struct chunk *c = s->cur;
+    if (!c || c->count == c->cap) {
+        struct chunk *fresh = take_chunk();
+        if (!fresh) {
+            atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            return NULL;
+        }
+        if (c)
+            c->next = fresh;
+        else
+            s->head = fresh;
+        s->cur = c = fresh;
+    }
+    struct coll_event *ev = &c->ev[c->count];
+    ev->tid = s->tid;
+    ev->correlation = ((uint64_t)(s->index + 1) << 40) | ++s->next_correlation;
+    return ev;
+}
+
+void coll_record_commit(struct coll_event *ev)
+{
+    (void)ev;
+    struct slot *s = t_slot;
+    s->cur->count++;
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+}
+
+void coll_buffers_quiesce(void)
+{
+    if (!slots)
+        return;
+    atomic_thread_fence(memory_order_seq_cst);
+    for (unsigned i = 0; i < n_slots; i++) {
+        if (atomic_load_explicit(&slots[i].state, memory_order_acquire) == SLOT_FREE)
+            continue;
+        while (atomic_load_explicit(&slots[i].busy, memory_order_acquire))
+            sched_yield();
+    }
+}
+
+void coll_buffers_visit(coll_event_visitor visit, void *arg)
+{
+    if (!slots)
+        return;
+    for (unsigned i = 0; i < n_slots; i++) {
+        if (atomic_load_explicit(&slots[i].state, memory_order_acquire) == SLOT_FREE)
+            continue;
+        for (const struct chunk *c = slots[i].head; c; c = c->next)
+            for (uint32_t k = 0; k < c->count; k++)
+                visit(&c->ev[k], arg);
+    }
+}
+
+void coll_buffers_reset(void)
+{
+    if (!slots)
+        return;
+    for (unsigned i = 0; i < n_slots; i++) {
+        struct slot *s = &slots[i];
+        s->head = s->cur = NULL;
+        int dead = SLOT_DEAD;
+        atomic_compare_exchange_strong(&s->state, &dead, SLOT_FREE);
+    }
+    atomic_store(&next_chunk, 0);
+}
+
+uint64_t coll_buffers_take_dropped(void)
+{
+    return atomic_exchange(&dropped, 0);
+}
+
+void coll_buffers_atfork_child(void)
+{
+    /* Only the forking thread exists in the child: every other slot is dead,
+     * and whatever the parent recorded is not the child's to write. */
+    atomic_store(&coll_recording_flag, 0);
+    if (!slots)
+        return;
+    for (unsigned i = 0; i < n_slots; i++) {
+        slots[i].head = slots[i].cur = NULL;
+        atomic_store(&slots[i].busy, 0);
+        if (&slots[i] != t_slot)
+            atomic_store(&slots[i].state, SLOT_FREE);
+    }
+    if (t_slot)
+        t_slot->tid = (int32_t)gettid();
+    t_tid = 0;
+    atomic_store(&next_chunk, 0);
+    atomic_store(&dropped, 0);
+}

@@ -1,0 +1,209 @@
+/*
+ * collector/ — what is recorded.
+ *
+ * Owns the clock, the per-thread event buffers, the gating state machine
+ * (start/step/stop with delay/max iterations, identical to vLLM's
+ * WorkerProfiler) and the finished-session object handed to the writer.
+ * It knows nothing about JSON or files.
+ *
+ * Threading contract:
+ *   - coll_recording(), coll_record_begin()/coll_record_commit() and
+ *     coll_step() may be called from any application thread, at any time,
+ *     including before coll_init() (they then record nothing).  The record
+ *     path takes no lock, makes no syscall and never allocates.
+ *   - coll_start(), coll_stop(), coll_collect() and coll_session_free() are
+ *     "slow work": the caller (control/) serialises them.
+ */
+#ifndef OMNIPROF_COLLECTOR_H
+#define OMNIPROF_COLLECTOR_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- logging (used by every folder) ---------------------------------- */
+
+enum coll_log_level { COLL_LOG_ERROR = 0, COLL_LOG_WARN, COLL_LOG_INFO, COLL_LOG_DEBUG };
+
+void coll_log_set_level(int level);
+int coll_log_level(void);
+/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2). */
+void coll_log(int level, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- clock ------------------------------------------------------------ */
+
+/* CLOCK_REALTIME in ns: the clock CUPTI uses on Linux, so host and GPU
+ * timestamps share one time base. */
+uint64_t coll_now_ns(void);
+
+/* ---- events ----------------------------------------------------------- */
+
+enum coll_kind {
+    COLL_EV_API = 1, /* an API call with no payload of interest */
+    COLL_EV_LAUNCH,  /* kernel launch: launch payload */
+    COLL_EV_ALLOC,   /* allocation: mem payload */
+    COLL_EV_FREE,    /* free: mem payload (bytes filled in when known) */
+    COLL_EV_STEP,    /* iteration boundary: step payload */
+};
+
+/* Every API omniprof can record.  The order is the table in api.c. */
+enum coll_api {
+    COLL_API_NONE = 0,
+    COLL_API_cuLaunchKernel,
+    COLL_API_cuMemAlloc_v2,
+    COLL_API_cuMemFree_v2,
+    COLL_API_cudaMalloc,
+    COLL_API_cudaFree,
+    COLL_API_omni_step,
+    COLL_API_COUNT
+};
+
+enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME };
+
+const char *coll_api_name(int api);
+int coll_api_domain(int api);
+
+/* One fixed-size record; application threads fill these in place. */
+struct coll_event {
+    uint64_t start_ns;
+    uint64_t end_ns;
+    uint64_t correlation; /* unique within the process */
+    int32_t tid;
+    uint16_t kind;
+    uint16_t api;
+    int32_t result; /* CUresult / cudaError_t of the call */
+    int32_t pad;
+    union {
+        struct {
+            uint64_t func;   /* CUfunction, named at collection */
+            uint64_t stream; /* CUstream */
+            uint32_t grid[3];
+            uint32_t block[3];
+            uint32_t shared_mem;
+        } launch;
+        struct {
+            uint64_t addr;
+            uint64_t bytes;
+            int32_t device;
+        } mem;
+        struct {
+            uint64_t number; /* 1-based step count of this session */
+        } step;
+    } u;
+};
+
+/* ---- buffers and the record path -------------------------------------- */
+
+/* Creates the chunk pool (bytes in total) and the thread table.  Called
+ * once by the control side; until it has run nothing is recorded. */
+int coll_buffers_init(size_t bytes, unsigned max_threads);
+
+extern _Atomic int coll_recording_flag;
+
+/* The idle check every hook makes first: one relaxed load. */
+static inline bool coll_recording(void)
+{
+    return atomic_load_explicit(&coll_recording_flag, memory_order_relaxed) != 0;
+}
+
+/* Reserve the next record of the calling thread.  Returns NULL when not
+ * recording (any more) or when the buffers are full (the drop is counted).
+ * Every non-NULL return must be followed by coll_record_commit(). */
+struct coll_event *coll_record_begin(void);
+void coll_record_commit(struct coll_event *ev);
+
+/* The calling thread's id (cached; no syscall after the first call). */
+int32_t coll_thread_id(void);
+
+/* ---- gating ------------------------------------------------------------- */
+
+enum coll_gate_state {
+    COLL_GATE_IDLE,      /* not started */
+    COLL_GATE_ARMED,     /* started, waiting for delay_iterations steps */
+    COLL_GATE_RECORDING, /* recording */
+    COLL_GATE_DONE,      /* stopped itself after max_iterations; still active */
+};
+
+enum coll_gate_action { COLL_GATE_NONE = 0, COLL_GATE_BEGIN, COLL_GATE_END };
+
+/* vLLM's WorkerProfiler counters, as a pure state machine (gate.c). */
+struct coll_gate {
+    long delay_iterations;
+    long max_iterations; /* 0 = unlimited */
+    bool active;         /* start() seen, stop() not yet */
+    bool running;        /* recording */
+    bool done;           /* auto-stopped after max_iterations */
+    long active_iterations;
+    long profiling_iterations;
+};
+
+void coll_gate_init(struct coll_gate *g, long delay_iterations, long max_iterations);
+enum coll_gate_state coll_gate_state(const struct coll_gate *g);
+enum coll_gate_action coll_gate_start(struct coll_gate *g);
+enum coll_gate_action coll_gate_step(struct coll_gate *g);
+enum coll_gate_action coll_gate_stop(struct coll_gate *g);
+
+/* ---- sessions (session.c) ------------------------------------------------ */
+
+/* The finished record of one start..stop window, ready for the writer. */
+struct coll_session {
+    uint64_t begin_ns; /* recording began */
+    uint64_t end_ns;   /* recording ended */
+    uint64_t steps;    /* iteration boundaries seen while recording */
+    uint64_t dropped;  /* events lost because the buffers were full */
+    size_t n_events;
+    const struct coll_event **events; /* sorted by start time */
+    size_t n_names;
+    struct coll_kernel_name {
+        uint64_t func;
+        char *name;
+    } *names; /* kernel name of every launched CUfunction, sorted by func */
+};
+
+/* Returns the kernel name of a CUfunction, or NULL; supplied by preload/
+ * (the real cuFuncGetName) and called on the control thread only. */
+typedef const char *(*coll_kernel_namer)(uint64_t func);
+void coll_set_kernel_namer(coll_kernel_namer namer);
+
+/* Called (from an application thread) when max_iterations stopped a
+ * session: the control side must collect and write it. */
+typedef void (*coll_flush_notify)(void);
+void coll_set_flush_notify(coll_flush_notify notify);
+
+/* Called with true when a session begins and false when it ends, on the
+ * thread that caused it (gate lock held): profiler=cuda's cuProfilerStart/
+ * cuProfilerStop window. */
+typedef void (*coll_transition_hook)(bool begin);
+void coll_set_transition_hook(coll_transition_hook hook);
+
+/* record=false: gate and transitions only, no events (profiler=cuda). */
+void coll_configure(long delay_iterations, long max_iterations, bool record);
+enum coll_gate_state coll_state(void);
+/* Each returns the gate's action; BEGIN/END have already been applied to
+ * the recording flag when they return. */
+enum coll_gate_action coll_start(void);
+enum coll_gate_action coll_stop(void);
+enum coll_gate_action coll_step(void);
+
+/* True when a stopped session waits to be collected. */
+bool coll_pending(void);
+/* Waits until no thread is writing a record, then moves every recorded
+ * event into a new session and empties the buffers.  NULL when there is
+ * nothing pending (or on allocation failure, logged). */
+struct coll_session *coll_collect(void);
+void coll_session_free(struct coll_session *s);
+const char *coll_session_kernel_name(const struct coll_session *s, uint64_t func);
+
+/* Internal to collector/: buffer.c's side of collection. */
+typedef void (*coll_event_visitor)(const struct coll_event *ev, void *arg);
+void coll_buffers_quiesce(void);
+void coll_buffers_visit(coll_event_visitor visit, void *arg);
+void coll_buffers_reset(void);
+uint64_t coll_buffers_take_dropped(void);
+/* fork(): the child's copy forgets every other thread. */
+void coll_buffers_atfork_child(void);
+void coll_session_atfork_child(void);
+
+#endif

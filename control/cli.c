@@ -1,0 +1,190 @@
+/*
+ * The omniprof command.
+ *
+ *   omniprof run [-o DIR] [--set k=v]... [--config FILE] [--autostart] -- CMD [ARGS]
+ *       Runs CMD with libomniprof.so prepended to LD_PRELOAD and the whole
+ *       configuration handed over as OMNIPROF="k=v,...".  Its exit code is
+ *       CMD's (exec).
+ *   omniprof keys      lists the configuration keys
+ *   omniprof version
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+    fputs("usage: omniprof run [-o DIR] [--set KEY=VALUE]... [--config FILE] [--autostart]\n"
+          "                    [--stage N] [--delay N] [--max N] -- CMD [ARGS...]\n"
+          "       omniprof keys\n"
+          "       omniprof version\n"
+          "\n"
+          "run: starts CMD under libomniprof.so.  Profile it with kill -USR1 PID (toggle)\n"
+          "and kill -USR2 PID (stop and write), or from the start with --autostart.\n"
+          "Traces go to DIR (default ./omniprof_traces).  The exit code is CMD's.\n",
+          f);
+}
+
+/* libomniprof.so beside the command: build/bin -> build/lib, or prefix/bin -> prefix/lib. */
+static int find_library(char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0)
+        return -errno;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    static const char *const rel[] = {"../lib/libomniprof.so", "libomniprof.so",
+                                      "../lib64/libomniprof.so"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        char cand[PATH_MAX + 32];
+        snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]);
+        if (access(cand, R_OK) == 0 && realpath(cand, out) && strlen(out) < cap)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+static int set(struct ctl_config *c, const char *key, const char *value, const char *source)
+{
+    struct ctl_error err;
+    if (ctl_config_set(c, key, value, source, &err) < 0) {
+        fprintf(stderr, "omniprof: config: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct ctl_config c;
+    struct ctl_error err;
+    ctl_config_defaults(&c);
+    if (ctl_config_load_env(&c, environ, &err) < 0) {
+        fprintf(stderr, "omniprof: config: %s\n", err.msg);
+        return 2;
+    }
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'o'},   {"set", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'}, {"autostart", no_argument, NULL, 'a'},
+        {"stage", required_argument, NULL, 'S'}, {"delay", required_argument, NULL, 'd'},
+        {"max", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+o:s:c:h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (opt) {
+        case 'o': rc = set(&c, "torch_profiler_dir", optarg, "-o"); break;
+        case 'a': rc = set(&c, "autostart", "true", "--autostart"); break;
+        case 'S': rc = set(&c, "stage", optarg, "--stage"); break;
+        case 'd': rc = set(&c, "delay_iterations", optarg, "--delay"); break;
+        case 'm': rc = set(&c, "max_iterations", optarg, "--max"); break;
+        case 'c':
+            if (ctl_config_load_ini(&c, optarg, &err) < 0) {
+                fprintf(stderr, "omniprof: config: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case 's': {
+            char *eq = strchr(optarg, '=');
+            if (!eq) {
+                fprintf(stderr, "omniprof: config: --set %s: expected KEY=VALUE\n", optarg);
+                return 2;
+            }
+            *eq = '\0';
+            rc = set(&c, optarg, eq + 1, "--set");
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (rc < 0)
+            return 2;
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (ctl_config_validate(&c, "omniprof run", &err) < 0) {
+        fprintf(stderr, "omniprof: config: %s\n", err.msg);
+        return 2;
+    }
+    char lib[PATH_MAX];
+    if (find_library(lib, sizeof lib) < 0) {
+        fprintf(stderr, "omniprof: cannot find libomniprof.so beside this command\n");
+        return 2;
+    }
+    /* The whole configuration travels as OMNIPROF; the variables it was
+     * built from are removed so they cannot override the command line. */
+    static char text[16384];
+    if (ctl_config_serialize(&c, text, sizeof text) < 0) {
+        fprintf(stderr, "omniprof: configuration too long\n");
+        return 2;
+    }
+    for (int again = 1; again;) {
+        again = 0;
+        for (char **e = environ; *e; e++) {
+            if (strncmp(*e, "OMNIPROF", 8) == 0 && ((*e)[8] == '_' || (*e)[8] == '=')) {
+                char name[256];
+                size_t n = strcspn(*e, "=");
+                snprintf(name, sizeof name, "%.*s", (int)n, *e);
+                unsetenv(name);
+                again = 1;
+                break;
+            }
+        }
+    }
+    setenv("OMNIPROF", text, 1);
+    const char *old = getenv("LD_PRELOAD");
+    char *preload;
+    if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0)
+        return 2;
+    setenv("LD_PRELOAD", preload, 1);
+    execvp(argv[optind], argv + optind);
+    fprintf(stderr, "omniprof: cannot run %s: %s\n", argv[optind], strerror(errno));
+    return errno == ENOENT ? 127 : 126;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keys") == 0) {
+        for (size_t i = 0; i < ctl_config_key_count(); i++) {
+            const char *alias = ctl_config_key_alias(i);
+            if (alias)
+                printf("%s (short: %s)\n", ctl_config_key_name(i), alias);
+            else
+                printf("%s\n", ctl_config_key_name(i));
+        }
+        return 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("omniprof %s\n", OMNIPROF_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "omniprof: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

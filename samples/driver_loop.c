@@ -1,0 +1,120 @@
+/*
+ * driver_loop: a CUDA driver-API program, unmodified by omniprof.
+ *
+ *   driver_loop [ITERATIONS [SLEEP_MS]]
+ *
+ * Loads two kernels from PTX, and each iteration marks an iteration
+ * boundary (omni_step, when omniprof is loaded), launches vec_add and then
+ * scale, and synchronises.  Prints how many launches it made and a checksum
+ * of the result, so runs with and without omniprof can be compared.
+ */
+#include <cuda.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Resolved to omniprof's when it is preloaded, NULL otherwise. */
+extern void omni_step(void) __attribute__((weak));
+
+static const char ptx[] =
+    ".version 8.0\n"
+    ".target sm_80\n"
+    ".address_size 64\n"
+    "\n"
+    ".visible .entry vec_add(\n"
+    "    .param .u64 a, .param .u64 b, .param .u32 n)\n"
+    "{\n"
+    "    .reg .pred %p<2>; .reg .b32 %r<6>; .reg .f32 %f<4>; .reg .b64 %rd<8>;\n"
+    "    ld.param.u64 %rd1, [a]; ld.param.u64 %rd2, [b]; ld.param.u32 %r2, [n];\n"
+    "    mov.u32 %r3, %ctaid.x; mov.u32 %r4, %ntid.x; mov.u32 %r5, %tid.x;\n"
+    "    mad.lo.s32 %r1, %r3, %r4, %r5;\n"
+    "    setp.ge.u32 %p1, %r1, %r2; @%p1 bra DONE;\n"
+    "    cvta.to.global.u64 %rd3, %rd1; cvta.to.global.u64 %rd4, %rd2;\n"
+    "    mul.wide.u32 %rd5, %r1, 4; add.s64 %rd6, %rd3, %rd5; add.s64 %rd7, %rd4, %rd5;\n"
+    "    ld.global.f32 %f1, [%rd6]; ld.global.f32 %f2, [%rd7];\n"
+    "    add.f32 %f3, %f1, %f2; st.global.f32 [%rd6], %f3;\n"
+    "DONE:\n"
+    "    ret;\n"
+    "}\n"
+    "\n"
+    ".visible .entry scale(\n"
+    "    .param .u64 a, .param .f32 s, .param .u32 n)\n"
+    "{\n"
+    "    .reg .pred %p<2>; .reg .b32 %r<6>; .reg .f32 %f<3>; .reg .b64 %rd<5>;\n"
+    "    ld.param.u64 %rd1, [a]; ld.param.f32 %f1, [s]; ld.param.u32 %r2, [n];\n"
+    "    mov.u32 %r3, %ctaid.x; mov.u32 %r4, %ntid.x; mov.u32 %r5, %tid.x;\n"
+    "    mad.lo.s32 %r1, %r3, %r4, %r5;\n"
+    "    setp.ge.u32 %p1, %r1, %r2; @%p1 bra DONE;\n"
+    "    cvta.to.global.u64 %rd2, %rd1; mul.wide.u32 %rd3, %r1, 4; add.s64 %rd4, %rd2, %rd3;\n"
+    "    ld.global.f32 %f2, [%rd4]; mul.f32 %f2, %f2, %f1; st.global.f32 [%rd4], %f2;\n"
+    "DONE:\n"
+    "    ret;\n"
+    "}\n";
+
+#define CHECK(call)                                                                    \
+    do {                                                                               \
+        CUresult r_ = (call);                                                          \
+        if (r_ != CUDA_SUCCESS) {                                                      \
+            const char *s_ = NULL;                                                     \
+            cuGetErrorName(r_, &s_);                                                   \
+            fprintf(stderr, "driver_loop: %s failed: %s\n", #call, s_ ? s_ : "?");     \
+            return 1;                                                                  \
+        }                                                                              \
+    } while (0)
+
+int main(int argc, char **argv)
+{
+    int iterations = argc > 1 ? atoi(argv[1]) : 10;
+    int sleep_ms = argc > 2 ? atoi(argv[2]) : 0;
+    enum { N = 1024 };
+
+    CUdevice dev;
+    CUcontext ctx;
+    CUmodule mod;
+    CUfunction vec_add, scale;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CHECK(cuCtxSetCurrent(ctx));
+    CHECK(cuModuleLoadData(&mod, ptx));
+    CHECK(cuModuleGetFunction(&vec_add, mod, "vec_add"));
+    CHECK(cuModuleGetFunction(&scale, mod, "scale"));
+
+    static float host[N];
+    for (int i = 0; i < N; i++)
+        host[i] = (float)(i % 7);
+    CUdeviceptr a, b;
+    CHECK(cuMemAlloc(&a, sizeof host));
+    CHECK(cuMemAlloc(&b, sizeof host));
+    CHECK(cuMemcpyHtoD(a, host, sizeof host));
+    CHECK(cuMemsetD32(b, 0, N));
+
+    unsigned n = N;
+    float factor = 1.0f;
+    void *add_args[] = {&a, &b, &n};
+    void *scale_args[] = {&a, &factor, &n};
+    int launches = 0;
+    for (int it = 0; it < iterations; it++) {
+        if (omni_step)
+            omni_step();
+        CHECK(cuLaunchKernel(vec_add, N / 256, 1, 1, 256, 1, 1, 0, NULL, add_args, NULL));
+        CHECK(cuLaunchKernel(scale, N / 128, 1, 1, 128, 1, 1, 64, NULL, scale_args, NULL));
+        launches += 2;
+        CHECK(cuCtxSynchronize());
+        if (sleep_ms > 0) {
+            struct timespec ts = {sleep_ms / 1000, (long)(sleep_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK(cuMemcpyDtoH(host, a, sizeof host));
+    double sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += host[i];
+    CHECK(cuMemFree(a));
+    CHECK(cuMemFree(b));
+    CHECK(cuModuleUnload(mod));
+    CHECK(cuDevicePrimaryCtxRelease(dev));
+    printf("driver_loop: iterations=%d launches=%d vec_add=%d scale=%d checksum=%.1f\n",
+           iterations, launches, launches / 2, launches / 2, sum);
+    return 0;
+}

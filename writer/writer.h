@@ -1,0 +1,83 @@
+/*
+ * writer/ — turns a finished session into files: the Kineto-style trace
+ * (gzip'd through zlib, or plain JSON) and the profiler_out_<worker>.txt
+ * table, each created under a temporary name and renamed when complete.
+ * Runs on the control thread (or the exiting thread); touches no CUDA and
+ * no signals.  Functions return 0 or a negative errno.
+ */
+#ifndef OMNIPROF_WRITER_H
+#define OMNIPROF_WRITER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collector.h"
+
+struct wr_options {
+    const char *dir;
+    const char *worker; /* file-name stem: [prefix]stage-S_host_pid[_rankR] */
+    bool gzip;
+    int gzip_level;
+    bool table; /* write profiler_out_<worker>.txt */
+    /* metadata written into the trace */
+    const char *version;
+    const char *config; /* the configuration as a k=v string */
+    const char *process_name;
+    int pid;
+    int stage; /* -1: none */
+    int rank;  /* -1: none */
+    bool with_stack, record_shapes, profile_memory;
+};
+
+struct wr_result {
+    char trace_path[PATH_MAX];
+    char table_path[PATH_MAX]; /* empty when no table was written */
+};
+
+int wr_write_session(const struct coll_session *s, const struct wr_options *o, struct wr_result *r);
+
+/* ---- output stream (out.c): buffered, into zlib or a plain file -------- */
+
+struct wr_out;
+int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level);
+void wr_out_write(struct wr_out *o, const void *p, size_t n);
+void wr_out_puts(struct wr_out *o, const char *s);
+void wr_out_printf(struct wr_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Flushes and closes; returns the first error seen since open. */
+int wr_out_close(struct wr_out *o);
+
+/* ---- JSON (json.c) -------------------------------------------------- */
+
+/* Writes s as a JSON string literal: quotes, backslashes and control bytes
+ * escaped, invalid UTF-8 replaced by U+FFFD, so any bytes give valid JSON. */
+void wr_json_string(struct wr_out *o, const char *s);
+/* The same into a buffer (NUL-terminated, truncated to fit); returns the
+ * length the full literal would need.  For tests and small fields. */
+size_t wr_json_escape(char *dst, size_t cap, const char *s);
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+int wr_utf8_len(const unsigned char *s);
+/* ns since base as Kineto's microseconds with three decimals. */
+void wr_json_us(struct wr_out *o, uint64_t ns);
+
+/* ---- files (file.c) -------------------------------------------------------- */
+
+/* mkdir -p with mode 0755. */
+int wr_make_dir(const char *dir);
+/* Creates <dir>/.<name>.tmp.<pid> and returns its path for wr_out_open. */
+int wr_temp_path(char *tmp, size_t cap, const char *final_path);
+/* Renames a completed temporary file into place (or removes it on error). */
+int wr_commit(const char *tmp, const char *final_path, int status);
+
+/* ---- the two outputs ---------------------------------------------------- */
+
+/* path: where to write; trace_name: the final path, recorded as traceName. */
+int wr_trace(const struct coll_session *s, const struct wr_options *o, const char *path,
+             const char *trace_name);
+int wr_table(const struct coll_session *s, const struct wr_options *o, const char *path);
+/* The table rows as text into any stdio stream (used by wr_table). */
+int wr_table_print(const struct coll_session *s, const struct wr_options *o, FILE *f);
+
+#endif
