@@ -82,6 +82,10 @@ static void name_worker(void)
 
 static void write_pending(void)
 {
+    if (!coll_pending())
+        return;
+    if (coll_state() == COLL_GATE_DONE)
+        coll_log(COLL_LOG_INFO, NULL, "max_iterations (%ld) reached", cfg.max_iterations);
     struct coll_session *s = coll_collect();
     if (!s)
         return;
@@ -133,9 +137,10 @@ static void do_start(void)
 
 static void do_stop(void)
 {
+    write_pending(); /* one that max_iterations ended, not written yet */
     enum coll_gate_state before = coll_state();
     coll_stop();
-    if (before != COLL_GATE_IDLE)
+    if (before == COLL_GATE_RECORDING)
         coll_log(COLL_LOG_INFO, NULL, "recording stopped");
     write_pending();
 }
@@ -154,7 +159,6 @@ static void handle_request(char req)
 {
     pthread_mutex_lock(&work_lock);
     if (req == 'F') {
-        coll_log(COLL_LOG_INFO, NULL, "max_iterations (%ld) reached", cfg.max_iterations);
         write_pending();
     } else if (!stage_selected()) {
         coll_log(COLL_LOG_INFO, NULL, "stage %ld is not in stages; signal ignored", cfg.stage);

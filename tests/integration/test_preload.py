@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Integration tests: unmodified programs run under LD_PRELOAD=libomniprof.so
+against the fake CUDA driver; every check parses the files omniprof wrote.
+
+Environment (set by ctest): OMNI_BUILD (the build directory) and
+OMNI_FAKE_CUDA (the directory holding the fake libcuda.so.1).
+"""
+import collections
+import glob
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("OMNI_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
+FAKE = os.environ.get("OMNI_FAKE_CUDA", os.path.join(BUILD, "fake"))
+LIB = os.path.join(BUILD, "lib", "libomniprof.so")
+CLI = os.path.join(BUILD, "bin", "omniprof")
+SAMPLE = os.path.join(BUILD, "bin", "driver_loop")
+
+
+def base_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIPROF")}
+    env["LD_LIBRARY_PATH"] = FAKE
+    env.update(extra)
+    return env
+
+
+def run(cmd, preload=True, timeout=60, **env):
+    e = base_env(**env)
+    if preload:
+        e["LD_PRELOAD"] = LIB
+    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def traces(d):
+    return sorted(glob.glob(os.path.join(d, "*.pt.trace.json.gz")))
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def load(path):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def launches(trace):
+    return [e for e in trace["traceEvents"]
+            if e.get("ph") == "X" and e.get("name") == "cuLaunchKernel"]
+
+
+def per_kernel(trace):
+    return collections.Counter(e["args"]["kernel"] for e in launches(trace))
+
+
+def abs_ns(trace, ev):
+    return trace["baseTimeNanoseconds"] + round(ev["ts"] * 1000)
+
+
+class Preload(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-it-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def bare_output(self, *args):
+        r = run([SAMPLE, *args], preload=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    # (a)
+    def test_autostart_n_iterations_one_file_exact_counts(self):
+        r = run([SAMPLE, "25"], OMNIPROF=f"autostart=true,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.bare_output("25"))
+        files = traces(self.dir)
+        self.assertEqual(len(files), 1)
+        t = load(files[0])
+        self.assertEqual(per_kernel(t), {"vec_add": 25, "scale": 25})
+        self.assertEqual(t["omniprof"]["steps"], 25)
+        self.assertEqual(t["omniprof"]["dropped_events"], 0)
+        pid = t["omniprof"]["pid"]
+        self.assertTrue(os.path.basename(files[0]).startswith(f"{os.uname().nodename}_{pid}."))
+        k = launches(t)
+        self.assertTrue(all(e["cat"] == "cuda_driver" and e["pid"] == pid and e["tid"] == pid
+                            for e in k))
+        self.assertEqual(k[0]["args"]["grid"], [4, 1, 1])
+        self.assertEqual(k[0]["args"]["block"], [256, 1, 1])
+        self.assertEqual(k[1]["args"]["shared memory"], 64)
+        self.assertEqual([e["args"]["kernel"] for e in k[:4]], ["vec_add", "scale"] * 2)
+        allocs = [e for e in t["traceEvents"] if e.get("name") == "cuMemAlloc_v2"]
+        self.assertEqual([e["args"]["Bytes"] for e in allocs], [4096, 4096])
+        meta = {e["name"] for e in t["traceEvents"] if e["ph"] == "M"}
+        self.assertTrue({"process_name", "thread_name"} <= meta)
+        # the table agrees with the trace
+        table = read_text(os.path.join(self.dir, f"profiler_out_{os.uname().nodename}_{pid}.txt"))
+        rows = {line.split()[0]: line.split() for line in table.splitlines()
+                if line.strip().startswith(("vec_add", "scale"))}
+        self.assertEqual(rows["vec_add"][1], "25")
+        self.assertEqual(rows["scale"][1], "25")
+
+    # (b)
+    def test_signals_bound_the_session(self):
+        p = subprocess.Popen([SAMPLE, "400", "10"], env=dict(base_env(LD_PRELOAD=LIB),
+                             OMNIPROF=f"dir={self.dir}"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            t_on = time.time_ns()
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(0.6)
+            t_off = time.time_ns()
+            p.send_signal(signal.SIGUSR2)
+            time.sleep(0.3)
+            files = traces(self.dir)
+            self.assertEqual(len(files), 1, "the file exists while the program still runs")
+        finally:
+            p.kill()
+            p.communicate()
+        t = load(files[0])
+        k = launches(t)
+        self.assertGreater(len(k), 10)
+        for e in k:
+            self.assertGreaterEqual(abs_ns(t, e), t_on)
+            self.assertLess(abs_ns(t, e), t_off + 200_000_000)
+        c = per_kernel(t)
+        self.assertLessEqual(abs(c["vec_add"] - c["scale"]), 1)
+
+    def test_two_toggles_give_two_files(self):
+        p = subprocess.Popen([SAMPLE, "400", "10"], env=dict(base_env(LD_PRELOAD=LIB),
+                             OMNIPROF=f"dir={self.dir}"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            marks = []
+            for _ in range(2):
+                marks.append(time.time_ns())
+                p.send_signal(signal.SIGUSR1)
+                time.sleep(0.4)
+                marks.append(time.time_ns())
+                p.send_signal(signal.SIGUSR1)
+                time.sleep(0.3)
+            files = traces(self.dir)
+        finally:
+            p.kill()
+            p.communicate()
+        self.assertEqual(len(files), 2)
+        for i, f in enumerate(files):
+            t = load(f)
+            k = launches(t)
+            self.assertGreater(len(k), 4)
+            self.assertTrue(all(marks[2 * i] <= abs_ns(t, e) < marks[2 * i + 1] + 200_000_000
+                                for e in k))
+
+    # (c)
+    def test_delay_and_max_from_environment(self):
+        r = run([SAMPLE, "10"], OMNIPROF_AUTOSTART="1", OMNIPROF_DELAY_ITERATIONS="2",
+                OMNIPROF_MAX_ITERATIONS="3", OMNIPROF_DIR=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        files = traces(self.dir)
+        self.assertEqual(len(files), 1)
+        t = load(files[0])
+        self.assertEqual(per_kernel(t), {"vec_add": 3, "scale": 3})
+        steps = [e["name"] for e in t["traceEvents"] if e.get("cat") == "user_annotation"]
+        self.assertEqual(steps, ["omni_step #1", "omni_step #2", "omni_step #3"])
+        self.assertIn("max_iterations (3) reached", r.stderr)
+
+    def test_delay_and_max_from_ini(self):
+        ini = os.path.join(self.dir, "omniprof.ini")
+        with open(ini, "w") as f:
+            f.write(f"[omniprof]\nautostart = true\ndelay_iterations = 4\nmax_iterations = 2\n"
+                    f"torch_profiler_dir = {self.dir}/out\n")
+        r = run([SAMPLE, "10"], OMNIPROF_CONFIG=ini)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        files = traces(os.path.join(self.dir, "out"))
+        self.assertEqual(len(files), 1)
+        self.assertEqual(per_kernel(load(files[0])), {"vec_add": 2, "scale": 2})
+
+    def test_variables_override_the_ini(self):
+        ini = os.path.join(self.dir, "omniprof.ini")
+        with open(ini, "w") as f:
+            f.write(f"autostart = true\nmax_iterations = 2\ndir = {self.dir}\n")
+        r = run([SAMPLE, "10"], OMNIPROF_CONFIG=ini, OMNIPROF="max_iterations=4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(per_kernel(load(traces(self.dir)[0])), {"vec_add": 4, "scale": 4})
+
+    # (d)
+    def test_invalid_config_leaves_the_program_alone(self):
+        bare = run([SAMPLE, "5"], preload=False)
+        for env in ({"OMNIPROF_DELAY_ITERATIONS": "-1"},
+                    {"OMNIPROF": "autostart=maybe"},
+                    {"OMNIPROF": "profiler=torch,autostart=1"}):
+            r = run([SAMPLE, "5"], OMNIPROF_DIR=self.dir, **env) if "OMNIPROF_DELAY_ITERATIONS" \
+                in env else run([SAMPLE, "5"], **env)
+            self.assertEqual(r.returncode, bare.returncode)
+            self.assertEqual(r.stdout, bare.stdout)
+            lines = r.stderr.splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertTrue(lines[0].startswith("omniprof: config: "), lines[0])
+            self.assertTrue(lines[0].endswith("profiling is off"), lines[0])
+        self.assertEqual(traces(self.dir), [])
+        self.assertFalse(os.path.exists("omniprof_traces") and traces("omniprof_traces"))
+        r = run([SAMPLE, "5"], OMNIPROF_DELAY_ITERATIONS="-1")
+        self.assertIn("OMNIPROF_DELAY_ITERATIONS: delay_iterations: -1 is negative", r.stderr)
+
+    def test_unwritable_directory_is_reported_and_harmless(self):
+        r = run([SAMPLE, "5"], OMNIPROF="autostart=1,dir=/proc/self/nope")
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(r.stdout, self.bare_output("5"))
+        self.assertIn("omniprof: writer: cannot create directory /proc/self/nope", r.stderr)
+
+    # (e)
+    def test_programs_without_cuda_are_unaffected(self):
+        for cmd, out in ((["/bin/true"], ""),
+                         ([sys.executable, "-c", "print(sum(range(10)))"], "45\n")):
+            r = run(cmd)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, out, ""))
+            r = run(cmd, OMNIPROF=f"autostart=1,dir={self.dir}")
+            self.assertEqual((r.returncode, r.stdout), (0, out))
+        r = run(["/bin/sh", "-c", "exit 7"])
+        self.assertEqual(r.returncode, 7)
+
+    def test_stages_not_selected_ignore_signals(self):
+        p = subprocess.Popen([SAMPLE, "200", "10"], env=dict(base_env(LD_PRELOAD=LIB),
+                             OMNIPROF=f"dir={self.dir},stage=1,stages=0,2"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.4)
+        p.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGUSR2)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(traces(self.dir), [])
+        self.assertIn("stage 1 is not in stages", err)
+
+    def test_stage_and_rank_name_the_files(self):
+        r = run([SAMPLE, "3"], OMNIPROF=f"autostart=1,dir={self.dir},stage=2", RANK="5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        name = os.path.basename(traces(self.dir)[0])
+        self.assertRegex(name, r"^stage-2_.+_\d+_rank5\.\d+\.pt\.trace\.json\.gz$")
+        t = load(traces(self.dir)[0])
+        self.assertEqual((t["omniprof"]["stage"], t["omniprof"]["rank"]), (2, 5))
+
+    def test_profiler_cuda_brackets_the_window(self):
+        report = os.path.join(self.dir, "fake.txt")
+        r = run([SAMPLE, "10"], OMNIPROF="profiler=cuda,autostart=1,delay_iterations=2,"
+                "max_iterations=3", FAKE_CUDA_REPORT=report)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(read_text(report).split()[:3],
+                         ["launches=20", "profiler_start=1", "profiler_stop=1"])
+        self.assertEqual(traces(self.dir), [])
+
+    def test_uncompressed_output(self):
+        r = run([SAMPLE, "4"], OMNIPROF=f"autostart=1,dir={self.dir},use_gzip=false")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        files = glob.glob(os.path.join(self.dir, "*.pt.trace.json"))
+        self.assertEqual(len(files), 1)
+        with open(files[0]) as f:
+            self.assertEqual(len(launches(json.load(f))), 8)
+
+
+class Cli(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def cli(self, *args, **env):
+        return subprocess.run([CLI, *args], env=base_env(**env), capture_output=True, text=True,
+                              timeout=60)
+
+    def test_run_profiles_and_keeps_the_exit_code(self):
+        r = self.cli("run", "-o", self.dir, "--autostart", "--set", "max_iterations=2", "--",
+                     SAMPLE, "6")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("launches=12", r.stdout)
+        self.assertEqual(per_kernel(load(traces(self.dir)[0])), {"vec_add": 2, "scale": 2})
+        self.assertEqual(self.cli("run", "--", "/bin/sh", "-c", "exit 3").returncode, 3)
+        self.assertEqual(self.cli("run", "--", "/nonexistent/cmd").returncode, 127)
+
+    def test_command_line_beats_the_environment(self):
+        r = self.cli("run", "-o", self.dir, "--set", "max_iterations=1", "--", SAMPLE, "6",
+                     OMNIPROF_MAX_ITERATIONS="5", OMNIPROF_AUTOSTART="1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(per_kernel(load(traces(self.dir)[0])), {"vec_add": 1, "scale": 1})
+
+    def test_run_keeps_existing_preloads(self):
+        r = self.cli("run", "--", "/bin/sh", "-c", 'echo "$LD_PRELOAD"', LD_PRELOAD="libfoo.so")
+        self.assertEqual(r.stdout.strip(), os.path.realpath(LIB) + ":libfoo.so")
+
+    def test_bad_options_are_refused_before_running(self):
+        r = self.cli("run", "--set", "delay_iterations=-3", "--", "/bin/true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("omniprof: config: --set: delay_iterations: -3 is negative", r.stderr)
+        r = self.cli("run", "--set", "profiler=torch", "--", "/bin/true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("profiler=torch needs torch_profiler_dir", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,2 +1,269 @@
+/* Configuration: defaults, aliases, sources and precedence, validation
+ * messages, and the k=v round trip. */
 #include <criterion/criterion.h>
-Test(x, y) { cr_assert(1); }
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "control.h"
+
+static struct ctl_config c;
+static struct ctl_error err;
+
+static void setup(void)
+{
+    ctl_config_defaults(&c);
+    memset(&err, 0, sizeof err);
+}
+
+TestSuite(config, .init = setup);
+
+Test(config, defaults_are_the_seed_defaults)
+{
+    cr_expect_eq(c.profiler, CTL_PROFILER_NONE);
+    cr_expect_str_empty(c.dir);
+    cr_expect(c.with_stack);
+    cr_expect(!c.with_flops);
+    cr_expect(c.use_gzip);
+    cr_expect(c.dump_cuda_time_total);
+    cr_expect(!c.record_shapes);
+    cr_expect(!c.with_memory);
+    cr_expect_eq(c.delay_iterations, 0);
+    cr_expect_eq(c.max_iterations, 0);
+    cr_expect_eq(c.stage, -1);
+    cr_expect_eq(c.n_stages, 0);
+    cr_expect(!c.autostart);
+    cr_expect_eq(c.toggle_signal, SIGUSR1);
+    cr_expect_eq(c.stop_signal, SIGUSR2);
+    cr_expect_eq(c.buffer_size, 64);
+    cr_expect_eq(c.stack_depth, 32);
+    cr_expect_eq(c.gzip_level, 1);
+    cr_expect_eq(c.log_level, COLL_LOG_INFO);
+    cr_expect_str_eq(ctl_config_dir(&c), "omniprof_traces");
+}
+
+Test(config, long_and_short_names_set_the_same_field)
+{
+    cr_assert_eq(ctl_config_set(&c, "torch_profiler_with_stack", "false", "t", &err), 0);
+    cr_expect(!c.with_stack);
+    cr_assert_eq(ctl_config_set(&c, "with_stack", "on", "t", &err), 0);
+    cr_expect(c.with_stack);
+    cr_assert_eq(ctl_config_set(&c, "dir", "/tmp/x", "t", &err), 0);
+    cr_expect_str_eq(c.dir, "/tmp/x");
+    cr_assert_eq(ctl_config_set(&c, "torch_profiler_use_gzip", "no", "t", &err), 0);
+    cr_expect(!c.use_gzip);
+}
+
+Test(config, values_of_every_type)
+{
+    cr_assert_eq(ctl_config_set(&c, "profiler", "cuda", "t", &err), 0);
+    cr_expect_eq(c.profiler, CTL_PROFILER_CUDA);
+    cr_assert_eq(ctl_config_set(&c, "stages", "0, 2,5", "t", &err), 0);
+    cr_expect_eq(c.n_stages, 3);
+    cr_expect_eq(c.stages[1], 2);
+    cr_expect_eq(c.stages[2], 5);
+    cr_assert_eq(ctl_config_set(&c, "toggle_signal", "SIGRTMIN+3", "t", &err), 0);
+    cr_expect_eq(c.toggle_signal, SIGRTMIN + 3);
+    cr_assert_eq(ctl_config_set(&c, "stop_signal", "hup", "t", &err), 0);
+    cr_expect_eq(c.stop_signal, SIGHUP);
+    cr_assert_eq(ctl_config_set(&c, "stop_signal", "none", "t", &err), 0);
+    cr_expect_eq(c.stop_signal, 0);
+    cr_assert_eq(ctl_config_set(&c, "log_level", "debug", "t", &err), 0);
+    cr_expect_eq(c.log_level, COLL_LOG_DEBUG);
+    cr_assert_eq(ctl_config_set(&c, "stage", "2", "t", &err), 0);
+    cr_expect_eq(c.stage, 2);
+}
+
+struct bad {
+    const char *key, *value, *expect;
+};
+
+Test(config, bad_values_name_key_source_and_value)
+{
+    static const struct bad cases[] = {
+        {"delay_iterations", "-1", "src:7: delay_iterations: -1 is negative"},
+        {"max_iterations", "ten", "src:7: max_iterations: 'ten' is not a whole number"},
+        {"max_iterations", "", "src:7: max_iterations: '' is not a whole number"},
+        {"torch_profiler_with_stack", "maybe", "src:7: torch_profiler_with_stack: 'maybe' is not a boolean"},
+        {"no_such_key", "1", "src:7: unknown key 'no_such_key'"},
+        {"profiler", "nsys", "src:7: profiler: 'nsys' is not a profiler"},
+        {"gzip_level", "10", "src:7: gzip_level: 10 is out of range [0, 9]"},
+        {"stages", "0,x", "src:7: stages: '0,x' is not a list"},
+        {"toggle_signal", "SIGKILL", "src:7: toggle_signal: 'SIGKILL' is not a usable signal"},
+        {"log_level", "loud", "src:7: log_level: 'loud' is not a log level"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ctl_config before = c;
+        cr_expect_neq(ctl_config_set(&c, cases[i].key, cases[i].value, "src:7", &err), 0, "%s=%s",
+                      cases[i].key, cases[i].value);
+        cr_expect(strstr(err.msg, cases[i].expect) != NULL, "message '%s' lacks '%s'", err.msg,
+                  cases[i].expect);
+        cr_expect(ctl_config_equal(&before, &c), "a rejected value changed the config");
+    }
+}
+
+Test(config, validation_follows_vllm)
+{
+    c.profiler = CTL_PROFILER_TORCH;
+    cr_expect_neq(ctl_config_validate(&c, "here", &err), 0);
+    cr_expect(strstr(err.msg, "profiler=torch needs torch_profiler_dir") != NULL, "%s", err.msg);
+    strcpy(c.dir, "/tmp/p");
+    cr_expect_eq(ctl_config_validate(&c, "here", &err), 0);
+    c.profiler = CTL_PROFILER_CUDA;
+    cr_expect_neq(ctl_config_validate(&c, "here", &err), 0);
+    cr_expect(strstr(err.msg, "torch_profiler_dir: only applies to profiler=torch") != NULL, "%s",
+              err.msg);
+    c.dir[0] = '\0';
+    cr_expect_eq(ctl_config_validate(&c, "here", &err), 0);
+    c.stop_signal = c.toggle_signal;
+    cr_expect_neq(ctl_config_validate(&c, "here", &err), 0);
+}
+
+Test(config, kv_string_with_lists_and_escapes)
+{
+    cr_assert_eq(ctl_config_parse_string(&c, "delay_iterations=2, stages=0,2 ,dir=/tmp/a\\,b,max_iterations=3",
+                                         "OMNIPROF", &err),
+                 0, "%s", err.msg);
+    cr_expect_eq(c.delay_iterations, 2);
+    cr_expect_eq(c.max_iterations, 3);
+    cr_expect_eq(c.n_stages, 2);
+    cr_expect_eq(c.stages[0], 0);
+    cr_expect_eq(c.stages[1], 2);
+    cr_expect_str_eq(c.dir, "/tmp/a,b");
+}
+
+Test(config, kv_string_errors_name_the_item)
+{
+    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,max_iterations=-4", "OMNIPROF", &err), 0);
+    cr_expect(strstr(err.msg, "OMNIPROF item 2: max_iterations: -4 is negative") != NULL, "%s",
+              err.msg);
+    cr_expect_neq(ctl_config_parse_string(&c, "oops", "OMNIPROF", &err), 0);
+    cr_expect(strstr(err.msg, "OMNIPROF item 1: 'oops' is not key=value") != NULL, "%s", err.msg);
+}
+
+static char *write_ini(const char *text)
+{
+    static char path[] = "/tmp/omniprof-test-XXXXXX";
+    strcpy(path, "/tmp/omniprof-test-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, ini_file_with_sections_and_comments)
+{
+    char *path = write_ini("; omniprof settings\n"
+                           "[omniprof]\n"
+                           "profiler = torch\n"
+                           "torch_profiler_dir = /tmp/traces\n"
+                           "delay_iterations = 2\n"
+                           "# a comment\n"
+                           "max_iterations = 3\n");
+    cr_assert_eq(ctl_config_load_ini(&c, path, &err), 0, "%s", err.msg);
+    unlink(path);
+    cr_expect_eq(c.profiler, CTL_PROFILER_TORCH);
+    cr_expect_str_eq(c.dir, "/tmp/traces");
+    cr_expect_eq(c.delay_iterations, 2);
+    cr_expect_eq(c.max_iterations, 3);
+}
+
+Test(config, ini_errors_name_file_and_line)
+{
+    char *path = write_ini("[omniprof]\ndelay_iterations = 1\n\nmax_iterations = -2\n");
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0);
+    char want[256];
+    snprintf(want, sizeof want, "%s:4: max_iterations: -2 is negative", path);
+    cr_expect(strstr(err.msg, want) != NULL, "%s", err.msg);
+    unlink(path);
+
+    path = write_ini("delay_iterations = 1\nthis line is not ini\n");
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0);
+    snprintf(want, sizeof want, "%s:2:", path);
+    cr_expect(strstr(err.msg, want) != NULL, "%s", err.msg);
+    unlink(path);
+
+    path = write_ini("[gpu]\nstage = 1\n");
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0);
+    cr_expect(strstr(err.msg, "unknown section [gpu]") != NULL, "%s", err.msg);
+    unlink(path);
+
+    cr_expect_neq(ctl_config_load_ini(&c, "/nonexistent/omniprof.ini", &err), 0);
+    cr_expect(strstr(err.msg, "cannot read /nonexistent/omniprof.ini") != NULL, "%s", err.msg);
+}
+
+Test(config, precedence_ini_then_string_then_variables)
+{
+    char *path = write_ini("delay_iterations = 1\nmax_iterations = 1\nstage = 1\n");
+    char cfg_var[300], omni[] = "OMNIPROF=max_iterations=2,stage=2";
+    snprintf(cfg_var, sizeof cfg_var, "OMNIPROF_CONFIG=%s", path);
+    char stage[] = "OMNIPROF_STAGE=3", other[] = "PATH=/bin";
+    /* environ order must not matter: variables beat the string beat the file */
+    char *env[] = {stage, omni, other, cfg_var, NULL};
+    cr_assert_eq(ctl_config_load_env(&c, env, &err), 0, "%s", err.msg);
+    unlink(path);
+    cr_expect_eq(c.delay_iterations, 1);
+    cr_expect_eq(c.max_iterations, 2);
+    cr_expect_eq(c.stage, 3);
+}
+
+Test(config, unknown_variable_is_an_error)
+{
+    char bad[] = "OMNIPROF_DELAY=3";
+    char *env[] = {bad, NULL};
+    cr_expect_neq(ctl_config_load_env(&c, env, &err), 0);
+    cr_expect(strstr(err.msg, "OMNIPROF_DELAY: unknown key 'delay'") != NULL, "%s", err.msg);
+}
+
+Test(config, serialise_and_parse_back_is_equal)
+{
+    char text[8192];
+    struct ctl_config back;
+
+    ctl_config_defaults(&back);
+    cr_assert_eq(ctl_config_serialize(&c, text, sizeof text), 0);
+    cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "%s", err.msg);
+    cr_expect(ctl_config_equal(&c, &back), "defaults: %s", text);
+
+    c.profiler = CTL_PROFILER_TORCH;
+    strcpy(c.dir, "/tmp/with,comma\\and backslash");
+    c.with_stack = false;
+    c.use_gzip = false;
+    c.delay_iterations = 7;
+    c.max_iterations = 11;
+    c.stage = 2;
+    c.n_stages = 3;
+    c.stages[0] = 0, c.stages[1] = 2, c.stages[2] = 9;
+    c.autostart = true;
+    c.toggle_signal = SIGRTMIN + 2;
+    c.stop_signal = 0;
+    c.gzip_level = 6;
+    c.log_level = COLL_LOG_WARN;
+    strcpy(c.file_prefix, "run1_");
+    cr_assert_eq(ctl_config_serialize(&c, text, sizeof text), 0);
+    ctl_config_defaults(&back);
+    cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "%s", err.msg);
+    cr_expect(ctl_config_equal(&c, &back), "changed: %s", text);
+    cr_expect_str_eq(back.dir, c.dir);
+    cr_expect_eq(back.stages[2], 9);
+    cr_expect_eq(back.toggle_signal, SIGRTMIN + 2);
+}
+
+Test(config, signal_names)
+{
+    cr_expect_eq(ctl_signal_parse("SIGUSR1"), SIGUSR1);
+    cr_expect_eq(ctl_signal_parse("usr2"), SIGUSR2);
+    cr_expect_eq(ctl_signal_parse("12"), 12);
+    cr_expect_eq(ctl_signal_parse("RTMAX-1"), SIGRTMAX - 1);
+    cr_expect_eq(ctl_signal_parse("SIGRTMIN+100"), -1);
+    cr_expect_eq(ctl_signal_parse("SIGNOPE"), -1);
+    char name[32];
+    ctl_signal_name(SIGUSR1, name, sizeof name);
+    cr_expect_str_eq(name, "SIGUSR1");
+    ctl_signal_name(SIGRTMIN + 4, name, sizeof name);
+    cr_expect_str_eq(name, "SIGRTMIN+4");
+}

@@ -1,2 +1,189 @@
+/* The writer: a hand-made session written to disk (gzip'd and plain),
+ * parsed back with a real JSON parser (python3's json), and the table. */
 #include <criterion/criterion.h>
-Test(x, y) { cr_assert(1); }
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "writer.h"
+
+#define BASE 1795843162000000000ull
+
+static struct coll_event events[6];
+static const struct coll_event *ptrs[6];
+static struct coll_kernel_name names[2];
+static struct coll_session session;
+static char dir[64];
+
+static void launch(int i, uint64_t func, uint64_t start, uint64_t dur)
+{
+    events[i] = (struct coll_event){
+        .start_ns = start, .end_ns = start + dur, .correlation = (uint64_t)i + 1, .tid = 77,
+        .kind = COLL_EV_LAUNCH, .api = COLL_API_cuLaunchKernel,
+        .u.launch = {.func = func, .grid = {4, 2, 1}, .block = {128, 1, 1}, .shared_mem = 16},
+    };
+}
+
+static void setup(void)
+{
+    launch(0, 0x10, BASE + 1500000, 2000);
+    launch(1, 0x20, BASE + 1600000, 5000);
+    launch(2, 0x10, BASE + 1700000, 4000);
+    launch(3, 0x10, BASE + 1800000, 3000);
+    events[4] = (struct coll_event){.start_ns = BASE + 1400000, .end_ns = BASE + 1401000,
+                                    .correlation = 5, .tid = 78, .kind = COLL_EV_ALLOC,
+                                    .api = COLL_API_cuMemAlloc_v2,
+                                    .u.mem = {.addr = 0xabc, .bytes = 4096, .device = 0}};
+    events[5] = (struct coll_event){.start_ns = BASE + 1450000, .end_ns = BASE + 1450000,
+                                    .tid = 77, .kind = COLL_EV_STEP, .api = COLL_API_omni_step,
+                                    .u.step = {.number = 1}};
+    static const int order[6] = {4, 5, 0, 1, 2, 3};
+    for (int i = 0; i < 6; i++)
+        ptrs[i] = &events[order[i]];
+    names[0] = (struct coll_kernel_name){0x10, strdup("hostile \"name\"\n\\\x01\xff end")};
+    names[1] = (struct coll_kernel_name){0x20, strdup("void gemm<float>(int)")};
+    session = (struct coll_session){.begin_ns = BASE + 1000000, .end_ns = BASE + 2000000,
+                                    .steps = 1, .dropped = 3, .n_events = 6, .events = ptrs,
+                                    .n_names = 2, .names = names};
+    strcpy(dir, "/tmp/omniprof-writer-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+    free(names[0].name);
+    free(names[1].name);
+}
+
+TestSuite(writer, .init = setup, .fini = teardown);
+
+static struct wr_options options(bool gzip)
+{
+    return (struct wr_options){.dir = dir, .worker = "stage-1_host_42_rank3", .gzip = gzip,
+                               .gzip_level = 1, .table = true, .version = "test",
+                               .config = "a=b,\"c\"", .process_name = "proc", .pid = 42,
+                               .stage = 1, .rank = 3};
+}
+
+/* Runs a python3 check over the trace and returns its one-line answer. */
+static void check_with_python(const char *path, const char *expect)
+{
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s -c '\n"
+             "import gzip, json, sys\n"
+             "p = sys.argv[1]\n"
+             "d = json.load(gzip.open(p) if p.endswith(\".gz\") else open(p, \"rb\"))\n"
+             "ev = d[\"traceEvents\"]\n"
+             "x = [e for e in ev if e[\"ph\"] == \"X\"]\n"
+             "k = [e for e in x if e[\"name\"] == \"cuLaunchKernel\"]\n"
+             "names = sorted(set(e[\"args\"][\"kernel\"] for e in k))\n"
+             "tn = sorted(e[\"args\"][\"name\"] for e in ev if e[\"name\"] == \"thread_name\")\n"
+             "ts = [round(e[\"ts\"] * 1000) for e in k]\n"
+             "print(len(x), len(k), names == [\"hostile \\\"name\\\"\\n\\\\\\x01\\ufffd end\", \"void gemm<float>(int)\"],\n"
+             "      d[\"baseTimeNanoseconds\"], ts, k[1][\"dur\"], k[0][\"args\"][\"grid\"],\n"
+             "      d[\"omniprof\"][\"dropped_events\"], d[\"omniprof\"][\"stage\"], d[\"omniprof\"][\"config\"],\n"
+             "      tn, d[\"traceName\"] == p, d[\"schemaVersion\"], d[\"displayTimeUnit\"])\n"
+             "' %s",
+             py, path);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    char line[1024] = "";
+    cr_expect_not_null(fgets(line, sizeof line, f));
+    int rc = pclose(f);
+    cr_assert_eq(rc, 0, "python could not parse %s", path);
+    line[strcspn(line, "\n")] = '\0';
+    cr_expect_str_eq(line, expect);
+}
+
+static const char *const expected =
+    "5 4 True 1795843162000000000 [1500000, 1600000, 1700000, 1800000] 5.0 [4, 2, 1] 3 1 "
+    "a=b,\"c\" ['thread 77', 'thread 78'] True 1 ms";
+
+Test(writer, gzip_trace_parses_back)
+{
+    struct wr_options o = options(true);
+    struct wr_result r;
+    cr_assert_eq(wr_write_session(&session, &o, &r), 0);
+    cr_expect(strstr(r.trace_path, "/stage-1_host_42_rank3.") != NULL, "%s", r.trace_path);
+    cr_expect(strstr(r.trace_path, ".pt.trace.json.gz") != NULL, "%s", r.trace_path);
+    check_with_python(r.trace_path, expected);
+}
+
+Test(writer, plain_trace_parses_back)
+{
+    struct wr_options o = options(false);
+    struct wr_result r;
+    cr_assert_eq(wr_write_session(&session, &o, &r), 0);
+    size_t n = strlen(r.trace_path);
+    cr_expect(n > 5 && strcmp(r.trace_path + n - 5, ".json") == 0, "%s", r.trace_path);
+    check_with_python(r.trace_path, expected);
+}
+
+Test(writer, no_temporary_files_are_left)
+{
+    struct wr_options o = options(true);
+    struct wr_result r;
+    cr_assert_eq(wr_write_session(&session, &o, &r), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 2 && ! ls -A %s | grep -q tmp", dir,
+             dir);
+    cr_expect_eq(system(cmd), 0, "exactly the trace and the table, no temporary file");
+}
+
+Test(writer, table_rows_sorted_by_total_with_counts)
+{
+    struct wr_options o = options(true);
+    struct wr_result r;
+    cr_assert_eq(wr_write_session(&session, &o, &r), 0);
+    char want[128];
+    snprintf(want, sizeof want, "%s/profiler_out_stage-1_host_42_rank3.txt", dir);
+    cr_expect_str_eq(r.table_path, want);
+    FILE *f = fopen(r.table_path, "r");
+    cr_assert_not_null(f);
+    char line[512];
+    int row = 0;
+    size_t width = 0;
+    bool aligned = true;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "hostile")) {
+            row++;
+            /* 3 calls, 9us total, min 2us, max 4us; first row (largest) */
+            cr_expect_eq(row, 1, "hostile name has the largest total");
+            cr_expect(strstr(line, "hostile \"name\"?\\??") != NULL, "sanitised: %s", line);
+            cr_expect(strstr(line, " 3  ") != NULL, "%s", line);
+            cr_expect(strstr(line, "9.000us") && strstr(line, "3.000us") &&
+                          strstr(line, "2.000us") && strstr(line, "4.000us") &&
+                          strstr(line, "64.29%"),
+                      "%s", line);
+        } else if (strstr(line, "gemm")) {
+            row++;
+            cr_expect_eq(row, 2);
+            cr_expect(strstr(line, "5.000us") && strstr(line, "35.71%"), "%s", line);
+        }
+        if (line[0] == '-' || strstr(line, "hostile") || strstr(line, "gemm") ||
+            strstr(line, "# of Calls")) {
+            if (width == 0)
+                width = strlen(line);
+            aligned = aligned && strlen(line) == width;
+        }
+    }
+    fclose(f);
+    cr_expect_eq(row, 2);
+    cr_expect(aligned, "rules, header and rows have one width");
+}
+
+Test(writer, unwritable_directory_fails_cleanly)
+{
+    struct wr_options o = options(true);
+    o.dir = "/proc/omniprof/cannot";
+    struct wr_result r;
+    cr_expect_lt(wr_write_session(&session, &o, &r), 0);
+    cr_expect_str_empty(r.trace_path);
+}
