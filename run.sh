@@ -69,7 +69,7 @@ demo() {
     fi
     say "omniprof run -o demo_out --autostart --max 20 -- driver_loop 50"
     LD_LIBRARY_PATH="$fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-        "$BUILD/bin/omniprof" run -o "$out" --autostart --max 20 -- "$BUILD/bin/driver_loop" 50
+        "$BUILD/bin/omniprof" run -o "$out" --autostart --max 20 -- "$BUILD/bin/driver_loop" 50 2>&1
     local trace table
     trace=$(ls "$out"/*.pt.trace.json.gz)
     table=$(ls "$out"/profiler_out_*.txt)
@@ -77,7 +77,7 @@ demo() {
     say "table: $table"
     say "open the trace in https://ui.perfetto.dev, chrome://tracing or TensorBoard"
     say "top kernels:"
-    sed -n '3,7p' "$table"
+    head -n 16 "$table"
 }
 
 run_tests() {
