@@ -207,12 +207,26 @@ static int parse_stages(const char *v, struct ctl_config *c)
     return 0;
 }
 
+static int set_value(struct ctl_config *c, const struct key *k, const char *v, const char *source,
+                     struct ctl_error *err);
+
 int ctl_config_set(struct ctl_config *c, const char *name, const char *v, const char *source,
                    struct ctl_error *err)
 {
     const struct key *k = find_key(name);
     if (!k)
         return fail(err, "%s: unknown key '%s' (see the README's table of keys)", source, name);
+    int rc = set_value(c, k, v, source, err);
+    if (rc == 0 && k->off == offsetof(struct ctl_config, profiler))
+        snprintf(c->profiler_source, sizeof c->profiler_source, "%s", source);
+    if (rc == 0 && k->off == offsetof(struct ctl_config, dir))
+        snprintf(c->dir_source, sizeof c->dir_source, "%s", source);
+    return rc;
+}
+
+static int set_value(struct ctl_config *c, const struct key *k, const char *v, const char *source,
+                     struct ctl_error *err)
+{
     void *field = (char *)c + k->off;
     long n;
     bool b;
@@ -286,12 +300,13 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
 {
     if (c->profiler == CTL_PROFILER_TORCH && !c->dir[0])
         return fail(err, "%s: profiler: profiler=torch needs torch_profiler_dir (or dir) to be set",
-                    source);
+                    c->profiler_source[0] ? c->profiler_source : source);
     if (c->profiler == CTL_PROFILER_CUDA && c->dir[0])
         return fail(err,
-                    "%s: torch_profiler_dir: only applies to profiler=torch; profiler=cuda writes no "
-                    "trace of its own (remove the directory or use profiler=torch)",
-                    source);
+                    "%s: torch_profiler_dir: only applies to profiler=torch; profiler=cuda (set at "
+                    "%s) writes no trace of its own",
+                    c->dir_source[0] ? c->dir_source : source,
+                    c->profiler_source[0] ? c->profiler_source : source);
     if (c->toggle_signal && c->toggle_signal == c->stop_signal)
         return fail(err, "%s: stop_signal: same signal as toggle_signal", source);
     return 0;

@@ -33,6 +33,10 @@ struct ctl_config {
     long gzip_level;
     long log_level; /* enum coll_log_level */
     char file_prefix[128];
+    /* Where profiler and torch_profiler_dir were last set, for the messages
+     * of rules between keys; not part of the value (not compared). */
+    char profiler_source[96];
+    char dir_source[96];
 };
 
 struct ctl_error {

@@ -23,6 +23,7 @@ FAKE = os.environ.get("OMNI_FAKE_CUDA", os.path.join(BUILD, "fake"))
 LIB = os.path.join(BUILD, "lib", "libomniprof.so")
 CLI = os.path.join(BUILD, "bin", "omniprof")
 SAMPLE = os.path.join(BUILD, "bin", "driver_loop")
+RUNTIME_SAMPLE = os.path.join(BUILD, "bin", "runtime_alloc")
 
 
 def base_env(**extra):
@@ -106,6 +107,23 @@ class Preload(unittest.TestCase):
                 if line.strip().startswith(("vec_add", "scale"))}
         self.assertEqual(rows["vec_add"][1], "25")
         self.assertEqual(rows["scale"][1], "25")
+
+    def test_runtime_allocations_recorded_once(self):
+        r = run([RUNTIME_SAMPLE, "6"], OMNIPROF=f"autostart=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "runtime_alloc: allocations=6 bytes=21504\n")
+        t = load(traces(self.dir)[0])
+        x = [e for e in t["traceEvents"] if e["ph"] == "X"]
+        names = collections.Counter(e["name"] for e in x)
+        # the runtime reaches the driver through cuGetProcAddress pointers:
+        # one record per cudaMalloc, none for the driver call beneath it
+        self.assertEqual(names, {"cudaMalloc": 6, "cudaFree": 6})
+        mallocs = [e for e in x if e["name"] == "cudaMalloc"]
+        self.assertEqual([e["args"]["Bytes"] for e in mallocs], [1024 * i for i in range(1, 7)])
+        self.assertTrue(all(e["cat"] == "cuda_runtime" and e["args"]["Device Id"] == 0
+                            and e["args"]["Addr"] != 0 for e in mallocs))
+        frees = [e for e in x if e["name"] == "cudaFree"]
+        self.assertEqual([e["args"]["Addr"] for e in frees], [e["args"]["Addr"] for e in mallocs])
 
     # (b)
     def test_signals_bound_the_session(self):

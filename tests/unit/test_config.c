@@ -122,6 +122,20 @@ Test(config, validation_follows_vllm)
     cr_expect_neq(ctl_config_validate(&c, "here", &err), 0);
 }
 
+Test(config, rules_between_keys_name_where_the_keys_were_set)
+{
+    cr_assert_eq(ctl_config_parse_string(&c, "autostart=1,profiler=torch", "OMNIPROF", &err), 0);
+    cr_expect_neq(ctl_config_validate(&c, "here", &err), 0);
+    cr_expect(strstr(err.msg, "OMNIPROF item 2: profiler: profiler=torch needs") != NULL, "%s",
+              err.msg);
+    cr_assert_eq(ctl_config_set(&c, "profiler", "cuda", "a.ini:4", &err), 0);
+    cr_assert_eq(ctl_config_set(&c, "dir", "/tmp", "OMNIPROF_DIR", &err), 0);
+    cr_expect_neq(ctl_config_validate(&c, "here", &err), 0);
+    cr_expect(strstr(err.msg, "OMNIPROF_DIR: torch_profiler_dir: only applies to profiler=torch; "
+                              "profiler=cuda (set at a.ini:4)") != NULL,
+              "%s", err.msg);
+}
+
 Test(config, kv_string_with_lists_and_escapes)
 {
     cr_assert_eq(ctl_config_parse_string(&c, "delay_iterations=2, stages=0,2 ,dir=/tmp/a\\,b,max_iterations=3",
