@@ -40,6 +40,12 @@ def run(cmd, preload=True, timeout=60, **env):
     return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
 
 
+def spawn(cmd, **env):
+    """Starts cmd under the preload, with pipes, for tests that signal it."""
+    return subprocess.Popen(cmd, env=dict(base_env(LD_PRELOAD=LIB), **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def traces(d):
     return sorted(glob.glob(os.path.join(d, "*.pt.trace.json.gz")))
 
@@ -127,9 +133,7 @@ class Preload(unittest.TestCase):
 
     # (b)
     def test_signals_bound_the_session(self):
-        p = subprocess.Popen([SAMPLE, "400", "10"], env=dict(base_env(LD_PRELOAD=LIB),
-                             OMNIPROF=f"dir={self.dir}"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = spawn([SAMPLE, "400", "10"], OMNIPROF=f"dir={self.dir}")
         try:
             time.sleep(0.5)
             t_on = time.time_ns()
@@ -153,9 +157,7 @@ class Preload(unittest.TestCase):
         self.assertLessEqual(abs(c["vec_add"] - c["scale"]), 1)
 
     def test_two_toggles_give_two_files(self):
-        p = subprocess.Popen([SAMPLE, "400", "10"], env=dict(base_env(LD_PRELOAD=LIB),
-                             OMNIPROF=f"dir={self.dir}"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = spawn([SAMPLE, "400", "10"], OMNIPROF=f"dir={self.dir}")
         try:
             time.sleep(0.5)
             marks = []
@@ -247,9 +249,7 @@ class Preload(unittest.TestCase):
         self.assertEqual(r.returncode, 7)
 
     def test_stages_not_selected_ignore_signals(self):
-        p = subprocess.Popen([SAMPLE, "200", "10"], env=dict(base_env(LD_PRELOAD=LIB),
-                             OMNIPROF=f"dir={self.dir},stage=1,stages=0,2"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = spawn([SAMPLE, "200", "10"], OMNIPROF=f"dir={self.dir},stage=1,stages=0,2")
         time.sleep(0.4)
         p.send_signal(signal.SIGUSR1)
         time.sleep(0.3)
@@ -258,6 +258,23 @@ class Preload(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertEqual(traces(self.dir), [])
         self.assertIn("stage 1 is not in stages", err)
+
+    def test_a_signal_the_program_owns_is_not_taken(self):
+        # the shell's trap '' makes SIGUSR1 ignored across exec: the program owns it
+        cmd = ["/bin/sh", "-c", f"trap '' USR1; exec {SAMPLE} 200 10"]
+        p = spawn(cmd, OMNIPROF=f"dir={self.dir},stop_signal=SIGRTMIN+2")
+        time.sleep(0.4)
+        p.send_signal(signal.SIGUSR1)   # ignored: the program keeps running, nothing starts
+        time.sleep(0.2)
+        p.send_signal(signal.SIGRTMIN + 2)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("launches=400", out)
+        self.assertEqual(traces(self.dir), [])
+        warnings = [l for l in err.splitlines() if "SIGUSR1" in l]
+        self.assertEqual(len(warnings), 1, err)
+        self.assertIn("omniprof: signals: SIGUSR1 is already handled by the program", warnings[0])
+        self.assertIn("toggle_signal", warnings[0])
 
     def test_stage_and_rank_name_the_files(self):
         r = run([SAMPLE, "3"], OMNIPROF=f"autostart=1,dir={self.dir},stage=2", RANK="5")
