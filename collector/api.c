@@ -1,6 +1,6 @@
 /*
- * The table of recordable APIs: name and domain (driver or runtime), indexed
- * by enum coll_api.  The writer takes event names and categories from here.
+ * Names and domains of the recordable APIs, indexed by enum coll_api; the
+ * writer takes event names and categories from here.
  */
 #include "collector.h"
 
@@ -9,11 +9,9 @@ static const struct {
     int domain;
 } apis[COLL_API_COUNT] = {
     [COLL_API_NONE] = {"unknown", COLL_DOMAIN_NONE},
-    [COLL_API_cuLaunchKernel] = {"cuLaunchKernel", COLL_DOMAIN_DRIVER},
-    [COLL_API_cuMemAlloc_v2] = {"cuMemAlloc_v2", COLL_DOMAIN_DRIVER},
-    [COLL_API_cuMemFree_v2] = {"cuMemFree_v2", COLL_DOMAIN_DRIVER},
-    [COLL_API_cudaMalloc] = {"cudaMalloc", COLL_DOMAIN_RUNTIME},
-    [COLL_API_cudaFree] = {"cudaFree", COLL_DOMAIN_RUNTIME},
+#define API_ENTRY(n, domain) [COLL_API_##n] = {#n, COLL_DOMAIN_##domain},
+    COLL_API_LIST(API_ENTRY)
+#undef API_ENTRY
     [COLL_API_omni_step] = {"omni_step", COLL_DOMAIN_NONE},
 };
 

@@ -43,24 +43,61 @@ uint64_t coll_now_ns(void);
 enum coll_kind {
     COLL_EV_API = 1, /* an API call with no payload of interest */
     COLL_EV_LAUNCH,  /* kernel launch: launch payload */
-    COLL_EV_ALLOC,   /* allocation: mem payload */
-    COLL_EV_FREE,    /* free: mem payload (bytes filled in when known) */
+    COLL_EV_GRAPH,   /* graph launch: launch payload, func = the graph exec */
+    COLL_EV_ALLOC,   /* allocation or mapping: mem payload */
+    COLL_EV_FREE,    /* free or unmapping: mem payload (bytes when known) */
     COLL_EV_STEP,    /* iteration boundary: step payload */
 };
 
-/* Every API omniprof can record.  The order is the table in api.c. */
+enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME };
+
+/* Every CUDA API omniprof wraps and records, X(name, domain).  preload/
+ * builds its hooks, its table of real functions and its dlsym and
+ * cuGetProcAddress answers from this one list. */
+#define COLL_API_LIST(X)                                                                           \
+    X(cuLaunchKernel, DRIVER)                                                                      \
+    X(cuLaunchKernel_ptsz, DRIVER)                                                                 \
+    X(cuLaunchKernelEx, DRIVER)                                                                    \
+    X(cuLaunchKernelEx_ptsz, DRIVER)                                                               \
+    X(cuLaunchCooperativeKernel, DRIVER)                                                           \
+    X(cuLaunchCooperativeKernel_ptsz, DRIVER)                                                      \
+    X(cuGraphLaunch, DRIVER)                                                                       \
+    X(cuGraphLaunch_ptsz, DRIVER)                                                                  \
+    X(cuMemAlloc_v2, DRIVER)                                                                       \
+    X(cuMemAllocPitch_v2, DRIVER)                                                                  \
+    X(cuMemFree_v2, DRIVER)                                                                        \
+    X(cuMemAllocAsync, DRIVER)                                                                     \
+    X(cuMemAllocAsync_ptsz, DRIVER)                                                                \
+    X(cuMemFreeAsync, DRIVER)                                                                      \
+    X(cuMemFreeAsync_ptsz, DRIVER)                                                                 \
+    X(cuMemAllocManaged, DRIVER)                                                                   \
+    X(cuMemAllocHost_v2, DRIVER)                                                                   \
+    X(cuMemHostAlloc, DRIVER)                                                                      \
+    X(cuMemFreeHost, DRIVER)                                                                       \
+    X(cuMemCreate, DRIVER)                                                                         \
+    X(cuMemRelease, DRIVER)                                                                        \
+    X(cuMemMap, DRIVER)                                                                            \
+    X(cuMemUnmap, DRIVER)                                                                          \
+    X(cudaMalloc, RUNTIME)                                                                         \
+    X(cudaFree, RUNTIME)                                                                           \
+    X(cudaMallocAsync, RUNTIME)                                                                    \
+    X(cudaFreeAsync, RUNTIME)                                                                      \
+    X(cudaMallocManaged, RUNTIME)                                                                  \
+    X(cudaMallocHost, RUNTIME)                                                                     \
+    X(cudaHostAlloc, RUNTIME)                                                                      \
+    X(cudaFreeHost, RUNTIME)                                                                       \
+    X(cudaLaunchKernel, RUNTIME)                                                                   \
+    X(cudaLaunchKernelExC, RUNTIME)                                                                \
+    X(cudaGraphLaunch, RUNTIME)
+
 enum coll_api {
     COLL_API_NONE = 0,
-    COLL_API_cuLaunchKernel,
-    COLL_API_cuMemAlloc_v2,
-    COLL_API_cuMemFree_v2,
-    COLL_API_cudaMalloc,
-    COLL_API_cudaFree,
+#define COLL_API_ENUM(name, domain) COLL_API_##name,
+    COLL_API_LIST(COLL_API_ENUM)
+#undef COLL_API_ENUM
     COLL_API_omni_step,
     COLL_API_COUNT
 };
-
-enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME };
 
 const char *coll_api_name(int api);
 int coll_api_domain(int api);
@@ -158,13 +195,15 @@ struct coll_session {
     size_t n_names;
     struct coll_kernel_name {
         uint64_t func;
+        int domain;
         char *name;
     } *names; /* kernel name of every launched CUfunction, sorted by func */
 };
 
-/* Returns the kernel name of a CUfunction, or NULL; supplied by preload/
- * (the real cuFuncGetName) and called on the control thread only. */
-typedef const char *(*coll_kernel_namer)(uint64_t func);
+/* Returns the kernel name of a launched function, or NULL: a CUfunction for
+ * driver launches, the host stub for runtime launches (domain says which).
+ * Supplied by preload/; called on the control thread only. */
+typedef const char *(*coll_kernel_namer)(int domain, uint64_t func);
 void coll_set_kernel_namer(coll_kernel_namer namer);
 
 /* Called (from an application thread) when max_iterations stopped a

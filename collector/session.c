@@ -187,17 +187,21 @@ static int name_kernels(struct coll_session *s)
     s->names = calloc(n ? n : 1, sizeof *s->names);
     if (!s->names)
         return -1;
-    for (size_t i = 0; i < s->n_events; i++)
-        if (s->events[i]->kind == COLL_EV_LAUNCH)
-            s->names[s->n_names++].func = s->events[i]->u.launch.func;
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct coll_event *ev = s->events[i];
+        if (ev->kind == COLL_EV_LAUNCH) {
+            s->names[s->n_names].func = ev->u.launch.func;
+            s->names[s->n_names++].domain = coll_api_domain(ev->api);
+        }
+    }
     qsort(s->names, s->n_names, sizeof *s->names, by_func);
     size_t unique = 0;
     for (size_t i = 0; i < s->n_names; i++)
         if (unique == 0 || s->names[unique - 1].func != s->names[i].func)
-            s->names[unique++].func = s->names[i].func;
+            s->names[unique++] = s->names[i];
     s->n_names = unique;
     for (size_t i = 0; i < unique; i++) {
-        const char *name = kernel_namer ? kernel_namer(s->names[i].func) : NULL;
+        const char *name = kernel_namer ? kernel_namer(s->names[i].domain, s->names[i].func) : NULL;
         s->names[i].name = name ? strdup(name) : NULL;
     }
     return 0;

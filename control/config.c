@@ -54,6 +54,7 @@ static const struct key {
     {"log_level", NULL, T_LOGLEVEL, F(log_level), 0, 0, 0},
     {"file_prefix", NULL, T_STRING, F(file_prefix), sizeof(((struct ctl_config *)0)->file_prefix),
      0, 0},
+    {"follow_exec", NULL, T_BOOL, F(follow_exec), 0, 0, 0},
 #undef F
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -96,6 +97,7 @@ void ctl_config_defaults(struct ctl_config *c)
     c->stack_depth = 32;
     c->gzip_level = 1;
     c->log_level = COLL_LOG_INFO;
+    c->follow_exec = true;
 }
 
 static int fail(struct ctl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

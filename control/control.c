@@ -37,6 +37,7 @@ static bool enabled; /* configuration valid and buffers ready */
 static char worker[256];
 static char config_text[8192];
 static int rank = -1;
+static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
 static int pipe_fd[2] = {-1, -1};
 
 /* Guarded by work_lock. */
@@ -73,6 +74,7 @@ static void name_worker(void)
     if (cfg.stage >= 0)
         snprintf(stage, sizeof stage, "stage-%ld_", cfg.stage);
     rank = rank_from_env();
+    owner_pid = getpid();
     if (rank >= 0)
         snprintf(rk, sizeof rk, "_rank%d", rank);
     snprintf(worker, sizeof worker, "%s%s%s_%d%s", cfg.file_prefix, stage, host, (int)getpid(), rk);
@@ -80,7 +82,16 @@ static void name_worker(void)
 
 /* ---- the slow work (work_lock held) --------------------------------------- */
 
+static void write_session(bool keep_empty);
+
 static void write_pending(void)
+{
+    write_session(true);
+}
+
+/* Collects a stopped session and writes it; keep_empty=false drops a
+ * session without events (e.g. a fork child that exec'd at once). */
+static void write_session(bool keep_empty)
 {
     if (!coll_pending())
         return;
@@ -89,6 +100,10 @@ static void write_pending(void)
     struct coll_session *s = coll_collect();
     if (!s)
         return;
+    if (!keep_empty && s->n_events == 0) {
+        coll_session_free(s);
+        return;
+    }
     struct wr_options o = {
         .dir = ctl_config_dir(&cfg),
         .worker = worker,
@@ -118,21 +133,27 @@ static void write_pending(void)
     coll_session_free(s);
 }
 
-static void do_start(void)
+/* level: COLL_LOG_INFO, or COLL_LOG_DEBUG where starting is routine (a
+ * fork child under autostart). */
+static void start_session(int level)
 {
     if (shut_down)
         return;
     write_pending();
     enum coll_gate_state before = coll_state();
     if (before == COLL_GATE_RECORDING) {
-        coll_log(COLL_LOG_INFO, NULL, "already recording");
+        coll_log(level, NULL, "already recording");
         return;
     }
     if (coll_start() == COLL_GATE_BEGIN)
-        coll_log(COLL_LOG_INFO, NULL, "recording started");
+        coll_log(level, NULL, "recording started");
     else
-        coll_log(COLL_LOG_INFO, NULL, "armed: recording begins after %ld steps",
-                 cfg.delay_iterations);
+        coll_log(level, NULL, "armed: recording begins after %ld steps", cfg.delay_iterations);
+}
+
+static void do_start(void)
+{
+    start_session(COLL_LOG_INFO);
 }
 
 static void do_stop(void)
@@ -340,10 +361,38 @@ void ctl_shutdown(void)
         return;
     pthread_mutex_lock(&work_lock);
     if (!shut_down) {
-        do_stop();
+        /* At exit a session without a single event is not worth a file
+         * (a shell or launcher under autostart that ran no CUDA). */
+        write_session(true);
+        coll_stop();
+        write_session(false);
         shut_down = true;
     }
     pthread_mutex_unlock(&work_lock);
+}
+
+bool ctl_follow_exec(void)
+{
+    return !enabled || cfg.follow_exec;
+}
+
+bool ctl_exec_prepare(void)
+{
+    if (!enabled || getpid() != owner_pid)
+        return false;
+    pthread_mutex_lock(&work_lock);
+    bool recording = coll_state() == COLL_GATE_RECORDING;
+    write_session(false); /* one that max_iterations ended */
+    if (coll_stop() == COLL_GATE_END)
+        write_session(false);
+    pthread_mutex_unlock(&work_lock);
+    return recording;
+}
+
+void ctl_exec_failed(bool was_recording)
+{
+    if (was_recording && getpid() == owner_pid)
+        ctl_start();
 }
 
 void ctl_atfork_prepare(void)
@@ -372,4 +421,6 @@ void ctl_atfork_child(void)
     }
     if (start_thread() < 0)
         coll_log(COLL_LOG_ERROR, NULL, "cannot start the control thread in the child");
+    if (cfg.autostart)
+        start_session(COLL_LOG_DEBUG); /* the child is a process of its own: its own session */
 }

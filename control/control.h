@@ -33,6 +33,7 @@ struct ctl_config {
     long gzip_level;
     long log_level; /* enum coll_log_level */
     char file_prefix[128];
+    bool follow_exec; /* exec'd and spawned children are profiled too */
     /* Where profiler and torch_profiler_dir were last set, for the messages
      * of rules between keys; not part of the value (not compared). */
     char profiler_source[96];
@@ -84,6 +85,13 @@ void ctl_start(void);
 void ctl_stop(void);
 void ctl_step(void);
 bool ctl_is_running(void);
+/* exec: stops and writes a running session before the image is replaced
+ * (returns whether one was recording; a no-op in a vfork child), and
+ * restarts it when the exec failed. */
+bool ctl_exec_prepare(void);
+void ctl_exec_failed(bool was_recording);
+/* follow_exec: whether children keep omniprof in their environment. */
+bool ctl_follow_exec(void);
 /* fork(): prepare/parent/child handlers for pthread_atfork. */
 void ctl_atfork_prepare(void);
 void ctl_atfork_parent(void);

@@ -3,7 +3,7 @@
  * CUDA_INJECTION64_PATH), exit and fork handling, and the exported API.
  * Whichever entry comes first initialises; the rest find it done.
  */
-#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -16,12 +16,24 @@ __thread bool pl_in_hook __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* Kernel names for the writer; called on the control (or exiting) thread. */
-static const char *kernel_name(uint64_t func)
+/* Kernel names for the writer; called on the control (or exiting) thread.
+ * Driver launches name a CUfunction; runtime launches name the host stub,
+ * which cudaFuncGetName (CUDA >= 12.3) or else the stub's symbol names. */
+static const char *kernel_name(int domain, uint64_t func)
 {
     const char *name = NULL;
-    if (!PL_REAL(cuFuncGetName) || pl_real.cuFuncGetName(&name, (CUfunction)func) != CUDA_SUCCESS)
-        return NULL;
+    pl_in_hook = true;
+    if (domain == COLL_DOMAIN_RUNTIME) {
+        Dl_info info;
+        if (!(PL_REAL(cudaFuncGetName) &&
+              pl_real.cudaFuncGetName(&name, (const void *)func) == cudaSuccess && name) &&
+            dladdr((void *)func, &info) && info.dli_sname && info.dli_saddr == (void *)func)
+            name = info.dli_sname;
+    } else if (!PL_REAL(cuFuncGetName) ||
+               pl_real.cuFuncGetName(&name, (CUfunction)func) != CUDA_SUCCESS) {
+        name = NULL;
+    }
+    pl_in_hook = false;
     return name;
 }
 

@@ -1,66 +1,167 @@
 /*
  * preload/ — the injected surface: constructor, InitializeInjection, the
- * interposed CUDA functions and the exported API.  Hooks do no I/O and no
- * allocation; they time the real call and append one record.
+ * interposed CUDA, dlsym and exec functions, and the exported API.  Hooks do
+ * no I/O and no allocation on the record path; they time the real call and
+ * append one record.
  */
 #ifndef OMNIPROF_PRELOAD_H
 #define OMNIPROF_PRELOAD_H
 
 #include <cuda.h>
+#include <cudaProfiler.h>
 #include <cuda_runtime_api.h>
+#include <errno.h>
+#include <spawn.h>
+#include <unistd.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
 
 #define PL_EXPORT __attribute__((visibility("default")))
 
-/* The real functions, resolved lazily by pl_resolve(); one table declares
- * them all (symbols.c). */
+/* cuda.h maps cuGetProcAddress to cuGetProcAddress_v2; omniprof wraps both,
+ * and the per-thread-default-stream (_ptsz) variants, which cuda.h declares
+ * only for code compiled with CUDA_API_PER_THREAD_DEFAULT_STREAM. */
+#undef cuGetProcAddress
+CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
+CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                             unsigned by, unsigned bz, unsigned shared, CUstream stream,
+                             void **params, void **extra);
+CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **params,
+                               void **extra);
+CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                        unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                                        CUstream stream, void **params);
+CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream);
+CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream stream);
+CUresult cuMemFreeAsync_ptsz(CUdeviceptr ptr, CUstream stream);
+
+/* Functions omniprof wraps but does not record, X(name, domain). */
+#define PL_WRAPPED_LIST(X)                                                                         \
+    X(cuGetProcAddress, DRIVER)                                                                    \
+    X(cuGetProcAddress_v2, DRIVER)                                                                 \
+    X(execve, LIBC)                                                                                \
+    X(execvpe, LIBC)                                                                               \
+    X(posix_spawn, LIBC)                                                                           \
+    X(posix_spawnp, LIBC)
+
+/* Real functions omniprof only calls, X(name, domain). */
+#define PL_HELPER_LIST(X)                                                                          \
+    X(cuFuncGetName, DRIVER)                                                                       \
+    X(cuCtxGetDevice, DRIVER)                                                                      \
+    X(cuCtxGetCurrent, DRIVER)                                                                     \
+    X(cuCtxSetCurrent, DRIVER)                                                                     \
+    X(cuDevicePrimaryCtxRetain, DRIVER)                                                            \
+    X(cuProfilerStart, DRIVER)                                                                     \
+    X(cuProfilerStop, DRIVER)                                                                      \
+    X(cudaGetDevice, RUNTIME)                                                                      \
+    X(cudaFuncGetName, RUNTIME)
+
+/* The real functions, resolved lazily by pl_resolve(). */
 struct pl_real {
-    CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                               unsigned, unsigned, CUstream, void **, void **);
-    CUresult (*cuMemAlloc_v2)(CUdeviceptr *, size_t);
-    CUresult (*cuMemFree_v2)(CUdeviceptr);
-    CUresult (*cuFuncGetName)(const char **, CUfunction);
-    CUresult (*cuCtxGetDevice)(CUdevice *);
-    CUresult (*cuCtxGetCurrent)(CUcontext *);
-    CUresult (*cuCtxSetCurrent)(CUcontext);
-    CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
-    CUresult (*cuProfilerStart)(void);
-    CUresult (*cuProfilerStop)(void);
-    cudaError_t (*cudaMalloc)(void **, size_t);
-    cudaError_t (*cudaFree)(void *);
-    cudaError_t (*cudaGetDevice)(int *);
+#define PL_REAL_FIELD(name, domain) __typeof__(name) *name;
+    COLL_API_LIST(PL_REAL_FIELD)
+    PL_WRAPPED_LIST(PL_REAL_FIELD)
+    PL_HELPER_LIST(PL_REAL_FIELD)
+#undef PL_REAL_FIELD
+    void *(*dlsym)(void *, const char *);
+    void *(*dlvsym)(void *, const char *, const char *);
 };
 
 enum pl_sym {
-    PL_cuLaunchKernel,
-    PL_cuMemAlloc_v2,
-    PL_cuMemFree_v2,
-    PL_cuFuncGetName,
-    PL_cuCtxGetDevice,
-    PL_cuCtxGetCurrent,
-    PL_cuCtxSetCurrent,
-    PL_cuDevicePrimaryCtxRetain,
-    PL_cuProfilerStart,
-    PL_cuProfilerStop,
-    PL_cudaMalloc,
-    PL_cudaFree,
-    PL_cudaGetDevice,
+#define PL_SYM_ENUM(name, domain) PL_##name,
+    COLL_API_LIST(PL_SYM_ENUM)
+    PL_WRAPPED_LIST(PL_SYM_ENUM)
+    PL_HELPER_LIST(PL_SYM_ENUM)
+#undef PL_SYM_ENUM
     PL_SYM_COUNT
 };
 
 extern struct pl_real pl_real;
 
-/* Finds the real function behind symbol `sym`; returns 0, or -1 when no
- * loaded library provides it. */
+/* Finds the real function behind `sym`; returns 0, or -1 when no loaded
+ * library provides it.  Keeps errno. */
 int pl_resolve(enum pl_sym sym);
 
 /* The "resolved yet?" check every hook begins with. */
 #define PL_REAL(name) (pl_real.name ? pl_real.name : (pl_resolve(PL_##name), pl_real.name))
 
-/* Re-entry guard: a hook reached from inside omniprof only forwards. */
+/* libc's own dlsym/dlvsym (libc_syms.c), found without calling them. */
+void *pl_libc_symbol(const char *name);
+/* Resolves pl_real.dlsym and pl_real.dlvsym; 0 or -1. */
+int pl_resolve_dl(void);
+
+/* dlsym/cuGetProcAddress answers: if `name` is a function omniprof wraps
+ * and `found` is its real implementation, remembers it and returns the
+ * wrapper; otherwise returns `found` unchanged. */
+void *pl_wrap_symbol(const char *name, void *found);
+
+/* Re-entry guard: a hook reached from inside omniprof, or from inside
+ * another hook's real call (a runtime call's driver calls), only forwards. */
 extern __thread bool pl_in_hook __attribute__((tls_model("initial-exec")));
 
 /* Makes sure the constructor's work has happened (hooks can run first). */
 void pl_init(void);
+
+/* Fills an event's launch payload. */
+static inline void pl_launch_shape(struct coll_event *ev, uint64_t func, uint64_t stream,
+                                   unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                   unsigned by, unsigned bz, unsigned shared)
+{
+    ev->kind = COLL_EV_LAUNCH;
+    ev->u.launch.func = func;
+    ev->u.launch.stream = stream;
+    ev->u.launch.grid[0] = gx;
+    ev->u.launch.grid[1] = gy;
+    ev->u.launch.grid[2] = gz;
+    ev->u.launch.block[0] = bx;
+    ev->u.launch.block[1] = by;
+    ev->u.launch.block[2] = bz;
+    ev->u.launch.shared_mem = shared;
+}
+
+/* Fills an event's memory payload. */
+static inline void pl_mem(struct coll_event *ev, int kind, uint64_t addr, uint64_t bytes,
+                          int device)
+{
+    ev->kind = (uint16_t)kind;
+    ev->u.mem.addr = addr;
+    ev->u.mem.bytes = bytes;
+    ev->u.mem.device = device;
+}
+
+/*
+ * Defines the exported wrapper `name`.  It resolves the real function (and
+ * returns `missing` when there is none), forwards untouched when not
+ * recording or when re-entered, and otherwise times the real call and
+ * appends one record: FILL sets the payload and sees the arguments, the
+ * result `r` and the record `ev`.  errno is what the real call left.
+ */
+#define PL_HOOK(ret_t, name, missing, PARAMS, ARGS, FILL)                                          \
+    PL_EXPORT ret_t name PARAMS                                                                    \
+    {                                                                                              \
+        if (!PL_REAL(name))                                                                        \
+            return missing;                                                                        \
+        if (!coll_recording() || pl_in_hook)                                                       \
+            return pl_real.name ARGS;                                                              \
+        pl_in_hook = true;                                                                         \
+        uint64_t t0 = coll_now_ns();                                                               \
+        ret_t r = pl_real.name ARGS;                                                               \
+        uint64_t t1 = coll_now_ns();                                                               \
+        int saved_errno = errno;                                                                   \
+        struct coll_event *ev = coll_record_begin();                                               \
+        if (ev) {                                                                                  \
+            ev->start_ns = t0;                                                                     \
+            ev->end_ns = t1;                                                                       \
+            ev->api = COLL_API_##name;                                                             \
+            ev->result = (int32_t)r;                                                               \
+            FILL;                                                                                  \
+            coll_record_commit(ev);                                                                \
+        }                                                                                          \
+        errno = saved_errno;                                                                       \
+        pl_in_hook = false;                                                                        \
+        return r;                                                                                  \
+    }
 
 #endif

@@ -13,12 +13,19 @@
  * omniprof interposes the same names.  Modules are never freed, so kernel
  * names stay valid after cuModuleUnload.
  *
+ * It also runs the per-thread-default-stream (_ptsz) variants, graphs (a
+ * graph is a count of kernels), async/managed/pinned and virtual memory, and
+ * loads CUDA_INJECTION64_PATH at the first cuInit as the real driver does.
+ *
  * FAKE_CUDA_REPORT=PATH: at exit, append "launches=N profiler_start=N
  * profiler_stop=N allocs=N frees=N" to PATH.
  */
 #define _GNU_SOURCE
 #include <cuda.h>
+#undef cuGetProcAddress /* cuda.h maps it to _v2; the fake has both */
+#include <dlfcn.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +62,26 @@ static void report(void)
     fclose(f);
 }
 
+/* Like the real driver: a library named by CUDA_INJECTION64_PATH is
+ * loaded at the first cuInit and its InitializeInjection is called. */
+static void inject(void)
+{
+    const char *path = getenv("CUDA_INJECTION64_PATH");
+    if (!path || !*path)
+        return;
+    void *lib = dlopen(path, RTLD_NOW);
+    int (*init)(void) = lib ? (int (*)(void))dlsym(lib, "InitializeInjection") : NULL;
+    if (!init || !init())
+        fprintf(stderr, "fake libcuda: injection %s failed\n", path);
+}
+
 EXPORT CUresult cuInit(unsigned flags)
 {
     (void)flags;
     if (!initialised) {
         initialised = 1;
         atexit(report);
+        inject();
     }
     return CUDA_SUCCESS;
 }
@@ -318,24 +339,238 @@ EXPORT CUresult cuGetErrorString(CUresult r, const char **s)
     return CUDA_SUCCESS;
 }
 
+/* ---- launch variants, graphs, more memory -------------------------------- */
+
+static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                       unsigned by, unsigned bz)
+{
+    if (!current)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (!f || !gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024)
+        return CUDA_ERROR_INVALID_VALUE;
+    atomic_fetch_add_explicit(&launches, 1, memory_order_relaxed);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                    unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                                    CUstream stream, void **params, void **extra)
+{
+    (void)shared, (void)stream, (void)params, (void)extra;
+    return launch(f, gx, gy, gz, bx, by, bz);
+}
+
+EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *c, CUfunction f, void **params, void **extra)
+{
+    (void)params, (void)extra;
+    if (!c)
+        return CUDA_ERROR_INVALID_VALUE;
+    return launch(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
+                  c->blockDimZ);
+}
+
+EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *c, CUfunction f, void **params,
+                                      void **extra)
+{
+    return cuLaunchKernelEx(c, f, params, extra);
+}
+
+EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                          unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                                          CUstream stream, void **params)
+{
+    (void)shared, (void)stream, (void)params;
+    return launch(f, gx, gy, gz, bx, by, bz);
+}
+
+EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy,
+                                               unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                                               unsigned shared, CUstream stream, void **params)
+{
+    return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared, stream, params);
+}
+
+/* A graph is a count of kernels; launching one runs them all. */
+struct fake_graph {
+    int kernels;
+};
+
+EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned flags)
+{
+    (void)flags;
+    struct fake_graph *fg = calloc(1, sizeof *fg);
+    if (!fg)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *g = (CUgraph)fg;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *node, CUgraph g, const CUgraphNode *deps,
+                                        size_t n_deps, const CUDA_KERNEL_NODE_PARAMS *params)
+{
+    (void)deps, (void)n_deps, (void)params;
+    struct fake_graph *fg = (struct fake_graph *)g;
+    fg->kernels++;
+    *node = (CUgraphNode)(uintptr_t)fg->kernels;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph g, unsigned long long flags)
+{
+    (void)flags;
+    *exec = (CUgraphExec)g;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream)
+{
+    (void)stream;
+    if (!current)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (!exec)
+        return CUDA_ERROR_INVALID_VALUE;
+    atomic_fetch_add(&launches, ((struct fake_graph *)exec)->kernels);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream)
+{
+    return cuGraphLaunch(exec, stream);
+}
+
+EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *p, size_t *pitch, size_t width, size_t height,
+                                   unsigned elem)
+{
+    (void)elem;
+    *pitch = (width + 255) & ~(size_t)255;
+    return cuMemAlloc_v2(p, *pitch * height);
+}
+
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr *p, size_t bytes, CUstream s)
+{
+    (void)s;
+    return cuMemAlloc_v2(p, bytes);
+}
+
+EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *p, size_t bytes, CUstream s)
+{
+    return cuMemAllocAsync(p, bytes, s);
+}
+
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s)
+{
+    (void)s;
+    return cuMemFree_v2(p);
+}
+
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s)
+{
+    return cuMemFreeAsync(p, s);
+}
+
+EXPORT CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned flags)
+{
+    (void)flags;
+    return cuMemAlloc_v2(p, bytes);
+}
+
+EXPORT CUresult cuMemAllocHost_v2(void **p, size_t bytes)
+{
+    *p = calloc(1, bytes ? bytes : 1);
+    if (!*p)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    atomic_fetch_add(&allocs, 1);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemHostAlloc(void **p, size_t bytes, unsigned flags)
+{
+    (void)flags;
+    return cuMemAllocHost_v2(p, bytes);
+}
+
+EXPORT CUresult cuMemFreeHost(void *p)
+{
+    free(p);
+    atomic_fetch_add(&frees, 1);
+    return CUDA_SUCCESS;
+}
+
+/* Virtual memory: handles are heap blocks, reservations are plain numbers. */
+EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size,
+                            const CUmemAllocationProp *prop, unsigned long long flags)
+{
+    (void)prop, (void)flags;
+    void *m = calloc(1, size ? size : 1);
+    if (!m)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *h = (CUmemGenericAllocationHandle)(uintptr_t)m;
+    atomic_fetch_add(&allocs, 1);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h)
+{
+    free((void *)(uintptr_t)h);
+    atomic_fetch_add(&frees, 1);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemAddressReserve(CUdeviceptr *p, size_t size, size_t align, CUdeviceptr addr,
+                                    unsigned long long flags)
+{
+    (void)align, (void)addr, (void)flags;
+    static _Atomic uint64_t next = 0x7f0000000000ull;
+    *p = (CUdeviceptr)atomic_fetch_add(&next, (size + 0xfffff) & ~0xfffffull);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemAddressFree(CUdeviceptr p, size_t size)
+{
+    (void)p, (void)size;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemMap(CUdeviceptr p, size_t size, size_t offset, CUmemGenericAllocationHandle h,
+                         unsigned long long flags)
+{
+    (void)size, (void)offset, (void)flags;
+    return p && h ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+EXPORT CUresult cuMemUnmap(CUdeviceptr p, size_t size)
+{
+    (void)size;
+    return p ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- cuGetProcAddress ------------------------------------------------------ */
+
 EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
                                     CUdriverProcAddressQueryResult *status);
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
 
-/* What cuGetProcAddress_v2 hands out: base names, as the runtime asks. */
-static const struct {
+/* What cuGetProcAddress hands out, by base name as the runtime asks: the
+ * per-thread-default-stream variant when flags ask for it, and the newest
+ * variant not newer than the caller's cudaVersion. */
+static const struct proc {
     const char *name;
+    int min_version;
+    int ptsz; /* -1: no stream variants; 0: legacy; 1: per-thread */
     void *fn;
 } procs[] = {
-#define P(name, fn) {name, (void *)fn}
+#define P(name, fn) {name, 0, -1, (void *)fn}
+#define V(name, version, fn) {name, version, -1, (void *)fn}
+#define S(name, ptsz, fn) {name, 0, ptsz, (void *)fn}
     P("cuInit", cuInit),
     P("cuDriverGetVersion", cuDriverGetVersion),
     P("cuDeviceGetCount", cuDeviceGetCount),
     P("cuDeviceGet", cuDeviceGet),
     P("cuDeviceGetName", cuDeviceGetName),
-    P("cuDeviceTotalMem", cuDeviceTotalMem_v2),
+    V("cuDeviceTotalMem", 3020, cuDeviceTotalMem_v2),
     P("cuDeviceGetAttribute", cuDeviceGetAttribute),
     P("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain),
-    P("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease_v2),
+    V("cuDevicePrimaryCtxRelease", 11000, cuDevicePrimaryCtxRelease_v2),
     P("cuCtxSetCurrent", cuCtxSetCurrent),
     P("cuCtxGetCurrent", cuCtxGetCurrent),
     P("cuCtxGetDevice", cuCtxGetDevice),
@@ -344,39 +579,78 @@ static const struct {
     P("cuModuleUnload", cuModuleUnload),
     P("cuModuleGetFunction", cuModuleGetFunction),
     P("cuFuncGetName", cuFuncGetName),
-    P("cuLaunchKernel", cuLaunchKernel),
-    P("cuMemAlloc", cuMemAlloc_v2),
-    P("cuMemFree", cuMemFree_v2),
-    P("cuMemcpyHtoD", cuMemcpyHtoD_v2),
-    P("cuMemcpyDtoH", cuMemcpyDtoH_v2),
-    P("cuMemcpyDtoD", cuMemcpyDtoD_v2),
-    P("cuMemsetD8", cuMemsetD8_v2),
-    P("cuMemsetD32", cuMemsetD32_v2),
+    S("cuLaunchKernel", 0, cuLaunchKernel),
+    S("cuLaunchKernel", 1, cuLaunchKernel_ptsz),
+    S("cuLaunchKernelEx", 0, cuLaunchKernelEx),
+    S("cuLaunchKernelEx", 1, cuLaunchKernelEx_ptsz),
+    S("cuLaunchCooperativeKernel", 0, cuLaunchCooperativeKernel),
+    S("cuLaunchCooperativeKernel", 1, cuLaunchCooperativeKernel_ptsz),
+    S("cuGraphLaunch", 0, cuGraphLaunch),
+    S("cuGraphLaunch", 1, cuGraphLaunch_ptsz),
+    P("cuGraphCreate", cuGraphCreate),
+    V("cuGraphAddKernelNode", 12000, cuGraphAddKernelNode_v2),
+    P("cuGraphInstantiateWithFlags", cuGraphInstantiateWithFlags),
+    V("cuMemAlloc", 3020, cuMemAlloc_v2),
+    V("cuMemAllocPitch", 3020, cuMemAllocPitch_v2),
+    V("cuMemFree", 3020, cuMemFree_v2),
+    S("cuMemAllocAsync", 0, cuMemAllocAsync),
+    S("cuMemAllocAsync", 1, cuMemAllocAsync_ptsz),
+    S("cuMemFreeAsync", 0, cuMemFreeAsync),
+    S("cuMemFreeAsync", 1, cuMemFreeAsync_ptsz),
+    P("cuMemAllocManaged", cuMemAllocManaged),
+    V("cuMemAllocHost", 3020, cuMemAllocHost_v2),
+    P("cuMemHostAlloc", cuMemHostAlloc),
+    P("cuMemFreeHost", cuMemFreeHost),
+    P("cuMemCreate", cuMemCreate),
+    P("cuMemRelease", cuMemRelease),
+    P("cuMemAddressReserve", cuMemAddressReserve),
+    P("cuMemAddressFree", cuMemAddressFree),
+    P("cuMemMap", cuMemMap),
+    P("cuMemUnmap", cuMemUnmap),
+    V("cuMemcpyHtoD", 3020, cuMemcpyHtoD_v2),
+    V("cuMemcpyDtoH", 3020, cuMemcpyDtoH_v2),
+    V("cuMemcpyDtoD", 3020, cuMemcpyDtoD_v2),
+    V("cuMemsetD8", 3020, cuMemsetD8_v2),
+    V("cuMemsetD32", 3020, cuMemsetD32_v2),
     P("cuStreamCreate", cuStreamCreate),
-    P("cuStreamDestroy", cuStreamDestroy_v2),
+    V("cuStreamDestroy", 4000, cuStreamDestroy_v2),
     P("cuStreamSynchronize", cuStreamSynchronize),
     P("cuProfilerStart", cuProfilerStart),
     P("cuProfilerStop", cuProfilerStop),
     P("cuGetErrorName", cuGetErrorName),
     P("cuGetErrorString", cuGetErrorString),
-    P("cuGetProcAddress", cuGetProcAddress_v2),
+    P("cuGetProcAddress", cuGetProcAddress),
+    V("cuGetProcAddress", 12000, cuGetProcAddress_v2),
 #undef P
+#undef V
+#undef S
 };
 
 EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
                                     CUdriverProcAddressQueryResult *status)
 {
-    (void)version, (void)flags;
+    int want_ptsz = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+    const struct proc *best = NULL;
+    bool name_known = false;
     for (size_t i = 0; i < sizeof procs / sizeof procs[0]; i++) {
-        if (strcmp(procs[i].name, symbol) == 0) {
-            *pfn = procs[i].fn;
-            if (status)
-                *status = CU_GET_PROC_ADDRESS_SUCCESS;
-            return CUDA_SUCCESS;
-        }
+        const struct proc *p = &procs[i];
+        if (strcmp(p->name, symbol) != 0)
+            continue;
+        name_known = true;
+        if (p->min_version > version || (p->ptsz >= 0 && p->ptsz != want_ptsz))
+            continue;
+        if (!best || p->min_version > best->min_version)
+            best = p;
     }
-    *pfn = NULL;
+    *pfn = best ? best->fn : NULL;
     if (status)
-        *status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-    return CUDA_ERROR_NOT_FOUND;
+        *status = best ? CU_GET_PROC_ADDRESS_SUCCESS
+                       : name_known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                                    : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+    return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)
+{
+    return cuGetProcAddress_v2(symbol, pfn, version, flags, NULL);
 }

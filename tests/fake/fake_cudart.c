@@ -4,6 +4,10 @@
  * through cuGetProcAddress_v2, itself taken with dlsym from libcuda.so.1,
  * never through the driver's symbol table: so interposed driver symbols do
  * not see runtime work, exactly as on a real machine.
+ *
+ * Kernels: a host function pointer given to cudaLaunchKernel stands for the
+ * kernel named by its symbol (dladdr); the fake builds a one-entry PTX
+ * module for it and launches that through the driver.
  */
 #define _GNU_SOURCE
 #include <cuda.h>
@@ -11,6 +15,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -24,6 +30,16 @@ static struct {
     CUresult (*alloc)(CUdeviceptr *, size_t);
     CUresult (*free_)(CUdeviceptr);
     CUresult (*sync)(void);
+    CUresult (*alloc_async)(CUdeviceptr *, size_t, CUstream);
+    CUresult (*free_async)(CUdeviceptr, CUstream);
+    CUresult (*alloc_managed)(CUdeviceptr *, size_t, unsigned);
+    CUresult (*alloc_host)(void **, size_t);
+    CUresult (*free_host)(void *);
+    CUresult (*load)(CUmodule *, const void *);
+    CUresult (*get_function)(CUfunction *, CUmodule, const char *);
+    CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                       unsigned, CUstream, void **, void **);
+    CUresult (*graph_launch)(CUgraphExec, CUstream);
 } drv;
 static cudaError_t init_error = cudaSuccess;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -50,8 +66,19 @@ static void init(void)
     drv.alloc = proc(get, "cuMemAlloc");
     drv.free_ = proc(get, "cuMemFree");
     drv.sync = proc(get, "cuCtxSynchronize");
+    drv.alloc_async = proc(get, "cuMemAllocAsync");
+    drv.free_async = proc(get, "cuMemFreeAsync");
+    drv.alloc_managed = proc(get, "cuMemAllocManaged");
+    drv.alloc_host = proc(get, "cuMemAllocHost");
+    drv.free_host = proc(get, "cuMemFreeHost");
+    drv.load = proc(get, "cuModuleLoadData");
+    drv.get_function = proc(get, "cuModuleGetFunction");
+    drv.launch = proc(get, "cuLaunchKernel");
+    drv.graph_launch = proc(get, "cuGraphLaunch");
     CUcontext ctx;
     if (!drv.init || !drv.retain || !drv.set_current || !drv.alloc || !drv.free_ || !drv.sync ||
+        !drv.alloc_async || !drv.free_async || !drv.alloc_managed || !drv.alloc_host ||
+        !drv.free_host || !drv.load || !drv.get_function || !drv.launch || !drv.graph_launch ||
         drv.init(0) != CUDA_SUCCESS || drv.retain(&ctx, 0) != CUDA_SUCCESS ||
         drv.set_current(ctx) != CUDA_SUCCESS)
         init_error = cudaErrorInitializationError;
@@ -101,4 +128,122 @@ EXPORT cudaError_t cudaDeviceSynchronize(void)
 EXPORT const char *cudaGetErrorString(cudaError_t e)
 {
     return e == cudaSuccess ? "no error" : "fake runtime error";
+}
+
+#define CHECK_READY()                                                                              \
+    do {                                                                                           \
+        cudaError_t e_ = ready();                                                                  \
+        if (e_ != cudaSuccess)                                                                     \
+            return e_;                                                                             \
+    } while (0)
+
+static cudaError_t from(CUresult r)
+{
+    return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorUnknown;
+}
+
+EXPORT cudaError_t cudaMallocAsync(void **ptr, size_t bytes, cudaStream_t s)
+{
+    CHECK_READY();
+    CUdeviceptr p;
+    CUresult r = drv.alloc_async(&p, bytes, (CUstream)s);
+    if (r == CUDA_SUCCESS)
+        *ptr = (void *)(uintptr_t)p;
+    return from(r);
+}
+
+EXPORT cudaError_t cudaFreeAsync(void *ptr, cudaStream_t s)
+{
+    CHECK_READY();
+    return from(drv.free_async((CUdeviceptr)(uintptr_t)ptr, (CUstream)s));
+}
+
+EXPORT cudaError_t cudaMallocManaged(void **ptr, size_t bytes, unsigned flags)
+{
+    CHECK_READY();
+    CUdeviceptr p;
+    CUresult r = drv.alloc_managed(&p, bytes, flags);
+    if (r == CUDA_SUCCESS)
+        *ptr = (void *)(uintptr_t)p;
+    return from(r);
+}
+
+EXPORT cudaError_t cudaMallocHost(void **ptr, size_t bytes)
+{
+    CHECK_READY();
+    return from(drv.alloc_host(ptr, bytes));
+}
+
+EXPORT cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags)
+{
+    (void)flags;
+    return cudaMallocHost(ptr, bytes);
+}
+
+EXPORT cudaError_t cudaFreeHost(void *ptr)
+{
+    CHECK_READY();
+    return from(drv.free_host(ptr));
+}
+
+EXPORT cudaError_t cudaFuncGetName(const char **name, const void *func)
+{
+    Dl_info info;
+    if (!func || !dladdr(func, &info) || !info.dli_sname || info.dli_saddr != func)
+        return cudaErrorInvalidDeviceFunction;
+    *name = info.dli_sname;
+    return cudaSuccess;
+}
+
+/* The CUfunction standing for a host stub, made on first use. */
+static CUfunction kernel_of(const void *func)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct {
+        const void *func;
+        CUfunction f;
+    } known[64];
+    static int n_known;
+    CUfunction f = NULL;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < n_known && !f; i++)
+        if (known[i].func == func)
+            f = known[i].f;
+    const char *name;
+    if (!f && n_known < 64 && cudaFuncGetName(&name, func) == cudaSuccess) {
+        char ptx[512];
+        snprintf(ptx, sizeof ptx, ".version 8.0\n.target sm_80\n.address_size 64\n"
+                                  ".visible .entry %s()\n{\n    ret;\n}\n", name);
+        CUmodule m;
+        if (drv.load(&m, ptx) == CUDA_SUCCESS && drv.get_function(&f, m, name) == CUDA_SUCCESS)
+            known[n_known++] = (typeof(known[0])){func, f};
+        else
+            f = NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    return f;
+}
+
+EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **args,
+                                    size_t shared, cudaStream_t stream)
+{
+    CHECK_READY();
+    CUfunction f = kernel_of(func);
+    if (!f)
+        return cudaErrorInvalidDeviceFunction;
+    return from(drv.launch(f, grid.x, grid.y, grid.z, block.x, block.y, block.z, (unsigned)shared,
+                           (CUstream)stream, args, NULL));
+}
+
+EXPORT cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *c, const void *func, void **args)
+{
+    if (!c)
+        return cudaErrorInvalidValue;
+    return cudaLaunchKernel(func, c->gridDim, c->blockDim, args, c->dynamicSmemBytes, c->stream);
+}
+
+EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
+{
+    CHECK_READY();
+    return from(drv.graph_launch((CUgraphExec)exec, (CUstream)stream));
 }

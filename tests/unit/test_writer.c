@@ -42,8 +42,8 @@ static void setup(void)
     static const int order[6] = {4, 5, 0, 1, 2, 3};
     for (int i = 0; i < 6; i++)
         ptrs[i] = &events[order[i]];
-    names[0] = (struct coll_kernel_name){0x10, strdup("hostile \"name\"\n\\\x01\xff end")};
-    names[1] = (struct coll_kernel_name){0x20, strdup("void gemm<float>(int)")};
+    names[0] = (struct coll_kernel_name){0x10, COLL_DOMAIN_DRIVER, strdup("hostile \"name\"\n\\\x01\xff end")};
+    names[1] = (struct coll_kernel_name){0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)")};
     session = (struct coll_session){.begin_ns = BASE + 1000000, .end_ns = BASE + 2000000,
                                     .steps = 1, .dropped = 3, .n_events = 6, .events = ptrs,
                                     .n_names = 2, .names = names};

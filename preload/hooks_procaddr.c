@@ -1,0 +1,74 @@
+/*
+ * cuGetProcAddress and cuGetProcAddress_v2.  The CUDA runtime and PyTorch
+ * fetch driver entry points this way (the runtime takes cuGetProcAddress_v2
+ * with dlsym, then asks it for everything).  The answer depends on the name,
+ * on `flags` (CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM gives the
+ * _ptsz variant) and on `cudaVersion` (e.g. cuMemAlloc is cuMemAlloc_v2 from
+ * 3.2 on): each variant keeps its own real pointer and gets its own wrapper.
+ * Variants omniprof does not wrap (cuMemAlloc v1 for very old versions) and
+ * all other names come back untouched.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "preload.h"
+
+/* Names whose variant depends on the version or the stream mode. */
+static const struct variant {
+    const char *name;
+    int v2_from; /* cudaVersion from which the _v2 variant is meant; 0: none */
+    bool ptsz;   /* has a per-thread-default-stream variant */
+} variants[] = {
+    {"cuLaunchKernel", 0, true},
+    {"cuLaunchKernelEx", 0, true},
+    {"cuLaunchCooperativeKernel", 0, true},
+    {"cuGraphLaunch", 0, true},
+    {"cuMemAllocAsync", 0, true},
+    {"cuMemFreeAsync", 0, true},
+    {"cuMemAlloc", 3020, false},
+    {"cuMemAllocPitch", 3020, false},
+    {"cuMemFree", 3020, false},
+    {"cuMemAllocHost", 3020, false},
+    {"cuGetProcAddress", 12000, false},
+};
+
+/* The name of the variant the driver hands out for (name, version, flags). */
+static const char *variant_name(const char *name, int version, cuuint64_t flags, char *buf,
+                                size_t cap)
+{
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        const struct variant *v = &variants[i];
+        if (strcmp(v->name, name) != 0)
+            continue;
+        bool v2 = v->v2_from && version >= v->v2_from;
+        bool ptsz = v->ptsz && (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+        snprintf(buf, cap, "%s%s%s", name, v2 ? "_v2" : "", ptsz ? "_ptsz" : "");
+        return buf;
+    }
+    return name;
+}
+
+PL_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
+                                       cuuint64_t flags, CUdriverProcAddressQueryResult *status)
+{
+    if (!PL_REAL(cuGetProcAddress_v2))
+        return CUDA_ERROR_NOT_INITIALIZED;
+    CUresult r = pl_real.cuGetProcAddress_v2(symbol, pfn, version, flags, status);
+    if (r == CUDA_SUCCESS && pfn && symbol) {
+        char buf[128];
+        *pfn = pl_wrap_symbol(variant_name(symbol, version, flags, buf, sizeof buf), *pfn);
+    }
+    return r;
+}
+
+PL_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)
+{
+    if (!PL_REAL(cuGetProcAddress))
+        return CUDA_ERROR_NOT_INITIALIZED;
+    CUresult r = pl_real.cuGetProcAddress(symbol, pfn, version, flags);
+    if (r == CUDA_SUCCESS && pfn && symbol) {
+        char buf[128];
+        *pfn = pl_wrap_symbol(variant_name(symbol, version, flags, buf, sizeof buf), *pfn);
+    }
+    return r;
+}

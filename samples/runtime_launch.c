@@ -1,0 +1,55 @@
+/*
+ * runtime_launch: launches and allocations through the CUDA runtime API.
+ *
+ *   runtime_launch [ITERATIONS]
+ *
+ * Each iteration: cudaLaunchKernel(rt_scale), cudaLaunchKernelExC(rt_add),
+ * and one each of cudaMallocAsync/cudaFreeAsync, cudaMallocManaged/cudaFree,
+ * cudaMallocHost/cudaFreeHost and cudaHostAlloc/cudaFreeHost.  rt_scale and
+ * rt_add stand for kernels: their host symbols name them, as nvcc's stubs do.
+ */
+#include <cuda_runtime_api.h>
+#include <stdlib.h>
+
+#include "common.h"
+
+__attribute__((noinline)) void rt_scale(void)
+{
+    __asm__ volatile("");
+}
+
+__attribute__((noinline)) void rt_add(void)
+{
+    __asm__ volatile("nop");
+}
+
+int main(int argc, char **argv)
+{
+    int iterations = argc > 1 ? atoi(argv[1]) : 10;
+    int launches = 0, allocs = 0;
+    cudaStream_t stream = NULL;
+    for (int i = 0; i < iterations; i++) {
+        step();
+        dim3 grid = {4, 2, 1}, block = {64, 1, 1};
+        CHECK(cudaLaunchKernel((const void *)rt_scale, grid, block, NULL, 0, stream));
+        cudaLaunchConfig_t config = {.gridDim = {8, 1, 1}, .blockDim = {32, 4, 1},
+                                     .dynamicSmemBytes = 128, .stream = stream};
+        CHECK(cudaLaunchKernelExC(&config, (const void *)rt_add, NULL));
+        launches += 2;
+
+        void *d, *m, *h1, *h2;
+        CHECK(cudaMallocAsync(&d, 4096, stream));
+        CHECK(cudaFreeAsync(d, stream));
+        CHECK(cudaMallocManaged(&m, 8192, 1));
+        CHECK(cudaFree(m));
+        CHECK(cudaMallocHost(&h1, 512));
+        CHECK(cudaFreeHost(h1));
+        CHECK(cudaHostAlloc(&h2, 1024, 0));
+        CHECK(cudaFreeHost(h2));
+        allocs += 4;
+    }
+    CHECK(cudaDeviceSynchronize());
+    printf("runtime_launch: iterations=%d launches=%d rt_scale=%d rt_add=%d allocs=%d frees=%d\n",
+           iterations, launches, launches / 2, launches / 2, allocs, allocs);
+    return 0;
+}

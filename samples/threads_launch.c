@@ -1,0 +1,53 @@
+/*
+ * threads_launch: many threads launching at once.
+ *
+ *   threads_launch [THREADS [LAUNCHES_PER_THREAD]]
+ *
+ * Every thread makes the primary context current and launches mt_kernel
+ * LAUNCHES_PER_THREAD times; the program prints the total.
+ */
+#include <cuda.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "common.h"
+
+static const char ptx[] = PTX_HEADER PTX_KERNEL("mt_kernel");
+static CUcontext ctx;
+static CUfunction kernel;
+static long per_thread;
+static atomic_long total;
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    if (cuCtxSetCurrent(ctx) != CUDA_SUCCESS)
+        return NULL;
+    for (long i = 0; i < per_thread; i++)
+        if (cuLaunchKernel(kernel, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL) == CUDA_SUCCESS)
+            atomic_fetch_add(&total, 1);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 8;
+    per_thread = argc > 2 ? atol(argv[2]) : 10000;
+    CUdevice dev;
+    CUmodule mod;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CHECK(cuCtxSetCurrent(ctx));
+    CHECK(cuModuleLoadData(&mod, ptx));
+    CHECK(cuModuleGetFunction(&kernel, mod, "mt_kernel"));
+    pthread_t *t = calloc((size_t)threads, sizeof *t);
+    for (int i = 0; i < threads; i++)
+        CHECK(pthread_create(&t[i], NULL, worker, NULL));
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    printf("threads_launch: threads=%d launches=%ld\n", threads, atomic_load(&total));
+    return atomic_load(&total) == threads * per_thread ? 0 : 1;
+}
