@@ -1,13 +1,10 @@
 #!/usr/bin/env python3
-"""Integration tests: unmodified programs run under LD_PRELOAD=libomniprof.so
-against the fake CUDA driver; every check parses the files omniprof wrote.
-
-Environment (set by ctest): OMNI_BUILD (the build directory) and
-OMNI_FAKE_CUDA (the directory holding the fake libcuda.so.1).
+"""Integration tests of the skeleton: unmodified programs run under
+LD_PRELOAD=libomniprof.so against the fake CUDA driver; every check parses the
+files omniprof wrote (helpers.py says how).
 """
 import collections
 import glob
-import gzip
 import json
 import os
 import shutil
@@ -18,59 +15,11 @@ import tempfile
 import time
 import unittest
 
-BUILD = os.environ.get("OMNI_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
-FAKE = os.environ.get("OMNI_FAKE_CUDA", os.path.join(BUILD, "fake"))
-LIB = os.path.join(BUILD, "lib", "libomniprof.so")
-CLI = os.path.join(BUILD, "bin", "omniprof")
-SAMPLE = os.path.join(BUILD, "bin", "driver_loop")
-RUNTIME_SAMPLE = os.path.join(BUILD, "bin", "runtime_alloc")
+from helpers import (CLI, LIB, base_env, load, per_kernel, launches, abs_ns, read_text, run,
+                     spawn, traces, binary)
 
-
-def base_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIPROF")}
-    env["LD_LIBRARY_PATH"] = FAKE
-    env.update(extra)
-    return env
-
-
-def run(cmd, preload=True, timeout=60, **env):
-    e = base_env(**env)
-    if preload:
-        e["LD_PRELOAD"] = LIB
-    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
-
-
-def spawn(cmd, **env):
-    """Starts cmd under the preload, with pipes, for tests that signal it."""
-    return subprocess.Popen(cmd, env=dict(base_env(LD_PRELOAD=LIB), **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def traces(d):
-    return sorted(glob.glob(os.path.join(d, "*.pt.trace.json.gz")))
-
-
-def read_text(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
-def load(path):
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
-
-
-def launches(trace):
-    return [e for e in trace["traceEvents"]
-            if e.get("ph") == "X" and e.get("name") == "cuLaunchKernel"]
-
-
-def per_kernel(trace):
-    return collections.Counter(e["args"]["kernel"] for e in launches(trace))
-
-
-def abs_ns(trace, ev):
-    return trace["baseTimeNanoseconds"] + round(ev["ts"] * 1000)
+SAMPLE = binary("driver_loop")
+RUNTIME_SAMPLE = binary("runtime_alloc")
 
 
 class Preload(unittest.TestCase):

@@ -1,0 +1,78 @@
+"""Shared helpers of the integration tests: where the build is, how to run a
+program under the preload against the fake CUDA libraries, and how to read
+what omniprof wrote.
+
+Environment (set by ctest): OMNI_BUILD (the build directory) and
+OMNI_FAKE_CUDA (the directory holding the fake libcuda.so.1/libcudart.so).
+"""
+import collections
+import glob
+import gzip
+import json
+import os
+import subprocess
+
+BUILD = os.environ.get("OMNI_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
+FAKE = os.environ.get("OMNI_FAKE_CUDA", os.path.join(BUILD, "fake"))
+LIB = os.path.join(BUILD, "lib", "libomniprof.so")
+CLI = os.path.join(BUILD, "bin", "omniprof")
+
+
+def binary(name):
+    return os.path.join(BUILD, "bin", name)
+
+
+def base_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OMNIPROF") and k not in ("LD_PRELOAD", "CUDA_INJECTION64_PATH")}
+    env["LD_LIBRARY_PATH"] = FAKE
+    env.update(extra)
+    return env
+
+
+def run(cmd, preload=True, timeout=120, **env):
+    e = base_env(**env)
+    if preload:
+        e["LD_PRELOAD"] = LIB
+    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def spawn(cmd, **env):
+    """Starts cmd under the preload, with pipes, for tests that signal it."""
+    return subprocess.Popen(cmd, env=dict(base_env(LD_PRELOAD=LIB), **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def traces(d):
+    return sorted(glob.glob(os.path.join(d, "*.pt.trace.json.gz")))
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def load(path):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def api_events(trace):
+    return [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+
+
+def launches(trace):
+    return [e for e in api_events(trace) if e.get("name") == "cuLaunchKernel"]
+
+
+def per_kernel(trace):
+    return collections.Counter(e["args"]["kernel"] for e in launches(trace))
+
+
+def per_api(trace):
+    """(API name, kernel name or None) -> count."""
+    return collections.Counter((e["name"], e["args"].get("kernel")) for e in api_events(trace))
+
+
+def abs_ns(trace, ev):
+    return trace["baseTimeNanoseconds"] + round(ev["ts"] * 1000)

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Integration tests: every way an unmodified program reaches CUDA — runtime
+API, driver API linked or dlopen'ed, cuGetProcAddress with its variants,
+many threads, fork, exec, CUDA_INJECTION64_PATH — is recorded exactly once,
+in the right thread, under the right kernel name.  Samples run against the
+fake libcuda.so.1 and libcudart.so (helpers.py)."""
+import os
+import re
+import shutil
+import tempfile
+import unittest
+
+from helpers import (LIB, api_events, binary, load, per_api, read_text, run, traces)
+
+
+class Paths(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-paths-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def profile(self, name, *args, expect_files=1, **env):
+        """Runs a sample with autostart; returns (result, traces)."""
+        omni = f"autostart=1,dir={self.dir}"
+        if "OMNIPROF" in env:
+            omni += "," + env.pop("OMNIPROF")
+        r = run([binary(name), *map(str, args)], OMNIPROF=omni, **env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        bare = run([binary(name), *map(str, args)], preload=False)
+        same = [re.sub(r"pid=\d+", "pid=N", out) for out in (r.stdout, bare.stdout)]
+        self.assertEqual(same[0], same[1], "the program's output is unchanged")
+        files = traces(self.dir)
+        self.assertEqual(len(files), expect_files, r.stderr)
+        return r, [load(f) for f in files]
+
+    def test_runtime_api(self):
+        _, (t,) = self.profile("runtime_launch", 7)
+        self.assertEqual(per_api(t), {
+            ("cudaLaunchKernel", "rt_scale"): 7, ("cudaLaunchKernelExC", "rt_add"): 7,
+            ("cudaMallocAsync", None): 7, ("cudaFreeAsync", None): 7,
+            ("cudaMallocManaged", None): 7, ("cudaFree", None): 7,
+            ("cudaMallocHost", None): 7, ("cudaHostAlloc", None): 7, ("cudaFreeHost", None): 14,
+        }, "one record per runtime call, none for the driver calls beneath it")
+        ev = api_events(t)
+        self.assertTrue(all(e["cat"] == "cuda_runtime" for e in ev))
+        ex = next(e for e in ev if e["name"] == "cudaLaunchKernelExC")
+        self.assertEqual((ex["args"]["grid"], ex["args"]["block"], ex["args"]["shared memory"]),
+                         ([8, 1, 1], [32, 4, 1], 128))
+        managed = [e["args"]["Bytes"] for e in ev if e["name"] == "cudaMallocManaged"]
+        self.assertEqual(managed, [8192] * 7)
+
+    def test_driver_api_through_dlopen_and_dlsym(self):
+        _, (t,) = self.profile("dlsym_launch", 6)
+        self.assertEqual(per_api(t), {
+            ("cuLaunchKernel", "dl_kernel"): 6, ("cuLaunchKernelEx", "dl_kernel_ex"): 6,
+            ("cuMemAlloc_v2", None): 6, ("cuMemFree_v2", None): 6,
+            ("cuMemAllocHost_v2", None): 6, ("cuMemFreeHost", None): 6,
+        })
+        ex = next(e for e in api_events(t) if e["name"] == "cuLaunchKernelEx")
+        self.assertEqual((ex["args"]["grid"], ex["args"]["block"], ex["args"]["shared memory"]),
+                         ([2, 2, 1], [128, 1, 1], 256))
+
+    def test_cuGetProcAddress_variants(self):
+        report = os.path.join(self.dir, "fake.txt")
+        _, (t,) = self.profile("procaddr_launch", 5, FAKE_CUDA_REPORT=report)
+        self.assertEqual(per_api(t), {
+            ("cuLaunchKernel_ptsz", "pt_kernel"): 5, ("cuLaunchKernel", "legacy_kernel"): 5,
+            ("cuGraphLaunch_ptsz", None): 5, ("cuMemAlloc_v2", None): 5, ("cuMemFree_v2", None): 5,
+        })
+        # the driver really ran what was recorded: 5 + 5 kernels and 5 graphs of 2
+        self.assertIn("launches=20 ", read_text(report))
+
+    def test_driver_api_linked(self):
+        _, (t,) = self.profile("driver_loop", 4)
+        self.assertEqual(per_api(t), {("cuLaunchKernel", "vec_add"): 4,
+                                      ("cuLaunchKernel", "scale"): 4,
+                                      ("cuMemAlloc_v2", None): 2, ("cuMemFree_v2", None): 2})
+
+    def test_lookups_answer_with_wrappers_only_for_wrapped_names(self):
+        bare = dict(l.split("=") for l in run([binary("dlsym_probe")], preload=False)
+                    .stdout.split())
+        pre = dict(l.split("=") for l in run([binary("dlsym_probe")]).stdout.split())
+        self.assertEqual(bare["handle_cuLaunchKernel"], "libcuda.so.1")
+        for k in ("handle_cuLaunchKernel", "handle_cuMemAlloc_v2", "handle_cuGetProcAddress_v2",
+                  "default_cuLaunchKernel", "next_cuLaunchKernel"):
+            self.assertEqual(pre[k], "libomniprof.so", k)
+        # names omniprof does not wrap, and libc's, come back untouched
+        for k in ("handle_cuDeviceGetName", "next_printf", "next_missing", "dlvsym_printf"):
+            self.assertEqual(pre[k], bare[k], k)
+        self.assertEqual(pre["next_missing"], "none")
+
+    def test_threads_all_recorded_under_their_ids(self):
+        _, (t,) = self.profile("threads_launch", 8, 10000)
+        ev = api_events(t)
+        self.assertEqual(len(ev), 80000)
+        self.assertEqual(t["omniprof"]["dropped_events"], 0)
+        by_tid = {}
+        for e in ev:
+            by_tid[e["tid"]] = by_tid.get(e["tid"], 0) + 1
+        self.assertEqual(sorted(by_tid.values()), [10000] * 8)
+        self.assertNotIn(t["omniprof"]["pid"], by_tid, "the main thread launched nothing")
+        names = {e["args"]["name"] for e in t["traceEvents"] if e.get("name") == "thread_name"}
+        self.assertEqual(len(names), 8)
+
+    def test_full_buffers_count_drops_and_warn_once(self):
+        r, (t,) = self.profile("threads_launch", 8, 10000, OMNIPROF="buffer_size=1")
+        kept = len(api_events(t))
+        dropped = t["omniprof"]["dropped_events"]
+        self.assertGreater(dropped, 0)
+        self.assertGreater(kept, 1000)
+        self.assertEqual(kept + dropped, 80000)
+        warnings = [l for l in r.stderr.splitlines() if "dropped" in l]
+        self.assertEqual(len(warnings), 1, r.stderr)
+        self.assertIn(f"{dropped} events were dropped", warnings[0])
+
+    def test_fork_gives_each_process_its_own_file(self):
+        r, ts = self.profile("fork_launch", 5, 3, expect_files=2)
+        pids = {int(m) for m in re.findall(r"pid=(\d+)", r.stdout)}
+        by_pid = {t["omniprof"]["pid"]: t for t in ts}
+        self.assertEqual(set(by_pid), pids)
+        kernels = sorted(tuple(sorted(per_api(t).items())) for t in ts)
+        self.assertEqual(kernels, [((("cuLaunchKernel", "child_kernel"), 3),),
+                                   ((("cuLaunchKernel", "parent_kernel"), 5),)])
+        for pid, t in by_pid.items():
+            self.assertTrue(all(e["pid"] == pid and e["tid"] == pid for e in api_events(t)))
+
+    def test_exec_writes_before_the_image_is_replaced_and_profiles_the_new_one(self):
+        r, ts = self.profile("exec_self", 5, 3, expect_files=2)
+        self.assertEqual(len({t["omniprof"]["pid"] for t in ts}), 1, "exec keeps the pid")
+        kernels = [dict(per_api(t)) for t in ts]  # files sort by time: before, then after
+        self.assertEqual(kernels, [{("cuLaunchKernel", "before_exec"): 5},
+                                   {("cuLaunchKernel", "after_exec"): 3}])
+
+    def test_follow_exec_false_leaves_exec_children_alone(self):
+        r, (t,) = self.profile("exec_self", 5, 3, OMNIPROF="follow_exec=false")
+        self.assertEqual(dict(per_api(t)), {("cuLaunchKernel", "before_exec"): 5})
+        r = run(["/bin/sh", "-c", "env"], OMNIPROF="follow_exec=false")
+        self.assertNotIn("OMNIPROF", r.stdout)
+        self.assertNotIn("libomniprof", r.stdout)
+        r = run(["/bin/sh", "-c", "env"], OMNIPROF="follow_exec=true")
+        self.assertIn("OMNIPROF=follow_exec=true", r.stdout)
+        self.assertIn("LD_PRELOAD=" + LIB, r.stdout)
+
+    def test_injection_path_alone_initialises(self):
+        r = run([binary("driver_loop"), "3"], preload=False, CUDA_INJECTION64_PATH=LIB,
+                OMNIPROF=f"autostart=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("omniprof: recording started"), 1, r.stderr)
+
+    def test_injection_path_with_preload_initialises_once(self):
+        r = run([binary("driver_loop"), "3"], CUDA_INJECTION64_PATH=LIB,
+                OMNIPROF=f"autostart=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("omniprof: recording started"), 1, r.stderr)
+        (t,) = [load(f) for f in traces(self.dir)]
+        self.assertEqual(per_api(t)[("cuLaunchKernel", "vec_add")], 3)
+
+    def test_hooks_before_start_and_after_exit_work(self):
+        r, (t,) = self.profile("late_launch", 4)
+        self.assertIn("errno_kept=1 early=0", r.stdout)
+        self.assertIn("atexit launch=0", r.stderr)
+        self.assertIn("library destructor launch=0", r.stderr)
+        # A library constructor runs before omniprof's (nothing recorded yet),
+        # the program's atexit handler before omniprof writes (recorded), a
+        # library destructor after it (forwarded only).
+        self.assertEqual(per_api(t), {("cuLaunchKernel", "late_kernel"): 5})
+
+
+if __name__ == "__main__":
+    unittest.main()
