@@ -8,10 +8,14 @@
  * cuLaunchKernel (CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM),
  * legacy_kernel through the legacy one, and a two-kernel graph through a
  * cuGraphLaunch obtained from a cuGetProcAddress that was itself obtained
- * through cuGetProcAddress; and allocates with the cuMemAlloc that
- * cudaVersion 13000 selects (cuMemAlloc_v2).
+ * through cuGetProcAddress; allocates with the cuMemAlloc that cudaVersion
+ * 13000 selects (cuMemAlloc_v2); and allocates stream-ordered memory with a
+ * per-thread cuMemAllocAsync from the original cuGetProcAddress, taken with
+ * dlsym.
  */
+#define _GNU_SOURCE
 #include <cuda.h>
+#include <dlfcn.h>
 #include <stdlib.h>
 
 #include "common.h"
@@ -61,7 +65,19 @@ int main(int argc, char **argv)
     CUresult (*graph_launch)(CUgraphExec, CUstream) =
         nested ? get(nested, "cuGraphLaunch", CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM)
                : NULL;
-    if (!launch_pt || !launch_legacy || !mem_alloc || !mem_free || !graph_launch)
+    /* the first cuGetProcAddress (no status argument), by dlsym */
+    CUresult (*v1)(const char *, void **, int, cuuint64_t) = (__typeof__(v1))dlsym(
+        RTLD_DEFAULT, "cuGetProcAddress");
+    CUresult (*alloc_async)(CUdeviceptr *, size_t, CUstream) = NULL;
+    CUresult (*free_async)(CUdeviceptr, CUstream) = NULL;
+    if (v1) {
+        v1("cuMemAllocAsync", (void **)&alloc_async, CUDA_VERSION,
+           CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+        v1("cuMemFreeAsync", (void **)&free_async, CUDA_VERSION,
+           CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    }
+    if (!launch_pt || !launch_legacy || !mem_alloc || !mem_free || !graph_launch || !alloc_async ||
+        !free_async)
         return 1;
 
     CUgraph graph;
@@ -82,6 +98,8 @@ int main(int argc, char **argv)
         CUdeviceptr d;
         CHECK(mem_alloc(&d, 1 << 16));
         CHECK(mem_free(d));
+        CHECK(alloc_async(&d, 1 << 12, NULL));
+        CHECK(free_async(d, NULL));
     }
     CHECK(cuCtxSynchronize());
     printf("procaddr_launch: iterations=%d pt_kernel=%d legacy_kernel=%d graphs=%d allocs=%d\n",

@@ -4,7 +4,7 @@
  *   runtime_launch [ITERATIONS]
  *
  * Each iteration: cudaLaunchKernel(rt_scale), cudaLaunchKernelExC(rt_add),
- * and one each of cudaMallocAsync/cudaFreeAsync, cudaMallocManaged/cudaFree,
+ * cudaGraphLaunch of a graph of three rt_scale kernels, and one each of cudaMallocAsync/cudaFreeAsync, cudaMallocManaged/cudaFree,
  * cudaMallocHost/cudaFreeHost and cudaHostAlloc/cudaFreeHost.  rt_scale and
  * rt_add stand for kernels: their host symbols name them, as nvcc's stubs do.
  */
@@ -28,6 +28,15 @@ int main(int argc, char **argv)
     int iterations = argc > 1 ? atoi(argv[1]) : 10;
     int launches = 0, allocs = 0;
     cudaStream_t stream = NULL;
+    cudaGraph_t graph;
+    cudaGraphNode_t node;
+    cudaGraphExec_t exec;
+    struct cudaKernelNodeParams node_params = {.func = (void *)rt_scale, .gridDim = {1, 1, 1},
+                                               .blockDim = {32, 1, 1}};
+    CHECK(cudaGraphCreate(&graph, 0));
+    for (int k = 0; k < 3; k++)
+        CHECK(cudaGraphAddKernelNode(&node, graph, NULL, 0, &node_params));
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
     for (int i = 0; i < iterations; i++) {
         step();
         dim3 grid = {4, 2, 1}, block = {64, 1, 1};
@@ -35,6 +44,7 @@ int main(int argc, char **argv)
         cudaLaunchConfig_t config = {.gridDim = {8, 1, 1}, .blockDim = {32, 4, 1},
                                      .dynamicSmemBytes = 128, .stream = stream};
         CHECK(cudaLaunchKernelExC(&config, (const void *)rt_add, NULL));
+        CHECK(cudaGraphLaunch(exec, stream));
         launches += 2;
 
         void *d, *m, *h1, *h2;
@@ -49,7 +59,8 @@ int main(int argc, char **argv)
         allocs += 4;
     }
     CHECK(cudaDeviceSynchronize());
-    printf("runtime_launch: iterations=%d launches=%d rt_scale=%d rt_add=%d allocs=%d frees=%d\n",
-           iterations, launches, launches / 2, launches / 2, allocs, allocs);
+    printf("runtime_launch: iterations=%d launches=%d rt_scale=%d rt_add=%d graphs=%d allocs=%d "
+           "frees=%d\n",
+           iterations, launches, launches / 2, launches / 2, iterations, allocs, allocs);
     return 0;
 }

@@ -40,6 +40,10 @@ static struct {
     CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                        unsigned, CUstream, void **, void **);
     CUresult (*graph_launch)(CUgraphExec, CUstream);
+    CUresult (*graph_create)(CUgraph *, unsigned);
+    CUresult (*graph_add_kernel)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
+                                 const CUDA_KERNEL_NODE_PARAMS *);
+    CUresult (*graph_instantiate)(CUgraphExec *, CUgraph, unsigned long long);
 } drv;
 static cudaError_t init_error = cudaSuccess;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -75,10 +79,14 @@ static void init(void)
     drv.get_function = proc(get, "cuModuleGetFunction");
     drv.launch = proc(get, "cuLaunchKernel");
     drv.graph_launch = proc(get, "cuGraphLaunch");
+    drv.graph_create = proc(get, "cuGraphCreate");
+    drv.graph_add_kernel = proc(get, "cuGraphAddKernelNode");
+    drv.graph_instantiate = proc(get, "cuGraphInstantiateWithFlags");
     CUcontext ctx;
     if (!drv.init || !drv.retain || !drv.set_current || !drv.alloc || !drv.free_ || !drv.sync ||
         !drv.alloc_async || !drv.free_async || !drv.alloc_managed || !drv.alloc_host ||
         !drv.free_host || !drv.load || !drv.get_function || !drv.launch || !drv.graph_launch ||
+        !drv.graph_create || !drv.graph_add_kernel || !drv.graph_instantiate ||
         drv.init(0) != CUDA_SUCCESS || drv.retain(&ctx, 0) != CUDA_SUCCESS ||
         drv.set_current(ctx) != CUDA_SUCCESS)
         init_error = cudaErrorInitializationError;
@@ -246,4 +254,33 @@ EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
 {
     CHECK_READY();
     return from(drv.graph_launch((CUgraphExec)exec, (CUstream)stream));
+}
+
+EXPORT cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned flags)
+{
+    CHECK_READY();
+    return from(drv.graph_create((CUgraph *)graph, flags));
+}
+
+EXPORT cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *node, cudaGraph_t graph,
+                                          const cudaGraphNode_t *deps, size_t n_deps,
+                                          const struct cudaKernelNodeParams *p)
+{
+    CHECK_READY();
+    CUfunction f = p ? kernel_of(p->func) : NULL;
+    if (!f)
+        return cudaErrorInvalidDeviceFunction;
+    CUDA_KERNEL_NODE_PARAMS kp = {.func = f, .gridDimX = p->gridDim.x, .gridDimY = p->gridDim.y,
+                                  .gridDimZ = p->gridDim.z, .blockDimX = p->blockDim.x,
+                                  .blockDimY = p->blockDim.y, .blockDimZ = p->blockDim.z,
+                                  .sharedMemBytes = p->sharedMemBytes};
+    return from(drv.graph_add_kernel((CUgraphNode *)node, (CUgraph)graph,
+                                     (const CUgraphNode *)deps, n_deps, &kp));
+}
+
+EXPORT cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                        unsigned long long flags)
+{
+    CHECK_READY();
+    return from(drv.graph_instantiate((CUgraphExec *)exec, (CUgraph)graph, flags));
 }

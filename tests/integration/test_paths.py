@@ -33,9 +33,12 @@ class Paths(unittest.TestCase):
         return r, [load(f) for f in files]
 
     def test_runtime_api(self):
-        _, (t,) = self.profile("runtime_launch", 7)
+        report = os.path.join(self.dir, "fake.txt")
+        _, (t,) = self.profile("runtime_launch", 7, FAKE_CUDA_REPORT=report)
+        self.assertIn("launches=35 ", read_text(report), "7 x (2 kernels + a graph of 3)")
         self.assertEqual(per_api(t), {
             ("cudaLaunchKernel", "rt_scale"): 7, ("cudaLaunchKernelExC", "rt_add"): 7,
+            ("cudaGraphLaunch", None): 7,
             ("cudaMallocAsync", None): 7, ("cudaFreeAsync", None): 7,
             ("cudaMallocManaged", None): 7, ("cudaFree", None): 7,
             ("cudaMallocHost", None): 7, ("cudaHostAlloc", None): 7, ("cudaFreeHost", None): 14,
@@ -65,9 +68,28 @@ class Paths(unittest.TestCase):
         self.assertEqual(per_api(t), {
             ("cuLaunchKernel_ptsz", "pt_kernel"): 5, ("cuLaunchKernel", "legacy_kernel"): 5,
             ("cuGraphLaunch_ptsz", None): 5, ("cuMemAlloc_v2", None): 5, ("cuMemFree_v2", None): 5,
+            ("cuMemAllocAsync_ptsz", None): 5, ("cuMemFreeAsync_ptsz", None): 5,
         })
         # the driver really ran what was recorded: 5 + 5 kernels and 5 graphs of 2
         self.assertIn("launches=20 ", read_text(report))
+
+    def test_every_kind_of_driver_allocation(self):
+        _, (t,) = self.profile("memory_paths", 3)
+        self.assertEqual(per_api(t), {
+            ("cuMemAllocPitch_v2", None): 3, ("cuMemAllocAsync", None): 3,
+            ("cuMemAllocManaged", None): 3, ("cuMemHostAlloc", None): 3, ("cuMemCreate", None): 3,
+            ("cuMemMap", None): 3, ("cuLaunchCooperativeKernel", "coop_kernel"): 3,
+            ("cuMemUnmap", None): 3, ("cuMemRelease", None): 3, ("cuMemFreeHost", None): 3,
+            ("cuMemFree_v2", None): 6, ("cuMemFreeAsync", None): 3,
+        })
+        sizes = {e["name"]: e["args"]["Bytes"] for e in api_events(t) if e["name"] != "cuMemFree_v2"
+                 and "Bytes" in e["args"]}
+        self.assertEqual((sizes["cuMemAllocPitch_v2"], sizes["cuMemCreate"], sizes["cuMemMap"],
+                          sizes["cuMemUnmap"], sizes["cuMemHostAlloc"]),
+                         (1024 * 16, 2 << 20, 2 << 20, 2 << 20, 65536))
+        created = [e["args"]["Addr"] for e in api_events(t) if e["name"] == "cuMemCreate"]
+        released = [e["args"]["Addr"] for e in api_events(t) if e["name"] == "cuMemRelease"]
+        self.assertEqual(created, released)
 
     def test_driver_api_linked(self):
         _, (t,) = self.profile("driver_loop", 4)
