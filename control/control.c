@@ -308,8 +308,10 @@ static void init(void)
     }
     enabled = true;
     if (cfg.autostart) {
+        /* Quiet: under autostart every process of a tree (shells, shims,
+         * launchers) starts a session; the files written say what happened. */
         pthread_mutex_lock(&work_lock);
-        do_start();
+        start_session(COLL_LOG_DEBUG);
         pthread_mutex_unlock(&work_lock);
     }
 }

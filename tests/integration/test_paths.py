@@ -162,15 +162,16 @@ class Paths(unittest.TestCase):
         self.assertIn("OMNIPROF=follow_exec=true", r.stdout)
         self.assertIn("LD_PRELOAD=" + LIB, r.stdout)
 
+    # log_level=debug: an autostart says "recording started" only at debug level
     def test_injection_path_alone_initialises(self):
         r = run([binary("driver_loop"), "3"], preload=False, CUDA_INJECTION64_PATH=LIB,
-                OMNIPROF=f"autostart=1,dir={self.dir}")
+                OMNIPROF=f"autostart=1,dir={self.dir},log_level=debug")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.count("omniprof: recording started"), 1, r.stderr)
 
     def test_injection_path_with_preload_initialises_once(self):
         r = run([binary("driver_loop"), "3"], CUDA_INJECTION64_PATH=LIB,
-                OMNIPROF=f"autostart=1,dir={self.dir}")
+                OMNIPROF=f"autostart=1,dir={self.dir},log_level=debug")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.count("omniprof: recording started"), 1, r.stderr)
         (t,) = [load(f) for f in traces(self.dir)]
