@@ -15,16 +15,8 @@ static const char ptx[] = PTX_HEADER PTX_KERNEL("before_exec") PTX_KERNEL("after
 
 static int run(const char *name, int launches)
 {
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction k;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoadData(&mod, ptx));
-    CHECK(cuModuleGetFunction(&k, mod, name));
+    CHECK(load_kernel(ptx, name, &k));
     for (int i = 0; i < launches; i++)
         CHECK(cuLaunchKernel(k, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));
     return cuCtxSynchronize();

@@ -17,17 +17,9 @@ static const char ptx[] = PTX_HEADER PTX_KERNEL("coop_kernel");
 int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 4;
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction coop;
     CUstream stream;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoadData(&mod, ptx));
-    CHECK(cuModuleGetFunction(&coop, mod, "coop_kernel"));
+    CHECK(load_kernel(ptx, "coop_kernel", &coop));
     CHECK(cuStreamCreate(&stream, 0));
 
     const size_t granule = 2 << 20;

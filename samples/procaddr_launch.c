@@ -37,17 +37,9 @@ static void *get(get_proc_fn fn, const char *name, cuuint64_t flags)
 int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 10;
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction pt, legacy;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoadData(&mod, ptx));
-    CHECK(cuModuleGetFunction(&pt, mod, "pt_kernel"));
-    CHECK(cuModuleGetFunction(&legacy, mod, "legacy_kernel"));
+    CHECK(load_kernel(ptx, "pt_kernel", &pt));
+    CHECK(load_kernel(ptx, "legacy_kernel", &legacy));
 
     /* cuGetProcAddress by symbol (cuda.h maps it to cuGetProcAddress_v2) */
     get_proc_fn by_symbol = cuGetProcAddress;

@@ -34,14 +34,8 @@ int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 8;
     per_thread = argc > 2 ? atol(argv[2]) : 10000;
-    CUdevice dev;
-    CUmodule mod;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoadData(&mod, ptx));
-    CHECK(cuModuleGetFunction(&kernel, mod, "mt_kernel"));
+    CHECK(load_kernel(ptx, "mt_kernel", &kernel));
+    CHECK(cuCtxGetCurrent(&ctx));
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     for (int i = 0; i < threads; i++)
         CHECK(pthread_create(&t[i], NULL, worker, NULL));
