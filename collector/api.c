@@ -28,3 +28,14 @@ int coll_api_domain(int api)
         return COLL_DOMAIN_NONE;
     return apis[api].domain;
 }
+
+const char *coll_copy_kind_name(int kind)
+{
+    switch (kind) {
+    case COLL_COPY_HTOD: return "Memcpy HtoD (Host -> Device)";
+    case COLL_COPY_DTOH: return "Memcpy DtoH (Device -> Host)";
+    case COLL_COPY_DTOD: return "Memcpy DtoD (Device -> Device)";
+    case COLL_COPY_HTOH: return "Memcpy HtoH (Host -> Host)";
+    default: return "Memcpy (unified)";
+    }
+}

@@ -45,9 +45,21 @@ enum coll_kind {
     COLL_EV_LAUNCH,  /* kernel launch: launch payload */
     COLL_EV_GRAPH,   /* graph launch: launch payload, func = the graph exec */
     COLL_EV_ALLOC,   /* allocation or mapping: mem payload */
-    COLL_EV_FREE,    /* free or unmapping: mem payload (bytes when known) */
+    COLL_EV_FREE,    /* free or unmapping: mem payload (negative bytes when known) */
+    COLL_EV_COPY,    /* memcpy: copy payload */
+    COLL_EV_MEMSET,  /* memset: copy payload (src = the value) */
     COLL_EV_STEP,    /* iteration boundary: step payload */
 };
+
+/* Direction of a copy, as Kineto names them ("Memcpy HtoD", ...). */
+enum coll_copy_kind {
+    COLL_COPY_UNKNOWN = 0, /* unified addressing: the driver decides */
+    COLL_COPY_HTOD,
+    COLL_COPY_DTOH,
+    COLL_COPY_DTOD,
+    COLL_COPY_HTOH,
+};
+const char *coll_copy_kind_name(int kind);
 
 enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME };
 
@@ -78,6 +90,18 @@ enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME
     X(cuMemRelease, DRIVER)                                                                        \
     X(cuMemMap, DRIVER)                                                                            \
     X(cuMemUnmap, DRIVER)                                                                          \
+    X(cuMemcpy, DRIVER)                                                                            \
+    X(cuMemcpyAsync, DRIVER)                                                                       \
+    X(cuMemcpyHtoD_v2, DRIVER)                                                                     \
+    X(cuMemcpyDtoH_v2, DRIVER)                                                                     \
+    X(cuMemcpyDtoD_v2, DRIVER)                                                                     \
+    X(cuMemcpyHtoDAsync_v2, DRIVER)                                                                \
+    X(cuMemcpyDtoHAsync_v2, DRIVER)                                                                \
+    X(cuMemcpyDtoDAsync_v2, DRIVER)                                                                \
+    X(cuMemsetD8_v2, DRIVER)                                                                       \
+    X(cuMemsetD32_v2, DRIVER)                                                                      \
+    X(cuMemsetD8Async, DRIVER)                                                                     \
+    X(cuMemsetD32Async, DRIVER)                                                                    \
     X(cudaMalloc, RUNTIME)                                                                         \
     X(cudaFree, RUNTIME)                                                                           \
     X(cudaMallocAsync, RUNTIME)                                                                    \
@@ -86,6 +110,10 @@ enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME
     X(cudaMallocHost, RUNTIME)                                                                     \
     X(cudaHostAlloc, RUNTIME)                                                                      \
     X(cudaFreeHost, RUNTIME)                                                                       \
+    X(cudaMemcpy, RUNTIME)                                                                         \
+    X(cudaMemcpyAsync, RUNTIME)                                                                    \
+    X(cudaMemset, RUNTIME)                                                                         \
+    X(cudaMemsetAsync, RUNTIME)                                                                    \
     X(cudaLaunchKernel, RUNTIME)                                                                   \
     X(cudaLaunchKernelExC, RUNTIME)                                                                \
     X(cudaGraphLaunch, RUNTIME)
@@ -111,25 +139,75 @@ struct coll_event {
     uint16_t kind;
     uint16_t api;
     int32_t result; /* CUresult / cudaError_t of the call */
-    int32_t pad;
+    uint32_t stack; /* interned host stack (coll_stack_capture), 0: none */
     union {
         struct {
-            uint64_t func;   /* CUfunction, named at collection */
+            uint64_t func;   /* CUfunction or runtime host stub, described at collection */
             uint64_t stream; /* CUstream */
             uint32_t grid[3];
             uint32_t block[3];
-            uint32_t shared_mem;
+            uint32_t shared_mem; /* dynamic shared memory */
+            uint32_t cluster[3]; /* cluster dimensions; 0 when not set */
         } launch;
         struct {
             uint64_t addr;
-            uint64_t bytes;
-            int32_t device;
+            int64_t bytes;          /* negative for a free (when the size is known) */
+            uint64_t total;         /* the device's allocated bytes after this event */
+            uint64_t reserved;      /* the device's reserved bytes after this event */
         } mem;
+        struct {
+            uint64_t dst;
+            uint64_t src; /* memset: the value */
+            uint64_t bytes;
+            uint64_t stream;
+            uint32_t kind; /* enum coll_copy_kind */
+        } copy;
         struct {
             uint64_t number; /* 1-based step count of this session */
         } step;
     } u;
+    /* memory events only: where (-1: host / unknown) and whether the
+     * allocation table knew the pointer (frees of unknown pointers: 0) */
+    int16_t device;
+    uint8_t device_type; /* 0 CPU, 1 CUDA, as Kineto writes it */
+    uint8_t tracked;
 };
+
+/* What is recorded besides the API calls; set once by the control side
+ * before recording can start, read by the hooks. */
+struct coll_options {
+    bool with_stack;
+    int stack_depth;
+    bool with_memory;
+    bool record_shapes;
+};
+extern struct coll_options coll_opt;
+
+/* ---- host stacks (stack.c) ----------------------------------------------- */
+
+/* Maps the stack table (max_stacks distinct stacks of up to depth frames). */
+int coll_stacks_init(unsigned max_stacks, int depth);
+/* The calling thread's stack, interned: identical stacks get one id.  For
+ * the record path (no lock, no malloc); omniprof's own frames are left
+ * out.  0 when stacks are off or the table is full (counted). */
+uint32_t coll_stack_capture(void);
+uint64_t coll_stacks_dropped(void);
+
+/* ---- live allocations (memory.c) ------------------------------------------ */
+
+/* What an allocation call did to the device's memory. */
+enum coll_mem_class {
+    COLL_MEM_ALLOC,   /* usable memory: allocated and reserved */
+    COLL_MEM_PHYS,    /* physical memory (cuMemCreate): reserved only */
+    COLL_MEM_MAPPING, /* a mapping (cuMemMap): allocated only */
+};
+int coll_memory_init(unsigned capacity);
+/* Both fill ev->u.mem, ev->device/device_type/tracked from the table.
+ * device: -1 for host memory.  Lock-free; safe while not recording, so
+ * allocations made before a session started are known when it runs. */
+void coll_memory_alloc(struct coll_event *ev, int cls, uint64_t addr, uint64_t bytes, int device);
+void coll_memory_free(struct coll_event *ev, int cls, uint64_t addr, uint64_t bytes_if_known);
+uint64_t coll_memory_unknown_frees(void);
 
 /* ---- buffers and the record path -------------------------------------- */
 
@@ -196,15 +274,45 @@ struct coll_session {
     struct coll_kernel_name {
         uint64_t func;
         int domain;
-        char *name;
-    } *names; /* kernel name of every launched CUfunction, sorted by func */
+        char *name;    /* as Kineto shows it: demangled */
+        char *mangled; /* the driver's name when it differs, else NULL */
+        int registers; /* per thread; -1 unknown */
+        int static_shared; /* bytes; -1 unknown */
+    } *names; /* every launched function, sorted by func */
+    /* Host stacks used by this session's events, symbolized. */
+    size_t n_stacks;
+    struct coll_stack {
+        uint32_t id;
+        uint32_t depth;
+        struct coll_frame {
+            uint64_t ip;
+            const char *module; /* basename; points into the session's strings */
+            char *function;     /* demangled, or NULL when unknown */
+            uint64_t offset;    /* from the function, or from the module when unknown */
+        } *frames; /* innermost first */
+    } *stacks; /* sorted by id */
+    uint64_t stacks_dropped;
+    uint64_t unknown_frees;
 };
 
-/* Returns the kernel name of a launched function, or NULL: a CUfunction for
- * driver launches, the host stub for runtime launches (domain says which).
- * Supplied by preload/; called on the control thread only. */
-typedef const char *(*coll_kernel_namer)(int domain, uint64_t func);
-void coll_set_kernel_namer(coll_kernel_namer namer);
+/* Describes a launched function: a CUfunction for driver launches, the host
+ * stub for runtime launches (domain says which).  Fills name (driver-owned,
+ * copied by the caller; NULL when unknown), registers and static shared
+ * memory (-1 when unknown).  Supplied by preload/; called on the control
+ * thread only. */
+struct coll_kernel_info {
+    const char *name;
+    int registers;
+    int static_shared;
+};
+typedef void (*coll_kernel_describer)(int domain, uint64_t func, struct coll_kernel_info *info);
+void coll_set_kernel_describer(coll_kernel_describer describe);
+
+/* Symbolizing and demangling (symbols.c), for the session and the tests. */
+/* A malloc'ed demangled C++ name, or NULL when name is not mangled. */
+char *coll_demangle(const char *name);
+/* Fills frame from ip: module, function and offset. */
+void coll_symbolize(uint64_t ip, struct coll_frame *frame);
 
 /* Called (from an application thread) when max_iterations stopped a
  * session: the control side must collect and write it. */
@@ -234,6 +342,11 @@ bool coll_pending(void);
 struct coll_session *coll_collect(void);
 void coll_session_free(struct coll_session *s);
 const char *coll_session_kernel_name(const struct coll_session *s, uint64_t func);
+const struct coll_kernel_name *coll_session_kernel(const struct coll_session *s, uint64_t func);
+const struct coll_stack *coll_session_stack(const struct coll_session *s, uint32_t id);
+/* Internal to collector/: stack.c's side of collection. */
+int coll_stacks_collect(struct coll_session *s);
+void coll_stacks_free(struct coll_session *s);
 
 /* Internal to collector/: buffer.c's side of collection. */
 typedef void (*coll_event_visitor)(const struct coll_event *ev, void *arg);

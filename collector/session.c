@@ -17,7 +17,7 @@
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct coll_gate gate;
-static coll_kernel_namer kernel_namer;
+static coll_kernel_describer kernel_describer;
 static coll_flush_notify flush_notify;
 static coll_transition_hook transition_hook;
 static bool own_trace = true; /* false for profiler=cuda: gate only */
@@ -28,9 +28,9 @@ static uint64_t begin_ns;  /* when the current/pending session began */
 static uint64_t end_ns;    /* when the pending session ended */
 static uint64_t steps_seen; /* steps counted while recording */
 
-void coll_set_kernel_namer(coll_kernel_namer namer)
+void coll_set_kernel_describer(coll_kernel_describer describe)
 {
-    kernel_namer = namer;
+    kernel_describer = describe;
 }
 
 void coll_set_flush_notify(coll_flush_notify notify)
@@ -201,8 +201,14 @@ static int name_kernels(struct coll_session *s)
             s->names[unique++] = s->names[i];
     s->n_names = unique;
     for (size_t i = 0; i < unique; i++) {
-        const char *name = kernel_namer ? kernel_namer(s->names[i].domain, s->names[i].func) : NULL;
-        s->names[i].name = name ? strdup(name) : NULL;
+        struct coll_kernel_info info = {NULL, -1, -1};
+        if (kernel_describer)
+            kernel_describer(s->names[i].domain, s->names[i].func, &info);
+        char *demangled = coll_demangle(info.name);
+        s->names[i].name = demangled ? demangled : info.name ? strdup(info.name) : NULL;
+        s->names[i].mangled = demangled ? strdup(info.name) : NULL;
+        s->names[i].registers = info.registers;
+        s->names[i].static_shared = info.static_shared;
     }
     return 0;
 }
@@ -234,8 +240,9 @@ struct coll_session *coll_collect(void)
         s->begin_ns = b;
         s->end_ns = e;
         s->dropped = coll_buffers_take_dropped();
-        if (name_kernels(s) < 0) {
-            coll_log(COLL_LOG_ERROR, "collect", "out of memory naming kernels; the session is dropped");
+        s->unknown_frees = coll_memory_unknown_frees();
+        if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0) {
+            coll_log(COLL_LOG_ERROR, "collect", "out of memory describing the session; it is dropped");
             coll_session_free(s);
             s = NULL;
         }
@@ -252,20 +259,27 @@ struct coll_session *coll_collect(void)
 void coll_session_free(struct coll_session *s)
 {
     if (s) {
-        for (size_t i = 0; i < s->n_names; i++)
+        for (size_t i = 0; i < s->n_names; i++) {
             free(s->names[i].name);
+            free(s->names[i].mangled);
+        }
         free(s->names);
+        coll_stacks_free(s);
         free(s->events);
         free(s);
     }
     coll_buffers_reset();
 }
 
-const char *coll_session_kernel_name(const struct coll_session *s, uint64_t func)
+const struct coll_kernel_name *coll_session_kernel(const struct coll_session *s, uint64_t func)
 {
     struct coll_kernel_name key = {.func = func};
-    const struct coll_kernel_name *k =
-        bsearch(&key, s->names, s->n_names, sizeof key, by_func);
+    return bsearch(&key, s->names, s->n_names, sizeof key, by_func);
+}
+
+const char *coll_session_kernel_name(const struct coll_session *s, uint64_t func)
+{
+    const struct coll_kernel_name *k = coll_session_kernel(s, func);
     return k ? k->name : NULL;
 }
 

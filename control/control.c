@@ -28,6 +28,11 @@
 
 extern char **environ;
 
+/* Distinct host stacks kept (x stack_depth frames), and live allocations
+ * tracked with with_memory: mapped once, touched as they fill. */
+#define MAX_STACKS 16384
+#define MAX_LIVE_ALLOCATIONS (1u << 18)
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -119,6 +124,7 @@ static void write_session(bool keep_empty)
         .with_stack = cfg.with_stack,
         .record_shapes = cfg.record_shapes,
         .profile_memory = cfg.with_memory,
+        .table_to_stderr = cfg.log_level >= COLL_LOG_DEBUG,
     };
     struct wr_result r;
     if (wr_write_session(s, &o, &r) == 0) {
@@ -297,6 +303,12 @@ static void init(void)
     bool own_trace = cfg.profiler != CTL_PROFILER_CUDA;
     if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
+    if (own_trace) {
+        coll_opt.stack_depth = (int)cfg.stack_depth;
+        coll_opt.with_stack = cfg.with_stack && coll_stacks_init(MAX_STACKS, (int)cfg.stack_depth) == 0;
+        coll_opt.with_memory = cfg.with_memory && coll_memory_init(MAX_LIVE_ALLOCATIONS) == 0;
+        coll_opt.record_shapes = cfg.record_shapes;
+    }
     coll_configure(cfg.delay_iterations, cfg.max_iterations, own_trace);
     coll_set_flush_notify(on_session_end);
     coll_set_transition_hook(own_trace ? NULL : cuda_window);

@@ -30,11 +30,26 @@ PL_HOOK(CUresult, cuLaunchCooperativeKernel_ptsz, CUDA_ERROR_NOT_INITIALIZED, CO
 
 #define EX_PARAMS (const CUlaunchConfig *c, CUfunction f, void **params, void **extra)
 #define EX_ARGS (c, f, params, extra)
-#define EX_FILL                                                                                    \
-    pl_launch_shape(ev, (uint64_t)(uintptr_t)f, c ? (uint64_t)(uintptr_t)c->hStream : 0,           \
-                    c ? c->gridDimX : 0, c ? c->gridDimY : 0, c ? c->gridDimZ : 0,                 \
-                    c ? c->blockDimX : 0, c ? c->blockDimY : 0, c ? c->blockDimZ : 0,              \
-                    c ? c->sharedMemBytes : 0)
+/* cuLaunchKernelEx: the shape is in the config, clusters in its attributes. */
+static void launch_ex_shape(struct coll_event *ev, const CUlaunchConfig *c, CUfunction f)
+{
+    if (!c) {
+        pl_launch_shape(ev, (uint64_t)(uintptr_t)f, 0, 0, 0, 0, 0, 0, 0, 0);
+        return;
+    }
+    pl_launch_shape(ev, (uint64_t)(uintptr_t)f, (uint64_t)(uintptr_t)c->hStream, c->gridDimX,
+                    c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY, c->blockDimZ,
+                    c->sharedMemBytes);
+    for (unsigned i = 0; c->attrs && i < c->numAttrs; i++) {
+        if (c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+            ev->u.launch.cluster[0] = c->attrs[i].value.clusterDim.x;
+            ev->u.launch.cluster[1] = c->attrs[i].value.clusterDim.y;
+            ev->u.launch.cluster[2] = c->attrs[i].value.clusterDim.z;
+        }
+    }
+}
+
+#define EX_FILL launch_ex_shape(ev, c, f)
 
 PL_HOOK(CUresult, cuLaunchKernelEx, CUDA_ERROR_NOT_INITIALIZED, EX_PARAMS, EX_ARGS, EX_FILL)
 PL_HOOK(CUresult, cuLaunchKernelEx_ptsz, CUDA_ERROR_NOT_INITIALIZED, EX_PARAMS, EX_ARGS, EX_FILL)
@@ -57,9 +72,24 @@ PL_HOOK(cudaError_t, cudaLaunchKernel, cudaErrorInitializationError,
         pl_launch_shape(ev, (uint64_t)(uintptr_t)func, (uint64_t)(uintptr_t)stream, grid.x, grid.y,
                         grid.z, block.x, block.y, block.z, (unsigned)shared))
 
+static void launch_exc_shape(struct coll_event *ev, const cudaLaunchConfig_t *c, const void *func)
+{
+    if (!c) {
+        pl_launch_shape(ev, (uint64_t)(uintptr_t)func, 0, 0, 0, 0, 0, 0, 0, 0);
+        return;
+    }
+    pl_launch_shape(ev, (uint64_t)(uintptr_t)func, (uint64_t)(uintptr_t)c->stream, c->gridDim.x,
+                    c->gridDim.y, c->gridDim.z, c->blockDim.x, c->blockDim.y, c->blockDim.z,
+                    (unsigned)c->dynamicSmemBytes);
+    for (unsigned i = 0; c->attrs && i < c->numAttrs; i++) {
+        if (c->attrs[i].id == cudaLaunchAttributeClusterDimension) {
+            ev->u.launch.cluster[0] = c->attrs[i].val.clusterDim.x;
+            ev->u.launch.cluster[1] = c->attrs[i].val.clusterDim.y;
+            ev->u.launch.cluster[2] = c->attrs[i].val.clusterDim.z;
+        }
+    }
+}
+
 PL_HOOK(cudaError_t, cudaLaunchKernelExC, cudaErrorInitializationError,
         (const cudaLaunchConfig_t *c, const void *func, void **args), (c, func, args),
-        pl_launch_shape(ev, (uint64_t)(uintptr_t)func, c ? (uint64_t)(uintptr_t)c->stream : 0,
-                        c ? c->gridDim.x : 0, c ? c->gridDim.y : 0, c ? c->gridDim.z : 0,
-                        c ? c->blockDim.x : 0, c ? c->blockDim.y : 0, c ? c->blockDim.z : 0,
-                        c ? (unsigned)c->dynamicSmemBytes : 0))
+        launch_exc_shape(ev, c, func))

@@ -5,6 +5,9 @@
  * The real runtime reaches the driver through private entry points or the
  * pointers cuGetProcAddress gave it; either way the runtime call's own
  * driver calls run with pl_in_hook set, so one cudaMalloc is one record.
+ *
+ * Each hook names what it did to the allocation table (collector/memory.c):
+ * ALLOC/FREE of a class, with the address the call returned or was given.
  */
 #include "preload.h"
 
@@ -33,63 +36,75 @@ static int runtime_device(void)
 #define OUT(ok, p) ((ok) && (p) ? (uint64_t)(uintptr_t)*(p) : 0)
 #define ADDR(p) ((uint64_t)(uintptr_t)(p))
 
+#define TRACK_ALLOC(cls, where, size, device)                                                      \
+    coll_memory_alloc(ev, COLL_MEM_##cls, where, size, device)
+/* Only a successful free leaves the table. */
+#define TRACK_FREE(ok, cls, where, size)                                                           \
+    do {                                                                                           \
+        if (ok)                                                                                    \
+            coll_memory_free(ev, COLL_MEM_##cls, where, size);                                     \
+        else if (ev)                                                                               \
+            coll_memory_free(ev, COLL_MEM_##cls, 0, size), ev->u.mem.addr = (where);               \
+    } while (0)
+
 /* ---- driver ------------------------------------------------------------ */
 
-PL_HOOK(CUresult, cuMemAlloc_v2, DRV_MISSING, (CUdeviceptr * p, size_t n), (p, n),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), n, driver_device()))
-PL_HOOK(CUresult, cuMemAllocPitch_v2, DRV_MISSING,
-        (CUdeviceptr * p, size_t *pitch, size_t w, size_t h, unsigned elem),
-        (p, pitch, w, h, elem),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), OK_DRV && pitch ? *pitch * h : w * h,
-               driver_device()))
-PL_HOOK(CUresult, cuMemFree_v2, DRV_MISSING, (CUdeviceptr p), (p),
-        pl_mem(ev, COLL_EV_FREE, p, 0, driver_device()))
-PL_HOOK(CUresult, cuMemAllocAsync, DRV_MISSING, (CUdeviceptr * p, size_t n, CUstream s), (p, n, s),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), n, driver_device()))
-PL_HOOK(CUresult, cuMemAllocAsync_ptsz, DRV_MISSING, (CUdeviceptr * p, size_t n, CUstream s),
-        (p, n, s), pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), n, driver_device()))
-PL_HOOK(CUresult, cuMemFreeAsync, DRV_MISSING, (CUdeviceptr p, CUstream s), (p, s),
-        pl_mem(ev, COLL_EV_FREE, p, 0, driver_device()))
-PL_HOOK(CUresult, cuMemFreeAsync_ptsz, DRV_MISSING, (CUdeviceptr p, CUstream s), (p, s),
-        pl_mem(ev, COLL_EV_FREE, p, 0, driver_device()))
-PL_HOOK(CUresult, cuMemAllocManaged, DRV_MISSING, (CUdeviceptr * p, size_t n, unsigned flags),
-        (p, n, flags), pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), n, driver_device()))
-PL_HOOK(CUresult, cuMemAllocHost_v2, DRV_MISSING, (void **p, size_t n), (p, n),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), n, -1))
-PL_HOOK(CUresult, cuMemHostAlloc, DRV_MISSING, (void **p, size_t n, unsigned flags), (p, n, flags),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_DRV, p), n, -1))
-PL_HOOK(CUresult, cuMemFreeHost, DRV_MISSING, (void *p), (p), pl_mem(ev, COLL_EV_FREE, ADDR(p), 0, -1))
-/* Physical allocations are named by their handle; mappings by address. */
-PL_HOOK(CUresult, cuMemCreate, DRV_MISSING,
-        (CUmemGenericAllocationHandle * h, size_t n, const CUmemAllocationProp *prop,
-         unsigned long long flags),
-        (h, n, prop, flags),
-        pl_mem(ev, COLL_EV_ALLOC, OK_DRV && h ? (uint64_t)*h : 0, n,
-               prop && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE ? prop->location.id : -1))
-PL_HOOK(CUresult, cuMemRelease, DRV_MISSING, (CUmemGenericAllocationHandle h), (h),
-        pl_mem(ev, COLL_EV_FREE, (uint64_t)h, 0, -1))
-PL_HOOK(CUresult, cuMemMap, DRV_MISSING,
-        (CUdeviceptr p, size_t n, size_t offset, CUmemGenericAllocationHandle h,
-         unsigned long long flags),
-        (p, n, offset, h, flags), pl_mem(ev, COLL_EV_ALLOC, p, n, -1))
-PL_HOOK(CUresult, cuMemUnmap, DRV_MISSING, (CUdeviceptr p, size_t n), (p, n),
-        pl_mem(ev, COLL_EV_FREE, p, n, -1))
+#define DRV_ALLOC(name, PARAMS, ARGS, cls, where, size, device)                                    \
+    PL_MEM_HOOK(CUresult, name, DRV_MISSING, PARAMS, ARGS, COLL_EV_ALLOC,                          \
+                TRACK_ALLOC(cls, where, size, device))
+#define DRV_FREE(name, PARAMS, ARGS, cls, where, size)                                             \
+    PL_MEM_HOOK(CUresult, name, DRV_MISSING, PARAMS, ARGS, COLL_EV_FREE,                           \
+                TRACK_FREE(OK_DRV, cls, where, size))
+
+DRV_ALLOC(cuMemAlloc_v2, (CUdeviceptr * p, size_t n), (p, n), ALLOC, OUT(OK_DRV, p), n,
+          driver_device())
+DRV_ALLOC(cuMemAllocPitch_v2, (CUdeviceptr * p, size_t *pitch, size_t w, size_t h, unsigned elem),
+          (p, pitch, w, h, elem), ALLOC, OUT(OK_DRV, p), OK_DRV && pitch ? *pitch * h : w * h,
+          driver_device())
+DRV_FREE(cuMemFree_v2, (CUdeviceptr p), (p), ALLOC, p, 0)
+DRV_ALLOC(cuMemAllocAsync, (CUdeviceptr * p, size_t n, CUstream s), (p, n, s), ALLOC,
+          OUT(OK_DRV, p), n, driver_device())
+DRV_ALLOC(cuMemAllocAsync_ptsz, (CUdeviceptr * p, size_t n, CUstream s), (p, n, s), ALLOC,
+          OUT(OK_DRV, p), n, driver_device())
+DRV_FREE(cuMemFreeAsync, (CUdeviceptr p, CUstream s), (p, s), ALLOC, p, 0)
+DRV_FREE(cuMemFreeAsync_ptsz, (CUdeviceptr p, CUstream s), (p, s), ALLOC, p, 0)
+DRV_ALLOC(cuMemAllocManaged, (CUdeviceptr * p, size_t n, unsigned flags), (p, n, flags), ALLOC,
+          OUT(OK_DRV, p), n, driver_device())
+DRV_ALLOC(cuMemAllocHost_v2, (void **p, size_t n), (p, n), ALLOC, OUT(OK_DRV, p), n, -1)
+DRV_ALLOC(cuMemHostAlloc, (void **p, size_t n, unsigned flags), (p, n, flags), ALLOC,
+          OUT(OK_DRV, p), n, -1)
+DRV_FREE(cuMemFreeHost, (void *p), (p), ALLOC, ADDR(p), 0)
+/* Physical memory is named by its handle and only reserves; a mapping
+ * makes part of an address range usable (allocated). */
+DRV_ALLOC(cuMemCreate,
+          (CUmemGenericAllocationHandle * h, size_t n, const CUmemAllocationProp *prop,
+           unsigned long long flags),
+          (h, n, prop, flags), PHYS, OK_DRV && h ? (uint64_t)*h : 0, n,
+          prop && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE ? prop->location.id
+                                                                     : driver_device())
+DRV_FREE(cuMemRelease, (CUmemGenericAllocationHandle h), (h), PHYS, (uint64_t)h, 0)
+DRV_ALLOC(cuMemMap,
+          (CUdeviceptr p, size_t n, size_t offset, CUmemGenericAllocationHandle h,
+           unsigned long long flags),
+          (p, n, offset, h, flags), MAPPING, OK_DRV ? p : 0, n, driver_device())
+DRV_FREE(cuMemUnmap, (CUdeviceptr p, size_t n), (p, n), MAPPING, p, n)
 
 /* ---- runtime ------------------------------------------------------------ */
 
-PL_HOOK(cudaError_t, cudaMalloc, RT_MISSING, (void **p, size_t n), (p, n),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_RT, p), n, runtime_device()))
-PL_HOOK(cudaError_t, cudaFree, RT_MISSING, (void *p), (p),
-        pl_mem(ev, COLL_EV_FREE, ADDR(p), 0, runtime_device()))
-PL_HOOK(cudaError_t, cudaMallocAsync, RT_MISSING, (void **p, size_t n, cudaStream_t s), (p, n, s),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_RT, p), n, runtime_device()))
-PL_HOOK(cudaError_t, cudaFreeAsync, RT_MISSING, (void *p, cudaStream_t s), (p, s),
-        pl_mem(ev, COLL_EV_FREE, ADDR(p), 0, runtime_device()))
-PL_HOOK(cudaError_t, cudaMallocManaged, RT_MISSING, (void **p, size_t n, unsigned flags),
-        (p, n, flags), pl_mem(ev, COLL_EV_ALLOC, OUT(OK_RT, p), n, runtime_device()))
-PL_HOOK(cudaError_t, cudaMallocHost, RT_MISSING, (void **p, size_t n), (p, n),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_RT, p), n, -1))
-PL_HOOK(cudaError_t, cudaHostAlloc, RT_MISSING, (void **p, size_t n, unsigned flags), (p, n, flags),
-        pl_mem(ev, COLL_EV_ALLOC, OUT(OK_RT, p), n, -1))
-PL_HOOK(cudaError_t, cudaFreeHost, RT_MISSING, (void *p), (p),
-        pl_mem(ev, COLL_EV_FREE, ADDR(p), 0, -1))
+#define RT_ALLOC(name, PARAMS, ARGS, where, size, device)                                          \
+    PL_MEM_HOOK(cudaError_t, name, RT_MISSING, PARAMS, ARGS, COLL_EV_ALLOC,                        \
+                TRACK_ALLOC(ALLOC, where, size, device))
+#define RT_FREE(name, PARAMS, ARGS, where)                                                         \
+    PL_MEM_HOOK(cudaError_t, name, RT_MISSING, PARAMS, ARGS, COLL_EV_FREE,                         \
+                TRACK_FREE(OK_RT, ALLOC, where, 0))
+
+RT_ALLOC(cudaMalloc, (void **p, size_t n), (p, n), OUT(OK_RT, p), n, runtime_device())
+RT_FREE(cudaFree, (void *p), (p), ADDR(p))
+RT_ALLOC(cudaMallocAsync, (void **p, size_t n, cudaStream_t s), (p, n, s), OUT(OK_RT, p), n,
+         runtime_device())
+RT_FREE(cudaFreeAsync, (void *p, cudaStream_t s), (p, s), ADDR(p))
+RT_ALLOC(cudaMallocManaged, (void **p, size_t n, unsigned flags), (p, n, flags), OUT(OK_RT, p), n,
+         runtime_device())
+RT_ALLOC(cudaMallocHost, (void **p, size_t n), (p, n), OUT(OK_RT, p), n, -1)
+RT_ALLOC(cudaHostAlloc, (void **p, size_t n, unsigned flags), (p, n, flags), OUT(OK_RT, p), n, -1)
+RT_FREE(cudaFreeHost, (void *p), (p), ADDR(p))

@@ -16,20 +16,32 @@
 /* Names whose variant depends on the version or the stream mode. */
 static const struct variant {
     const char *name;
-    int v2_from; /* cudaVersion from which the _v2 variant is meant; 0: none */
-    bool ptsz;   /* has a per-thread-default-stream variant */
+    int v2_from;            /* cudaVersion from which the _v2 variant is meant; 0: none */
+    const char *per_thread; /* suffix of the per-thread-default-stream variant, or NULL */
 } variants[] = {
-    {"cuLaunchKernel", 0, true},
-    {"cuLaunchKernelEx", 0, true},
-    {"cuLaunchCooperativeKernel", 0, true},
-    {"cuGraphLaunch", 0, true},
-    {"cuMemAllocAsync", 0, true},
-    {"cuMemFreeAsync", 0, true},
-    {"cuMemAlloc", 3020, false},
-    {"cuMemAllocPitch", 3020, false},
-    {"cuMemFree", 3020, false},
-    {"cuMemAllocHost", 3020, false},
-    {"cuGetProcAddress", 12000, false},
+    {"cuLaunchKernel", 0, "_ptsz"},
+    {"cuLaunchKernelEx", 0, "_ptsz"},
+    {"cuLaunchCooperativeKernel", 0, "_ptsz"},
+    {"cuGraphLaunch", 0, "_ptsz"},
+    {"cuMemAllocAsync", 0, "_ptsz"},
+    {"cuMemFreeAsync", 0, "_ptsz"},
+    {"cuMemAlloc", 3020, NULL},
+    {"cuMemAllocPitch", 3020, NULL},
+    {"cuMemFree", 3020, NULL},
+    {"cuMemAllocHost", 3020, NULL},
+    {"cuGetProcAddress", 12000, NULL},
+    {"cuMemcpy", 0, "_ptds"},
+    {"cuMemcpyAsync", 0, "_ptsz"},
+    {"cuMemcpyHtoD", 3020, "_ptds"},
+    {"cuMemcpyDtoH", 3020, "_ptds"},
+    {"cuMemcpyDtoD", 3020, "_ptds"},
+    {"cuMemcpyHtoDAsync", 3020, "_ptsz"},
+    {"cuMemcpyDtoHAsync", 3020, "_ptsz"},
+    {"cuMemcpyDtoDAsync", 3020, "_ptsz"},
+    {"cuMemsetD8", 3020, "_ptds"},
+    {"cuMemsetD32", 3020, "_ptds"},
+    {"cuMemsetD8Async", 0, "_ptsz"},
+    {"cuMemsetD32Async", 0, "_ptsz"},
 };
 
 /* The name of the variant the driver hands out for (name, version, flags). */
@@ -41,8 +53,8 @@ static const char *variant_name(const char *name, int version, cuuint64_t flags,
         if (strcmp(v->name, name) != 0)
             continue;
         bool v2 = v->v2_from && version >= v->v2_from;
-        bool ptsz = v->ptsz && (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
-        snprintf(buf, cap, "%s%s%s", name, v2 ? "_v2" : "", ptsz ? "_ptsz" : "");
+        bool per_thread = v->per_thread && (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+        snprintf(buf, cap, "%s%s%s", name, v2 ? "_v2" : "", per_thread ? v->per_thread : "");
         return buf;
     }
     return name;

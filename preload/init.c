@@ -16,25 +16,39 @@ __thread bool pl_in_hook __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* Kernel names for the writer; called on the control (or exiting) thread.
- * Driver launches name a CUfunction; runtime launches name the host stub,
- * which cudaFuncGetName (CUDA >= 12.3) or else the stub's symbol names. */
-static const char *kernel_name(int domain, uint64_t func)
+/* Describes a launched function for the writer, on the control (or
+ * exiting) thread.  Driver launches name a CUfunction; runtime launches name
+ * the host stub, which cudaFuncGetName (CUDA >= 12.3) or else the stub's
+ * symbol names. */
+static void describe_kernel(int domain, uint64_t func, struct coll_kernel_info *info)
 {
-    const char *name = NULL;
     pl_in_hook = true;
     if (domain == COLL_DOMAIN_RUNTIME) {
-        Dl_info info;
-        if (!(PL_REAL(cudaFuncGetName) &&
-              pl_real.cudaFuncGetName(&name, (const void *)func) == cudaSuccess && name) &&
-            dladdr((void *)func, &info) && info.dli_sname && info.dli_saddr == (void *)func)
-            name = info.dli_sname;
-    } else if (!PL_REAL(cuFuncGetName) ||
-               pl_real.cuFuncGetName(&name, (CUfunction)func) != CUDA_SUCCESS) {
-        name = NULL;
+        const void *stub = (const void *)(uintptr_t)func;
+        Dl_info dl;
+        struct cudaFuncAttributes attr;
+        if (!(PL_REAL(cudaFuncGetName) && pl_real.cudaFuncGetName(&info->name, stub) == cudaSuccess &&
+              info->name) &&
+            dladdr(stub, &dl) && dl.dli_sname && dl.dli_saddr == stub)
+            info->name = dl.dli_sname;
+        if (PL_REAL(cudaFuncGetAttributes) &&
+            pl_real.cudaFuncGetAttributes(&attr, stub) == cudaSuccess) {
+            info->registers = attr.numRegs;
+            info->static_shared = (int)attr.sharedSizeBytes;
+        }
+    } else {
+        CUfunction f = (CUfunction)(uintptr_t)func;
+        int v;
+        if (!PL_REAL(cuFuncGetName) || pl_real.cuFuncGetName(&info->name, f) != CUDA_SUCCESS)
+            info->name = NULL;
+        if (PL_REAL(cuFuncGetAttribute)) {
+            if (pl_real.cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f) == CUDA_SUCCESS)
+                info->registers = v;
+            if (pl_real.cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f) == CUDA_SUCCESS)
+                info->static_shared = v;
+        }
     }
     pl_in_hook = false;
-    return name;
 }
 
 /* profiler=cuda: the gated window is cuProfilerStart..cuProfilerStop.  On a
@@ -64,7 +78,7 @@ static void at_exit(void)
 
 static void init_once(void)
 {
-    coll_set_kernel_namer(kernel_name);
+    coll_set_kernel_describer(describe_kernel);
     ctl_set_cuda_profiler(cuda_profiler);
     ctl_init();
     /* atexit from the constructor runs after the program's own atexit work

@@ -49,6 +49,7 @@ CUresult cuMemFreeAsync_ptsz(CUdeviceptr ptr, CUstream stream);
 /* Real functions omniprof only calls, X(name, domain). */
 #define PL_HELPER_LIST(X)                                                                          \
     X(cuFuncGetName, DRIVER)                                                                       \
+    X(cuFuncGetAttribute, DRIVER)                                                                  \
     X(cuCtxGetDevice, DRIVER)                                                                      \
     X(cuCtxGetCurrent, DRIVER)                                                                     \
     X(cuCtxSetCurrent, DRIVER)                                                                     \
@@ -56,7 +57,8 @@ CUresult cuMemFreeAsync_ptsz(CUdeviceptr ptr, CUstream stream);
     X(cuProfilerStart, DRIVER)                                                                     \
     X(cuProfilerStop, DRIVER)                                                                      \
     X(cudaGetDevice, RUNTIME)                                                                      \
-    X(cudaFuncGetName, RUNTIME)
+    X(cudaFuncGetName, RUNTIME)                                                                    \
+    X(cudaFuncGetAttributes, RUNTIME)
 
 /* The real functions, resolved lazily by pl_resolve(). */
 struct pl_real {
@@ -110,6 +112,7 @@ static inline void pl_launch_shape(struct coll_event *ev, uint64_t func, uint64_
                                    unsigned by, unsigned bz, unsigned shared)
 {
     ev->kind = COLL_EV_LAUNCH;
+    ev->u.launch.cluster[0] = ev->u.launch.cluster[1] = ev->u.launch.cluster[2] = 0;
     ev->u.launch.func = func;
     ev->u.launch.stream = stream;
     ev->u.launch.grid[0] = gx;
@@ -121,14 +124,28 @@ static inline void pl_launch_shape(struct coll_event *ev, uint64_t func, uint64_
     ev->u.launch.shared_mem = shared;
 }
 
-/* Fills an event's memory payload. */
-static inline void pl_mem(struct coll_event *ev, int kind, uint64_t addr, uint64_t bytes,
-                          int device)
+/* Fills an event's copy or memset payload. */
+static inline void pl_copy(struct coll_event *ev, int kind, int copy_kind, uint64_t dst,
+                           uint64_t src, uint64_t bytes, uint64_t stream)
 {
     ev->kind = (uint16_t)kind;
-    ev->u.mem.addr = addr;
-    ev->u.mem.bytes = bytes;
-    ev->u.mem.device = device;
+    ev->u.copy.dst = dst;
+    ev->u.copy.src = src;
+    ev->u.copy.bytes = bytes;
+    ev->u.copy.stream = stream;
+    ev->u.copy.kind = (uint32_t)copy_kind;
+}
+
+/* The record's common header; the stack is taken here, inside the record's
+ * busy window (see collector/stack.c). */
+static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, uint64_t t1,
+                                  int result)
+{
+    ev->start_ns = t0;
+    ev->end_ns = t1;
+    ev->api = (uint16_t)api;
+    ev->result = (int32_t)result;
+    ev->stack = coll_opt.with_stack ? coll_stack_capture() : 0;
 }
 
 /*
@@ -152,13 +169,40 @@ static inline void pl_mem(struct coll_event *ev, int kind, uint64_t addr, uint64
         int saved_errno = errno;                                                                   \
         struct coll_event *ev = coll_record_begin();                                               \
         if (ev) {                                                                                  \
-            ev->start_ns = t0;                                                                     \
-            ev->end_ns = t1;                                                                       \
-            ev->api = COLL_API_##name;                                                             \
-            ev->result = (int32_t)r;                                                               \
+            pl_event_begin(ev, COLL_API_##name, t0, t1, (int)r);                                   \
             FILL;                                                                                  \
             coll_record_commit(ev);                                                                \
         }                                                                                          \
+        errno = saved_errno;                                                                       \
+        pl_in_hook = false;                                                                        \
+        return r;                                                                                  \
+    }
+
+/*
+ * The same for allocation calls, which also keep the table of live
+ * allocations up to date (with_memory) whether or not a session records:
+ * TRACK calls coll_memory_alloc/free with `ev` (NULL when not recording).
+ */
+#define PL_MEM_HOOK(ret_t, name, missing, PARAMS, ARGS, KIND, TRACK)                               \
+    PL_EXPORT ret_t name PARAMS                                                                    \
+    {                                                                                              \
+        if (!PL_REAL(name))                                                                        \
+            return missing;                                                                        \
+        if (pl_in_hook || (!coll_recording() && !coll_opt.with_memory))                            \
+            return pl_real.name ARGS;                                                              \
+        pl_in_hook = true;                                                                         \
+        uint64_t t0 = coll_now_ns();                                                               \
+        ret_t r = pl_real.name ARGS;                                                               \
+        uint64_t t1 = coll_now_ns();                                                               \
+        int saved_errno = errno;                                                                   \
+        struct coll_event *ev = coll_recording() ? coll_record_begin() : NULL;                     \
+        if (ev) {                                                                                  \
+            pl_event_begin(ev, COLL_API_##name, t0, t1, (int)r);                                   \
+            ev->kind = KIND;                                                                       \
+        }                                                                                          \
+        TRACK;                                                                                     \
+        if (ev)                                                                                    \
+            coll_record_commit(ev);                                                                \
         errno = saved_errno;                                                                       \
         pl_in_hook = false;                                                                        \
         return r;                                                                                  \

@@ -120,5 +120,8 @@ size_t wr_json_escape(char *dst, size_t cap, const char *s)
 
 void wr_json_us(struct wr_out *o, uint64_t ns)
 {
-    wr_out_printf(o, "%" PRIu64 ".%03u", ns / 1000, (unsigned)(ns % 1000));
+    char frac[4] = {'.', (char)('0' + ns % 1000 / 100), (char)('0' + ns % 100 / 10),
+                    (char)('0' + ns % 10)};
+    wr_out_u64(o, ns / 1000);
+    wr_out_write(o, frac, 4);
 }

@@ -130,6 +130,27 @@ void wr_out_printf(struct wr_out *o, const char *fmt, ...)
     free(big);
 }
 
+void wr_out_u64(struct wr_out *o, uint64_t v)
+{
+    char buf[24];
+    int n = 0;
+    do {
+        buf[sizeof buf - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    wr_out_write(o, buf + sizeof buf - n, (size_t)n);
+}
+
+void wr_out_i64(struct wr_out *o, int64_t v)
+{
+    if (v < 0) {
+        wr_out_write(o, "-", 1);
+        wr_out_u64(o, (uint64_t)0 - (uint64_t)v);
+    } else {
+        wr_out_u64(o, (uint64_t)v);
+    }
+}
+
 int wr_out_close(struct wr_out *o)
 {
     flush(o);

@@ -1,13 +1,15 @@
 /*
- * profiler_out_<worker>.txt: the per-kernel time table, laid out like
- * torch's key_averages().table(): a rule, a header, a rule, one row per
- * kernel sorted by total time, a rule, the totals.
+ * profiler_out_<worker>.txt: the time table, laid out like torch's
+ * key_averages().table(sort_by="self_cuda_time_total"): a rule, a header,
+ * a rule, one row per kernel, copy direction and memset, a rule, totals.
  *
- * The times are what this session measured for each kernel: host launch
- * time of the interposed launch calls (GPU execution time needs CUPTI).
- * Names are printed sanitised (control bytes and invalid UTF-8 become '?')
- * and the name column is sized to the longest name, so the table stays
- * aligned whatever the names hold.
+ * Columns: Self CUDA, Self CUDA %, CUDA total, CUDA time avg/min/max (GPU
+ * execution time, from GPU activity records; "-" when the session has none,
+ * i.e. without CUPTI), Host API total/%/avg/min/max (time in the launching,
+ * copying or setting call) and # of Calls.  Rows are sorted by self CUDA time, then
+ * host API time.  Names are printed sanitised (control bytes and invalid
+ * UTF-8 become '?', long names end in "...") and the name column is sized to
+ * the longest, so the table stays aligned whatever the names hold.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,16 +19,17 @@
 
 #include "writer.h"
 
-#define NAME_MAX_WIDTH 120
+#define NAME_MAX_WIDTH 100
 
 struct row {
-    char name[4 * NAME_MAX_WIDTH + 4]; /* sanitised, possibly shortened */
+    char name[4 * NAME_MAX_WIDTH + 8]; /* sanitised, possibly shortened */
     int width;                         /* display width in code points */
-    uint64_t calls, total, min, max;
+    uint64_t calls;
+    uint64_t host_total, host_min, host_max;
+    uint64_t gpu_total, gpu_min, gpu_max, gpu_calls;
 };
 
-/* Copies src as printable UTF-8 and returns its width in code points;
- * names longer than NAME_MAX_WIDTH end in "...". */
+/* Copies src as printable UTF-8 and returns its width in code points. */
 static int sanitise(char *dst, size_t cap, const char *src)
 {
     const unsigned char *s = (const unsigned char *)src;
@@ -65,27 +68,61 @@ static void format_time(char *buf, size_t cap, uint64_t ns)
         snprintf(buf, cap, "%.3fus", us);
 }
 
-/* Index of func in the session's sorted name table (every launched
- * function is there). */
-static size_t name_index(const struct coll_session *s, uint64_t func)
-{
-    size_t lo = 0, hi = s->n_names;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->names[mid].func <= func)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int by_total(const void *a, const void *b)
+static int by_time(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
-    if (x->total != y->total)
-        return x->total > y->total ? -1 : 1;
+    if (x->gpu_total != y->gpu_total)
+        return x->gpu_total > y->gpu_total ? -1 : 1;
+    if (x->host_total != y->host_total)
+        return x->host_total > y->host_total ? -1 : 1;
     return strcmp(x->name, y->name);
+}
+
+struct table {
+    struct row *rows;
+    size_t n, cap;
+};
+
+/* The row named raw, created on first use; NULL on allocation failure. */
+static struct row *row_for(struct table *t, const char *raw)
+{
+    char name[sizeof t->rows->name];
+    int width = sanitise(name, sizeof name, raw);
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->rows[i].name, name) == 0)
+            return &t->rows[i];
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        struct row *r = realloc(t->rows, cap * sizeof *r);
+        if (!r)
+            return NULL;
+        t->rows = r;
+        t->cap = cap;
+    }
+    struct row *r = &t->rows[t->n++];
+    memset(r, 0, sizeof *r);
+    memcpy(r->name, name, sizeof name);
+    r->width = width;
+    r->gpu_min = r->host_min = UINT64_MAX;
+    return r;
+}
+
+/* Row name of an event, or NULL for events that have no row. */
+static const char *row_name(const struct coll_session *s, const struct coll_event *ev, char *buf,
+                            size_t cap)
+{
+    switch (ev->kind) {
+    case COLL_EV_LAUNCH: {
+        const char *name = coll_session_kernel_name(s, ev->u.launch.func);
+        if (name)
+            return name;
+        snprintf(buf, cap, "<unknown kernel 0x%" PRIx64 ">", ev->u.launch.func);
+        return buf;
+    }
+    case COLL_EV_COPY: return coll_copy_kind_name((int)ev->u.copy.kind);
+    case COLL_EV_MEMSET: return "Memset (Device)";
+    default: return NULL;
+    }
 }
 
 static void rule(FILE *f, int name_w, int n_cols, int col_w)
@@ -100,7 +137,7 @@ static void rule(FILE *f, int name_w, int n_cols, int col_w)
     fputc('\n', f);
 }
 
-/* Pads a UTF-8 string of display width w to the right within field. */
+/* Right-aligns a UTF-8 string of display width w in a field. */
 static void right(FILE *f, const char *s, int w, int field)
 {
     for (int i = w; i < field; i++)
@@ -108,64 +145,61 @@ static void right(FILE *f, const char *s, int w, int field)
     fputs(s, f);
 }
 
+static void cell_time(char *buf, size_t cap, bool have, uint64_t ns)
+{
+    if (have)
+        format_time(buf, cap, ns);
+    else
+        snprintf(buf, cap, "-");
+}
+
+static void cell_pct(char *buf, size_t cap, bool have, uint64_t part, uint64_t whole)
+{
+    if (have)
+        snprintf(buf, cap, "%.2f%%", whole ? 100.0 * (double)part / (double)whole : 0.0);
+    else
+        snprintf(buf, cap, "-");
+}
+
 int wr_table_print(const struct coll_session *s, const struct wr_options *opt, FILE *f)
 {
-    /* One row per distinct name; row_of[i] is the row of s->names[i]. */
-    struct row *rows = calloc(s->n_names ? s->n_names : 1, sizeof *rows);
-    size_t *row_of = calloc(s->n_names ? s->n_names : 1, sizeof *row_of);
-    if (!rows || !row_of) {
-        free(rows);
-        free(row_of);
-        return -ENOMEM;
-    }
-    size_t n_rows = 0;
-    for (size_t i = 0; i < s->n_names; i++) {
-        char unknown[48], name[sizeof rows->name];
-        const char *raw = s->names[i].name;
-        if (!raw) {
-            snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", s->names[i].func);
-            raw = unknown;
-        }
-        int width = sanitise(name, sizeof name, raw);
-        size_t r = 0;
-        while (r < n_rows && strcmp(rows[r].name, name) != 0)
-            r++;
-        if (r == n_rows) {
-            memcpy(rows[r].name, name, sizeof name);
-            rows[r].width = width;
-            rows[r].min = UINT64_MAX;
-            n_rows++;
-        }
-        row_of[i] = r;
-    }
-    uint64_t grand = 0, launches = 0;
+    struct table t = {0};
+    uint64_t host_all = 0, gpu_all = 0, gpu_records = 0;
     for (size_t i = 0; i < s->n_events; i++) {
         const struct coll_event *ev = s->events[i];
-        if (ev->kind != COLL_EV_LAUNCH)
+        char buf[64];
+        const char *name = row_name(s, ev, buf, sizeof buf);
+        if (!name)
             continue;
-        struct row *row = &rows[row_of[name_index(s, ev->u.launch.func)]];
+        struct row *r = row_for(&t, name);
+        if (!r) {
+            free(t.rows);
+            return -ENOMEM;
+        }
         uint64_t d = ev->end_ns > ev->start_ns ? ev->end_ns - ev->start_ns : 0;
-        row->calls++;
-        row->total += d;
-        row->min = d < row->min ? d : row->min;
-        row->max = d > row->max ? d : row->max;
-        grand += d;
-        launches++;
+        r->calls++;
+        r->host_total += d;
+        r->host_min = d < r->host_min ? d : r->host_min;
+        r->host_max = d > r->host_max ? d : r->host_max;
+        host_all += d;
     }
-    free(row_of);
-    qsort(rows, n_rows, sizeof *rows, by_total);
+    /* GPU activity records come from CUPTI; a session without them (the
+     * interposed record only) shows "-" in the CUDA columns. */
+    bool gpu = gpu_records > 0;
+    qsort(t.rows, t.n, sizeof *t.rows, by_time);
 
-    static const char *cols[] = {"# of Calls", "Launch total", "Launch avg", "Launch min",
-                                 "Launch max", "Launch %"};
-    const int n_cols = 6, col_w = 12;
+    static const char *cols[] = {"Self CUDA", "Self CUDA %", "CUDA total", "CUDA time avg",
+                                 "CUDA min", "CUDA max", "Host API total", "Host API %",
+                                 "Host API avg", "Host API min", "Host API max", "# of Calls"};
+    enum { N_COLS = sizeof cols / sizeof cols[0] };
+    const int n_cols = N_COLS, col_w = 14;
     int name_w = 4;
-    for (size_t r = 0; r < n_rows; r++)
-        name_w = rows[r].width > name_w ? rows[r].width : name_w;
+    for (size_t r = 0; r < t.n; r++)
+        name_w = t.rows[r].width > name_w ? t.rows[r].width : name_w;
 
-    fprintf(f, "omniprof %s: %s, %" PRIu64 " kernel launches in %.3f ms, %" PRIu64 " steps\n",
-            opt->version, opt->worker, launches, (double)(s->end_ns - s->begin_ns) / 1e6,
-            s->steps);
-    fputs("Times are host time in the launch call (interposed cuLaunchKernel).\n", f);
+    fprintf(f, "omniprof %s: %s, session of %.3f ms, %" PRIu64 " steps, %zu events\n",
+            opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
+            s->n_events);
     rule(f, name_w, n_cols, col_w);
     right(f, "Name", 4, name_w);
     for (int c = 0; c < n_cols; c++) {
@@ -174,28 +208,36 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
     }
     fputc('\n', f);
     rule(f, name_w, n_cols, col_w);
-    for (size_t r = 0; r < n_rows; r++) {
-        char cell[5][32];
-        format_time(cell[0], sizeof cell[0], rows[r].total);
-        format_time(cell[1], sizeof cell[1], rows[r].total / rows[r].calls);
-        format_time(cell[2], sizeof cell[2], rows[r].min);
-        format_time(cell[3], sizeof cell[3], rows[r].max);
-        snprintf(cell[4], sizeof cell[4], "%.2f%%",
-                 grand ? 100.0 * (double)rows[r].total / (double)grand : 0.0);
-        right(f, rows[r].name, rows[r].width, name_w);
-        fprintf(f, "  %*" PRIu64, col_w, rows[r].calls);
-        for (int c = 0; c < 5; c++)
+    for (size_t i = 0; i < t.n; i++) {
+        const struct row *r = &t.rows[i];
+        char cell[N_COLS - 1][32];
+        cell_time(cell[0], sizeof cell[0], gpu, r->gpu_total);
+        cell_pct(cell[1], sizeof cell[1], gpu, r->gpu_total, gpu_all);
+        cell_time(cell[2], sizeof cell[2], gpu, r->gpu_total);
+        cell_time(cell[3], sizeof cell[3], gpu && r->gpu_calls, r->gpu_calls ? r->gpu_total / r->gpu_calls : 0);
+        cell_time(cell[4], sizeof cell[4], gpu && r->gpu_calls, r->gpu_min);
+        cell_time(cell[5], sizeof cell[5], gpu && r->gpu_calls, r->gpu_max);
+        cell_time(cell[6], sizeof cell[6], true, r->host_total);
+        cell_pct(cell[7], sizeof cell[7], true, r->host_total, host_all);
+        cell_time(cell[8], sizeof cell[8], true, r->host_total / r->calls);
+        cell_time(cell[9], sizeof cell[9], true, r->host_min);
+        cell_time(cell[10], sizeof cell[10], true, r->host_max);
+        right(f, r->name, r->width, name_w);
+        for (int c = 0; c < N_COLS - 1; c++)
             fprintf(f, "  %*s", col_w, cell[c]);
-        fputc('\n', f);
+        fprintf(f, "  %*" PRIu64 "\n", col_w, r->calls);
     }
     rule(f, name_w, n_cols, col_w);
     char total[32];
-    format_time(total, sizeof total, grand);
-    fprintf(f, "Launch time total: %s\n", total);
+    cell_time(total, sizeof total, gpu, gpu_all);
+    fprintf(f, "Self CUDA time total: %s%s\n", total,
+            gpu ? "" : " (no GPU activity in this session: GPU times come from CUPTI)");
+    format_time(total, sizeof total, host_all);
+    fprintf(f, "Host API time total: %s\n", total);
     if (s->dropped)
         fprintf(f, "Dropped events: %" PRIu64 " (event buffers were full; raise buffer_size)\n",
                 s->dropped);
-    free(rows);
+    free(t.rows);
     return ferror(f) ? -EIO : 0;
 }
 
@@ -207,5 +249,7 @@ int wr_table(const struct coll_session *s, const struct wr_options *opt, const c
     int rc = wr_table_print(s, opt, f);
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;
+    if (rc == 0 && opt->table_to_stderr)
+        wr_table_print(s, opt, stderr);
     return rc;
 }

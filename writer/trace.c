@@ -1,9 +1,11 @@
 /*
  * The Kineto-style trace: the top-level keys torch.profiler writes
  * (schemaVersion, deviceProperties, baseTimeNanoseconds, displayTimeUnit,
- * traceEvents, traceName), omniprof's own metadata under "omniprof", and one
- * event per record.  ts/dur are microseconds with nanosecond decimals,
- * relative to baseTimeNanoseconds, as Kineto writes them.
+ * traceEvents, traceName), omniprof's own metadata under "omniprof", the
+ * host stacks as "stackFrames", and one event per record.  ts/dur are
+ * microseconds with nanosecond decimals, relative to baseTimeNanoseconds,
+ * as Kineto writes them.  Integers are formatted without printf: writing
+ * a million events a second is a target (tests/bench/bench_writer.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,9 +14,9 @@
 
 #include "writer.h"
 
-static const char *category(int api)
+static const char *category(const struct coll_event *ev)
 {
-    switch (coll_api_domain(api)) {
+    switch (coll_api_domain(ev->api)) {
     case COLL_DOMAIN_DRIVER: return "cuda_driver";
     case COLL_DOMAIN_RUNTIME: return "cuda_runtime";
     default: return "user_annotation";
@@ -43,23 +45,31 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* process_name / thread_name metadata, as Kineto writes them. */
-static void write_metadata(struct wr_out *o, const struct coll_session *s,
-                           const struct wr_options *opt, uint64_t base)
+/* One metadata event ("M"), as Kineto writes them. */
+static void meta(struct wr_out *o, const char *what, int pid, int tid, uint64_t ts, const char *key,
+                 const char *text, long number)
 {
-    const char *sep = "";
+    wr_out_printf(o, ",\n  {\"name\": \"%s\", \"ph\": \"M\", \"ts\": ", what);
+    wr_json_us(o, ts);
+    wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"args\": {\"%s\": ", pid, tid, key);
+    if (text)
+        wr_json_string(o, text);
+    else
+        wr_out_printf(o, "%ld", number);
+    wr_out_puts(o, "}}");
+}
+
+/* process_name / thread_name metadata for every thread that recorded. */
+static void write_metadata(struct wr_out *o, const struct coll_session *s,
+                           const struct wr_options *opt, uint64_t ts)
+{
     wr_out_printf(o, "  {\"name\": \"process_name\", \"ph\": \"M\", \"ts\": ");
-    wr_json_us(o, s->begin_ns - base);
+    wr_json_us(o, ts);
     wr_out_printf(o, ", \"pid\": %d, \"tid\": 0, \"args\": {\"name\": ", opt->pid);
     wr_json_string(o, opt->process_name);
-    wr_out_printf(o, "}},\n  {\"name\": \"process_labels\", \"ph\": \"M\", \"ts\": ");
-    wr_json_us(o, s->begin_ns - base);
-    wr_out_printf(o, ", \"pid\": %d, \"tid\": 0, \"args\": {\"labels\": \"CPU\"}},\n", opt->pid);
-    wr_out_printf(o, "  {\"name\": \"process_sort_index\", \"ph\": \"M\", \"ts\": ");
-    wr_json_us(o, s->begin_ns - base);
-    wr_out_printf(o, ", \"pid\": %d, \"tid\": 0, \"args\": {\"sort_index\": %d}}", opt->pid,
-                  opt->pid);
-
+    wr_out_puts(o, "}}");
+    meta(o, "process_labels", opt->pid, 0, ts, "labels", "CPU", 0);
+    meta(o, "process_sort_index", opt->pid, 0, ts, "sort_index", NULL, opt->pid);
     int *tids = malloc((s->n_events ? s->n_events : 1) * sizeof *tids);
     size_t n = 0;
     if (tids) {
@@ -67,75 +77,156 @@ static void write_metadata(struct wr_out *o, const struct coll_session *s,
             tids[n++] = s->events[i]->tid;
         qsort(tids, n, sizeof *tids, cmp_int);
     }
-    sep = ",\n";
     for (size_t i = 0; i < n; i++) {
         if (i && tids[i] == tids[i - 1])
             continue;
         char name[128];
         thread_name(opt->pid, tids[i], name, sizeof name);
-        wr_out_printf(o, "%s  {\"name\": \"thread_name\", \"ph\": \"M\", \"ts\": ", sep);
-        wr_json_us(o, s->begin_ns - base);
-        wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": ", opt->pid, tids[i]);
-        wr_json_string(o, name);
-        wr_out_printf(o, "}},\n  {\"name\": \"thread_sort_index\", \"ph\": \"M\", \"ts\": ");
-        wr_json_us(o, s->begin_ns - base);
-        wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"args\": {\"sort_index\": %d}}", opt->pid,
-                      tids[i], tids[i]);
+        meta(o, "thread_name", opt->pid, tids[i], ts, "name", name, 0);
+        meta(o, "thread_sort_index", opt->pid, tids[i], ts, "sort_index", NULL, tids[i]);
     }
     free(tids);
 }
 
+static void dims(struct wr_out *o, const char *key, const uint32_t d[3])
+{
+    wr_out_printf(o, ", \"%s\": [%u, %u, %u]", key, d[0], d[1], d[2]);
+}
+
+static void launch_args(struct wr_out *o, const struct coll_session *s,
+                        const struct wr_options *opt, const struct coll_event *ev)
+{
+    const struct coll_kernel_name *k = coll_session_kernel(s, ev->u.launch.func);
+    char unknown[48];
+    const char *name = k ? k->name : NULL;
+    if (!name) {
+        snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", ev->u.launch.func);
+        name = unknown;
+    }
+    wr_out_puts(o, ", \"kernel\": ");
+    wr_json_string(o, name);
+    if (k && k->mangled) {
+        wr_out_puts(o, ", \"mangled name\": ");
+        wr_json_string(o, k->mangled);
+    }
+    wr_out_puts(o, ", \"stream\": ");
+    wr_out_u64(o, ev->u.launch.stream);
+    if (!opt->record_shapes)
+        return;
+    dims(o, "grid", ev->u.launch.grid);
+    dims(o, "block", ev->u.launch.block);
+    wr_out_printf(o, ", \"dynamic shared memory\": %u", ev->u.launch.shared_mem);
+    if (k && k->static_shared >= 0)
+        wr_out_printf(o, ", \"static shared memory\": %d", k->static_shared);
+    if (k && k->registers >= 0)
+        wr_out_printf(o, ", \"registers per thread\": %d", k->registers);
+    if (ev->u.launch.cluster[0])
+        dims(o, "cluster", ev->u.launch.cluster);
+}
+
+static void memory_args(struct wr_out *o, const struct coll_event *ev)
+{
+    wr_out_puts(o, ", \"Addr\": ");
+    wr_out_u64(o, ev->u.mem.addr);
+    wr_out_puts(o, ", \"Bytes\": ");
+    wr_out_i64(o, ev->u.mem.bytes);
+    wr_out_printf(o, ", \"Device Type\": %d, \"Device Id\": %d", ev->device_type, ev->device);
+}
+
+/* Kineto's [memory] instant event and omniprof's per-device counter track. */
+static void memory_events(struct wr_out *o, const struct wr_options *opt,
+                          const struct coll_event *ev, uint64_t base)
+{
+    wr_out_printf(o, ",\n  {\"ph\": \"i\", \"cat\": \"cpu_instant_event\", \"s\": \"t\", "
+                     "\"name\": \"[memory]\", \"pid\": %d, \"tid\": %d, \"ts\": ",
+                  opt->pid, ev->tid);
+    wr_json_us(o, ev->end_ns - base);
+    wr_out_puts(o, ", \"args\": {\"Total Reserved\": ");
+    wr_out_u64(o, ev->u.mem.reserved);
+    wr_out_puts(o, ", \"Total Allocated\": ");
+    wr_out_u64(o, ev->u.mem.total);
+    memory_args(o, ev);
+    wr_out_puts(o, "}}");
+    if (ev->device_type)
+        wr_out_printf(o, ",\n  {\"ph\": \"C\", \"name\": \"GPU %d memory\", \"pid\": %d, \"ts\": ",
+                      ev->device, opt->pid);
+    else
+        wr_out_printf(o, ",\n  {\"ph\": \"C\", \"name\": \"Host pinned memory\", \"pid\": %d, \"ts\": ",
+                      opt->pid);
+    wr_json_us(o, ev->end_ns - base);
+    wr_out_puts(o, ", \"args\": {\"allocated\": ");
+    wr_out_u64(o, ev->u.mem.total);
+    wr_out_puts(o, ", \"reserved\": ");
+    wr_out_u64(o, ev->u.mem.reserved);
+    wr_out_puts(o, "}}");
+}
+
 static void write_event(struct wr_out *o, const struct coll_session *s,
-                        const struct wr_options *opt, const struct coll_event *ev, uint64_t base)
+                        const struct wr_options *opt, const struct wr_frames *frames,
+                        const struct coll_event *ev, uint64_t base)
 {
     if (ev->kind == COLL_EV_STEP) {
-        wr_out_printf(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
-                         "\"name\": \"omni_step #%" PRIu64 "\", \"pid\": %d, \"tid\": %d, \"ts\": ",
-                      ev->u.step.number, opt->pid, ev->tid);
+        wr_out_puts(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
+                       "\"name\": \"omni_step #");
+        wr_out_u64(o, ev->u.step.number);
+        wr_out_printf(o, "\", \"pid\": %d, \"tid\": %d, \"ts\": ", opt->pid, ev->tid);
         wr_json_us(o, ev->start_ns - base);
         wr_out_puts(o, "}");
         return;
     }
-    wr_out_printf(o, ",\n  {\"ph\": \"X\", \"cat\": \"%s\", \"name\": ", category(ev->api));
-    wr_json_string(o, coll_api_name(ev->api));
-    wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"ts\": ", opt->pid, ev->tid);
+    wr_out_printf(o, ",\n  {\"ph\": \"X\", \"cat\": \"%s\", \"name\": \"%s\", \"pid\": %d, "
+                     "\"tid\": %d, \"ts\": ",
+                  category(ev), coll_api_name(ev->api), opt->pid, ev->tid);
     wr_json_us(o, ev->start_ns - base);
     wr_out_puts(o, ", \"dur\": ");
     wr_json_us(o, ev->end_ns >= ev->start_ns ? ev->end_ns - ev->start_ns : 0);
-    wr_out_printf(o, ", \"args\": {\"correlation\": %" PRIu64 ", \"result\": %d",
-                  ev->correlation, ev->result);
-    if (ev->kind == COLL_EV_LAUNCH) {
-        const char *name = coll_session_kernel_name(s, ev->u.launch.func);
-        char unknown[48];
-        if (!name) {
-            snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", ev->u.launch.func);
-            name = unknown;
-        }
-        wr_out_puts(o, ", \"kernel\": ");
-        wr_json_string(o, name);
-        const uint32_t *g = ev->u.launch.grid, *b = ev->u.launch.block;
-        wr_out_printf(o,
-                      ", \"grid\": [%u, %u, %u], \"block\": [%u, %u, %u], "
-                      "\"shared memory\": %u, \"stream\": %" PRIu64,
-                      g[0], g[1], g[2], b[0], b[1], b[2], ev->u.launch.shared_mem,
-                      ev->u.launch.stream);
-    } else if (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE) {
-        wr_out_printf(o, ", \"Addr\": %" PRIu64 ", \"Bytes\": %" PRIu64 ", \"Device Id\": %d",
-                      ev->u.mem.addr, ev->u.mem.bytes, ev->u.mem.device);
+    uint32_t sf = ev->stack ? wr_frames_leaf(frames, s, ev->stack) : 0;
+    if (sf)
+        wr_out_printf(o, ", \"sf\": \"%u\"", sf);
+    wr_out_puts(o, ", \"args\": {\"correlation\": ");
+    wr_out_u64(o, ev->correlation);
+    wr_out_puts(o, ", \"result\": ");
+    wr_out_i64(o, ev->result);
+    switch (ev->kind) {
+    case COLL_EV_LAUNCH:
+        launch_args(o, s, opt, ev);
+        break;
+    case COLL_EV_GRAPH:
+        wr_out_puts(o, ", \"graph exec\": ");
+        wr_out_u64(o, ev->u.launch.func);
+        wr_out_puts(o, ", \"stream\": ");
+        wr_out_u64(o, ev->u.launch.stream);
+        break;
+    case COLL_EV_ALLOC:
+    case COLL_EV_FREE:
+        memory_args(o, ev);
+        break;
+    case COLL_EV_COPY:
+    case COLL_EV_MEMSET:
+        wr_out_puts(o, ", \"bytes\": ");
+        wr_out_u64(o, ev->u.copy.bytes);
+        wr_out_puts(o, ev->kind == COLL_EV_COPY ? ", \"copy kind\": \"" : ", \"value\": ");
+        if (ev->kind == COLL_EV_COPY)
+            wr_out_printf(o, "%s\", \"src\": %" PRIu64, coll_copy_kind_name((int)ev->u.copy.kind),
+                          ev->u.copy.src);
+        else
+            wr_out_u64(o, ev->u.copy.src);
+        wr_out_puts(o, ", \"dst\": ");
+        wr_out_u64(o, ev->u.copy.dst);
+        wr_out_puts(o, ", \"stream\": ");
+        wr_out_u64(o, ev->u.copy.stream);
+        break;
     }
+    if (ev->stack && opt->with_stack)
+        wr_frames_args(s, o, ev->stack);
     wr_out_puts(o, "}}");
+    if (opt->profile_memory && ev->tracked && (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
+        memory_events(o, opt, ev, base);
 }
 
-int wr_trace(const struct coll_session *s, const struct wr_options *opt, const char *path,
-             const char *trace_name)
+static void write_header(struct wr_out *o, const struct coll_session *s,
+                         const struct wr_options *opt, uint64_t base)
 {
-    struct wr_out *o;
-    int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
-    if (rc < 0)
-        return rc;
-    /* Whole seconds, like Kineto: ts stays small enough for exact decimals. */
-    uint64_t base = s->begin_ns - s->begin_ns % 1000000000u;
-
     wr_out_puts(o, "{\n  \"schemaVersion\": 1,\n  \"deviceProperties\": [],\n");
     wr_out_printf(o, "  \"with_stack\": %d,\n  \"record_shapes\": %d,\n  \"profile_memory\": %d,\n",
                   opt->with_stack, opt->record_shapes, opt->profile_memory);
@@ -150,16 +241,39 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, const c
     wr_out_printf(o,
                   ",\n    \"session_begin_ns\": %" PRIu64 ",\n    \"session_end_ns\": %" PRIu64
                   ",\n    \"steps\": %" PRIu64 ",\n    \"events\": %zu,\n"
-                  "    \"dropped_events\": %" PRIu64 ",\n    \"event_source\": \"interposition\"\n  },\n",
-                  s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped);
+                  "    \"dropped_events\": %" PRIu64 ",\n    \"dropped_stacks\": %" PRIu64
+                  ",\n    \"stacks\": %zu,\n    \"unknown_frees\": %" PRIu64
+                  ",\n    \"event_source\": \"interposition\"\n  },\n",
+                  s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->stacks_dropped,
+                  s->n_stacks, s->unknown_frees);
     wr_out_printf(o, "  \"displayTimeUnit\": \"ms\",\n  \"baseTimeNanoseconds\": %" PRIu64 ",\n",
                   base);
+}
+
+int wr_trace(const struct coll_session *s, const struct wr_options *opt, const char *path,
+             const char *trace_name)
+{
+    struct wr_frames frames;
+    if (wr_frames_build(&frames, s) < 0)
+        return -12; /* -ENOMEM */
+    struct wr_out *o;
+    int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
+    if (rc < 0) {
+        wr_frames_free(&frames);
+        return rc;
+    }
+    /* Whole seconds, like Kineto: ts stays small enough for exact decimals. */
+    uint64_t base = s->begin_ns - s->begin_ns % 1000000000u;
+    write_header(o, s, opt, base);
+    if (frames.n_nodes)
+        wr_frames_write(&frames, o);
     wr_out_puts(o, "  \"traceEvents\": [\n");
-    write_metadata(o, s, opt, base);
+    write_metadata(o, s, opt, s->begin_ns - base);
     for (size_t i = 0; i < s->n_events; i++)
-        write_event(o, s, opt, s->events[i], base);
+        write_event(o, s, opt, &frames, s->events[i], base);
     wr_out_puts(o, "\n  ],\n  \"traceName\": ");
     wr_json_string(o, trace_name);
     wr_out_puts(o, "\n}\n");
+    wr_frames_free(&frames);
     return wr_out_close(o);
 }

@@ -30,6 +30,7 @@ struct wr_options {
     int stage; /* -1: none */
     int rank;  /* -1: none */
     bool with_stack, record_shapes, profile_memory;
+    bool table_to_stderr; /* also print the table on stderr */
 };
 
 struct wr_result {
@@ -46,6 +47,9 @@ int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level);
 void wr_out_write(struct wr_out *o, const void *p, size_t n);
 void wr_out_puts(struct wr_out *o, const char *s);
 void wr_out_printf(struct wr_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Integers without printf: the writer's hot path. */
+void wr_out_u64(struct wr_out *o, uint64_t v);
+void wr_out_i64(struct wr_out *o, int64_t v);
 /* Flushes and closes; returns the first error seen since open. */
 int wr_out_close(struct wr_out *o);
 
@@ -79,5 +83,30 @@ int wr_trace(const struct coll_session *s, const struct wr_options *o, const cha
 int wr_table(const struct coll_session *s, const struct wr_options *o, const char *path);
 /* The table rows as text into any stdio stream (used by wr_table). */
 int wr_table_print(const struct coll_session *s, const struct wr_options *o, FILE *f);
+
+/* ---- host stacks (frames.c) --------------------------------------------- */
+
+/* "function (module+0x1f)" for a symbolized frame. */
+void wr_frame_text(const struct coll_frame *f, char *buf, size_t cap);
+
+struct node;
+
+struct wr_frames {
+    size_t cap;       /* hash slots, a power of two */
+    uint32_t *slots;  /* node ids by (parent, ip) hash */
+    struct node *nodes;
+    uint32_t n_nodes;
+    uint32_t *leaf; /* node id of each session stack's innermost frame */
+};
+
+int wr_frames_build(struct wr_frames *t, const struct coll_session *s);
+void wr_frames_free(struct wr_frames *t);
+/* The "sf" id of an event's stack, 0 when it has none. */
+uint32_t wr_frames_leaf(const struct wr_frames *t, const struct coll_session *s, uint32_t stack);
+/* "stackFrames": {...}, at the top level of the trace. */
+void wr_frames_write(const struct wr_frames *t, struct wr_out *o);
+/* , "Call stack": [...] inside an event's args. */
+void wr_frames_args(const struct coll_session *s, struct wr_out *o, uint32_t stack);
+
 
 #endif

@@ -34,7 +34,8 @@ class Paths(unittest.TestCase):
 
     def test_runtime_api(self):
         report = os.path.join(self.dir, "fake.txt")
-        _, (t,) = self.profile("runtime_launch", 7, FAKE_CUDA_REPORT=report)
+        _, (t,) = self.profile("runtime_launch", 7, FAKE_CUDA_REPORT=report,
+                               OMNIPROF="record_shapes=1")
         self.assertIn("launches=35 ", read_text(report), "7 x (2 kernels + a graph of 3)")
         self.assertEqual(per_api(t), {
             ("cudaLaunchKernel", "rt_scale"): 7, ("cudaLaunchKernelExC", "rt_add"): 7,
@@ -46,20 +47,20 @@ class Paths(unittest.TestCase):
         ev = api_events(t)
         self.assertTrue(all(e["cat"] == "cuda_runtime" for e in ev))
         ex = next(e for e in ev if e["name"] == "cudaLaunchKernelExC")
-        self.assertEqual((ex["args"]["grid"], ex["args"]["block"], ex["args"]["shared memory"]),
+        self.assertEqual((ex["args"]["grid"], ex["args"]["block"], ex["args"]["dynamic shared memory"]),
                          ([8, 1, 1], [32, 4, 1], 128))
         managed = [e["args"]["Bytes"] for e in ev if e["name"] == "cudaMallocManaged"]
         self.assertEqual(managed, [8192] * 7)
 
     def test_driver_api_through_dlopen_and_dlsym(self):
-        _, (t,) = self.profile("dlsym_launch", 6)
+        _, (t,) = self.profile("dlsym_launch", 6, OMNIPROF="record_shapes=1")
         self.assertEqual(per_api(t), {
             ("cuLaunchKernel", "dl_kernel"): 6, ("cuLaunchKernelEx", "dl_kernel_ex"): 6,
             ("cuMemAlloc_v2", None): 6, ("cuMemFree_v2", None): 6,
             ("cuMemAllocHost_v2", None): 6, ("cuMemFreeHost", None): 6,
         })
         ex = next(e for e in api_events(t) if e["name"] == "cuLaunchKernelEx")
-        self.assertEqual((ex["args"]["grid"], ex["args"]["block"], ex["args"]["shared memory"]),
+        self.assertEqual((ex["args"]["grid"], ex["args"]["block"], ex["args"]["dynamic shared memory"]),
                          ([2, 2, 1], [128, 1, 1], 256))
 
     def test_cuGetProcAddress_variants(self):
@@ -86,7 +87,7 @@ class Paths(unittest.TestCase):
                  and "Bytes" in e["args"]}
         self.assertEqual((sizes["cuMemAllocPitch_v2"], sizes["cuMemCreate"], sizes["cuMemMap"],
                           sizes["cuMemUnmap"], sizes["cuMemHostAlloc"]),
-                         (1024 * 16, 2 << 20, 2 << 20, 2 << 20, 65536))
+                         (1024 * 16, 2 << 20, 2 << 20, -(2 << 20), 65536))
         created = [e["args"]["Addr"] for e in api_events(t) if e["name"] == "cuMemCreate"]
         released = [e["args"]["Addr"] for e in api_events(t) if e["name"] == "cuMemRelease"]
         self.assertEqual(created, released)
@@ -95,7 +96,9 @@ class Paths(unittest.TestCase):
         _, (t,) = self.profile("driver_loop", 4)
         self.assertEqual(per_api(t), {("cuLaunchKernel", "vec_add"): 4,
                                       ("cuLaunchKernel", "scale"): 4,
-                                      ("cuMemAlloc_v2", None): 2, ("cuMemFree_v2", None): 2})
+                                      ("cuMemAlloc_v2", None): 2, ("cuMemFree_v2", None): 2,
+                                      ("cuMemcpyHtoD_v2", None): 1, ("cuMemsetD32_v2", None): 1,
+                                      ("cuMemcpyDtoH_v2", None): 1})
 
     def test_lookups_answer_with_wrappers_only_for_wrapped_names(self):
         bare = dict(l.split("=") for l in run([binary("dlsym_probe")], preload=False)

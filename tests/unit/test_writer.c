@@ -35,15 +35,19 @@ static void setup(void)
     events[4] = (struct coll_event){.start_ns = BASE + 1400000, .end_ns = BASE + 1401000,
                                     .correlation = 5, .tid = 78, .kind = COLL_EV_ALLOC,
                                     .api = COLL_API_cuMemAlloc_v2,
-                                    .u.mem = {.addr = 0xabc, .bytes = 4096, .device = 0}};
+                                    .u.mem = {.addr = 0xabc, .bytes = 4096, .total = 8192,
+                                              .reserved = 8192},
+                                    .device = 0, .device_type = 1, .tracked = 1};
     events[5] = (struct coll_event){.start_ns = BASE + 1450000, .end_ns = BASE + 1450000,
                                     .tid = 77, .kind = COLL_EV_STEP, .api = COLL_API_omni_step,
                                     .u.step = {.number = 1}};
     static const int order[6] = {4, 5, 0, 1, 2, 3};
     for (int i = 0; i < 6; i++)
         ptrs[i] = &events[order[i]];
-    names[0] = (struct coll_kernel_name){0x10, COLL_DOMAIN_DRIVER, strdup("hostile \"name\"\n\\\x01\xff end")};
-    names[1] = (struct coll_kernel_name){0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)")};
+    names[0] = (struct coll_kernel_name){0x10, COLL_DOMAIN_DRIVER,
+                                         strdup("hostile \"name\"\n\\\x01\xff end"), NULL, 40, 0};
+    names[1] = (struct coll_kernel_name){0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)"),
+                                         strdup("_Z4gemmIfEvi"), 64, 4096};
     session = (struct coll_session){.begin_ns = BASE + 1000000, .end_ns = BASE + 2000000,
                                     .steps = 1, .dropped = 3, .n_events = 6, .events = ptrs,
                                     .n_names = 2, .names = names};
@@ -58,6 +62,7 @@ static void teardown(void)
     cr_expect_eq(system(cmd), 0);
     free(names[0].name);
     free(names[1].name);
+    free(names[1].mangled);
 }
 
 TestSuite(writer, .init = setup, .fini = teardown);
@@ -67,7 +72,8 @@ static struct wr_options options(bool gzip)
     return (struct wr_options){.dir = dir, .worker = "stage-1_host_42_rank3", .gzip = gzip,
                                .gzip_level = 1, .table = true, .version = "test",
                                .config = "a=b,\"c\"", .process_name = "proc", .pid = 42,
-                               .stage = 1, .rank = 3};
+                               .stage = 1, .rank = 3, .record_shapes = true,
+                               .profile_memory = true};
 }
 
 /* Runs a python3 check over the trace and returns its one-line answer. */
@@ -154,18 +160,20 @@ Test(writer, table_rows_sorted_by_total_with_counts)
     while (fgets(line, sizeof line, f)) {
         if (strstr(line, "hostile")) {
             row++;
-            /* 3 calls, 9us total, min 2us, max 4us; first row (largest) */
+            /* 3 calls, 9us total, 64.29%, avg 3us, min 2us, max 4us; first row */
             cr_expect_eq(row, 1, "hostile name has the largest total");
             cr_expect(strstr(line, "hostile \"name\"?\\??") != NULL, "sanitised: %s", line);
-            cr_expect(strstr(line, " 3  ") != NULL, "%s", line);
-            cr_expect(strstr(line, "9.000us") && strstr(line, "3.000us") &&
-                          strstr(line, "2.000us") && strstr(line, "4.000us") &&
-                          strstr(line, "64.29%"),
+            cr_expect(strstr(line, "9.000us          64.29%         3.000us         2.000us"
+                                   "         4.000us               3\n") != NULL,
                       "%s", line);
+            cr_expect(strstr(line, "   -   ") != NULL, "no CUDA times without GPU records: %s",
+                      line);
         } else if (strstr(line, "gemm")) {
             row++;
             cr_expect_eq(row, 2);
-            cr_expect(strstr(line, "5.000us") && strstr(line, "35.71%"), "%s", line);
+            cr_expect(strstr(line, "5.000us          35.71%         5.000us         5.000us"
+                                   "         5.000us               1\n") != NULL,
+                      "%s", line);
         }
         if (line[0] == '-' || strstr(line, "hostile") || strstr(line, "gemm") ||
             strstr(line, "# of Calls")) {

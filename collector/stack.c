@@ -1,0 +1,228 @@
+/*
+ * Host call stacks: taken at launches, copies, memsets and allocations
+ * with libunwind's fast path (unw_backtrace: cached unwind info, no signal
+ * frames, about 0.5-1 us for 32 frames; glibc's backtrace() is ~5x slower),
+ * and interned so that identical stacks are stored once.
+ *
+ * The intern table is mapped once (coll_stacks_init) and filled lock-free:
+ * a slot is claimed by CAS on its hash, the frames are copied into an arena
+ * reserved with fetch_add, then the slot is published (ready).  Capture runs
+ * inside a record's busy window (coll_record_begin..commit), so once the
+ * control thread has quiesced the writers every published stack is
+ * complete.  A full table or arena drops the stack (counted), never blocks.
+ *
+ * Symbolization happens at collection, on the control thread (symbols.c).
+ */
+#define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "collector.h"
+
+#define MAX_DEPTH 256
+#define SKIP_SLACK 8 /* frames of omniprof's own above the caller's */
+
+struct stack_slot {
+    _Atomic uint64_t hash; /* 0: empty */
+    _Atomic uint32_t ready;
+    uint32_t depth;
+    uint64_t offset; /* into arena, in frames */
+};
+
+struct coll_options coll_opt;
+
+/* Set once by coll_stacks_init (control side), read-only afterwards. */
+static struct stack_slot *slots;
+static uint64_t *arena;
+static uint32_t n_slots; /* a power of two */
+static uint64_t arena_frames;
+static int depth;
+static uintptr_t self_start, self_end; /* omniprof's own text, skipped */
+
+static _Atomic uint64_t arena_used;
+static _Atomic uint64_t dropped;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size, (void)arg;
+    uintptr_t here = (uintptr_t)&find_self;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && here >= start &&
+            here < start + ph->p_memsz) {
+            self_start = start;
+            self_end = start + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int coll_stacks_init(unsigned max_stacks, int max_depth)
+{
+    if (slots)
+        return 0;
+    uint32_t n = 1024;
+    while (n < max_stacks * 2u && n < (1u << 24))
+        n <<= 1;
+    depth = max_depth < 1 ? 1 : max_depth > MAX_DEPTH ? MAX_DEPTH : max_depth;
+    arena_frames = (uint64_t)max_stacks * (uint64_t)depth;
+    void *s = mmap(NULL, n * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    void *a = mmap(NULL, arena_frames * sizeof *arena, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED || a == MAP_FAILED) {
+        coll_log(COLL_LOG_ERROR, "stacks", "cannot map the stack table; stacks are off");
+        if (s != MAP_FAILED)
+            munmap(s, n * sizeof *slots);
+        if (a != MAP_FAILED)
+            munmap(a, arena_frames * sizeof *arena);
+        return -1;
+    }
+    dl_iterate_phdr(find_self, NULL);
+    arena = a;
+    n_slots = n;
+    __atomic_store_n(&slots, (struct stack_slot *)s, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static uint64_t hash_frames(void *const *f, int n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the addresses */
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)f[i];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h ? h : 1;
+}
+
+uint32_t coll_stack_capture(void)
+{
+    struct stack_slot *table = __atomic_load_n(&slots, __ATOMIC_ACQUIRE);
+    if (!table)
+        return 0;
+    void *buf[MAX_DEPTH + SKIP_SLACK];
+    int n = unw_backtrace(buf, depth + SKIP_SLACK);
+    int skip = 0;
+    while (skip < n && (uintptr_t)buf[skip] >= self_start && (uintptr_t)buf[skip] < self_end)
+        skip++;
+    void **f = buf + skip;
+    n -= skip;
+    if (n > depth)
+        n = depth;
+    if (n <= 0)
+        return 0;
+    uint64_t h = hash_frames(f, n);
+    for (uint32_t probe = 0, i = (uint32_t)h & (n_slots - 1); probe < 64;
+         probe++, i = (i + 1) & (n_slots - 1)) {
+        struct stack_slot *slot = &table[i];
+        uint64_t k = atomic_load_explicit(&slot->hash, memory_order_acquire);
+        if (k == h)
+            return i + 1;
+        if (k != 0)
+            continue;
+        uint64_t expected = 0;
+        if (!atomic_compare_exchange_strong(&slot->hash, &expected, h)) {
+            if (expected == h)
+                return i + 1;
+            continue;
+        }
+        uint64_t off = atomic_fetch_add_explicit(&arena_used, (uint64_t)n, memory_order_relaxed);
+        if (off + (uint64_t)n > arena_frames) {
+            slot->depth = 0; /* claimed but frameless: the arena is full */
+            atomic_store_explicit(&slot->ready, 1, memory_order_release);
+            atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+            return 0;
+        }
+        for (int k2 = 0; k2 < n; k2++)
+            arena[off + (uint64_t)k2] = (uint64_t)(uintptr_t)f[k2];
+        slot->offset = off;
+        slot->depth = (uint32_t)n;
+        atomic_store_explicit(&slot->ready, 1, memory_order_release);
+        return i + 1;
+    }
+    atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+    return 0;
+}
+
+uint64_t coll_stacks_dropped(void)
+{
+    return atomic_load(&dropped);
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Symbolizes every stack the session's events use (control thread, after
+ * the writers were quiesced). */
+int coll_stacks_collect(struct coll_session *s)
+{
+    s->stacks_dropped = coll_stacks_dropped();
+    if (!slots)
+        return 0;
+    uint32_t *ids = malloc((s->n_events ? s->n_events : 1) * sizeof *ids);
+    if (!ids)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_events; i++)
+        if (s->events[i]->stack)
+            ids[n++] = s->events[i]->stack;
+    qsort(ids, n, sizeof *ids, by_id);
+    size_t unique = 0;
+    for (size_t i = 0; i < n; i++)
+        if (unique == 0 || ids[unique - 1] != ids[i])
+            ids[unique++] = ids[i];
+    s->stacks = calloc(unique ? unique : 1, sizeof *s->stacks);
+    if (!s->stacks) {
+        free(ids);
+        return -1;
+    }
+    for (size_t i = 0; i < unique; i++) {
+        const struct stack_slot *slot = &slots[ids[i] - 1];
+        struct coll_stack *st = &s->stacks[s->n_stacks];
+        if (!atomic_load_explicit(&slot->ready, memory_order_acquire) || slot->depth == 0)
+            continue;
+        st->frames = calloc(slot->depth, sizeof *st->frames);
+        if (!st->frames)
+            continue;
+        st->id = ids[i];
+        st->depth = slot->depth;
+        for (uint32_t k = 0; k < slot->depth; k++) {
+            /* return addresses: look up the call instruction just before */
+            struct coll_frame *fr = &st->frames[k];
+            coll_symbolize(arena[slot->offset + k] - 1, fr);
+            fr->ip++;
+            fr->offset++;
+        }
+        s->n_stacks++;
+    }
+    free(ids);
+    return 0;
+}
+
+void coll_stacks_free(struct coll_session *s)
+{
+    for (size_t i = 0; i < s->n_stacks; i++) {
+        for (uint32_t k = 0; k < s->stacks[i].depth; k++)
+            free(s->stacks[i].frames[k].function);
+        free(s->stacks[i].frames);
+    }
+    free(s->stacks);
+}
+
+const struct coll_stack *coll_session_stack(const struct coll_session *s, uint32_t id)
+{
+    uint32_t key = id;
+    const struct coll_stack *found = bsearch(&key, s->stacks, s->n_stacks, sizeof *s->stacks, by_id);
+    return found;
+}
