@@ -100,20 +100,21 @@ static struct module *module_of(uint64_t ip)
     struct link_map *lm = NULL;
     if (!dladdr1((void *)(uintptr_t)ip, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
         return NULL;
-    for (struct module *m = modules; m; m = m->next)
-        if (m->bias == lm->l_addr && strcmp(m->path, info.dli_fname) == 0)
-            return m;
-    struct module *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
-    /* The main program's link-map name is empty: use /proc/self/exe's target. */
+    /* The main program's link-map name is empty (and dli_fname is argv[0],
+     * relative to a directory we may no longer be in): use /proc/self/exe. */
     char exe[4096];
-    const char *path = info.dli_fname;
+    const char *path = lm->l_name;
     if (!path || !*path) {
         ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
         exe[k > 0 ? k : 0] = '\0';
         path = exe;
     }
+    for (struct module *m = modules; m; m = m->next)
+        if (m->bias == lm->l_addr && strcmp(m->path, path) == 0)
+            return m;
+    struct module *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
     m->path = strdup(path);
     if (!m->path) {
         free(m);

@@ -33,7 +33,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 struct fake_func {
-    char name[256];
+    char name[512];
 };
 
 struct fake_module {
@@ -225,6 +225,21 @@ EXPORT CUresult cuFuncGetName(const char **name, CUfunction fn)
         return CUDA_ERROR_INVALID_HANDLE;
     *name = ((struct fake_func *)fn)->name;
     return CUDA_SUCCESS;
+}
+
+/* Deterministic attributes, so tests can check what omniprof reports:
+ * registers = 16 + length of the name, static shared = 128 * (length % 4). */
+EXPORT CUresult cuFuncGetAttribute(int *v, CUfunction_attribute attr, CUfunction fn)
+{
+    if (!fn)
+        return CUDA_ERROR_INVALID_HANDLE;
+    int len = (int)strlen(((struct fake_func *)fn)->name);
+    switch (attr) {
+    case CU_FUNC_ATTRIBUTE_NUM_REGS: *v = 16 + len; return CUDA_SUCCESS;
+    case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES: *v = 128 * (len % 4); return CUDA_SUCCESS;
+    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = 1024; return CUDA_SUCCESS;
+    default: *v = 0; return CUDA_SUCCESS;
+    }
 }
 
 EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
@@ -579,6 +594,7 @@ static const struct proc {
     P("cuModuleUnload", cuModuleUnload),
     P("cuModuleGetFunction", cuModuleGetFunction),
     P("cuFuncGetName", cuFuncGetName),
+    P("cuFuncGetAttribute", cuFuncGetAttribute),
     S("cuLaunchKernel", 0, cuLaunchKernel),
     S("cuLaunchKernel", 1, cuLaunchKernel_ptsz),
     S("cuLaunchKernelEx", 0, cuLaunchKernelEx),

@@ -40,6 +40,7 @@ static struct {
     CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                        unsigned, CUstream, void **, void **);
     CUresult (*graph_launch)(CUgraphExec, CUstream);
+    CUresult (*func_attribute)(int *, CUfunction_attribute, CUfunction);
     CUresult (*graph_create)(CUgraph *, unsigned);
     CUresult (*graph_add_kernel)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
                                  const CUDA_KERNEL_NODE_PARAMS *);
@@ -79,6 +80,7 @@ static void init(void)
     drv.get_function = proc(get, "cuModuleGetFunction");
     drv.launch = proc(get, "cuLaunchKernel");
     drv.graph_launch = proc(get, "cuGraphLaunch");
+    drv.func_attribute = proc(get, "cuFuncGetAttribute");
     drv.graph_create = proc(get, "cuGraphCreate");
     drv.graph_add_kernel = proc(get, "cuGraphAddKernelNode");
     drv.graph_instantiate = proc(get, "cuGraphInstantiateWithFlags");
@@ -86,7 +88,7 @@ static void init(void)
     if (!drv.init || !drv.retain || !drv.set_current || !drv.alloc || !drv.free_ || !drv.sync ||
         !drv.alloc_async || !drv.free_async || !drv.alloc_managed || !drv.alloc_host ||
         !drv.free_host || !drv.load || !drv.get_function || !drv.launch || !drv.graph_launch ||
-        !drv.graph_create || !drv.graph_add_kernel || !drv.graph_instantiate ||
+        !drv.graph_create || !drv.graph_add_kernel || !drv.graph_instantiate || !drv.func_attribute ||
         drv.init(0) != CUDA_SUCCESS || drv.retain(&ctx, 0) != CUDA_SUCCESS ||
         drv.set_current(ctx) != CUDA_SUCCESS)
         init_error = cudaErrorInitializationError;
@@ -283,4 +285,20 @@ EXPORT cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph
 {
     CHECK_READY();
     return from(drv.graph_instantiate((CUgraphExec *)exec, (CUgraph)graph, flags));
+}
+
+EXPORT cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
+{
+    CHECK_READY();
+    CUfunction f = kernel_of(func);
+    if (!f)
+        return cudaErrorInvalidDeviceFunction;
+    int regs = 0, shared = 0;
+    drv.func_attribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f);
+    drv.func_attribute(&shared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f);
+    memset(attr, 0, sizeof *attr);
+    attr->numRegs = regs;
+    attr->sharedSizeBytes = (size_t)shared;
+    attr->maxThreadsPerBlock = 1024;
+    return cudaSuccess;
 }
