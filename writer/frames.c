@@ -1,11 +1,10 @@
 /*
- * Host stacks in the trace, two ways:
- *   - Chrome's "stackFrames" dictionary (a tree: each frame names its
- *     caller as "parent") with "sf" on each event, which chrome://tracing
- *     shows when an event is selected;
- *   - a readable "Call stack" array in the event's args, which Perfetto and
- *     TensorBoard show.
- * Stacks share their outer frames, so the tree is built once per session.
+ * Host stacks as Chrome's "stackFrames" dictionary: a tree in which each
+ * frame names its caller as "parent", referenced by "sf" on each event
+ * (chrome://tracing shows it when an event is selected).  Stacks share
+ * their outer frames, so the tree is built once per session.  The readable
+ * "Call stack" list in each event's args (Perfetto, TensorBoard) is written
+ * by trace.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -100,20 +99,4 @@ void wr_frames_write(const struct wr_frames *t, struct wr_out *o)
         wr_out_puts(o, "}");
     }
     wr_out_puts(o, "\n  },\n");
-}
-
-void wr_frames_args(const struct coll_session *s, struct wr_out *o, uint32_t stack)
-{
-    const struct coll_stack *st = coll_session_stack(s, stack);
-    if (!st)
-        return;
-    char text[1024];
-    wr_out_puts(o, ", \"Call stack\": [");
-    for (uint32_t k = 0; k < st->depth; k++) {
-        wr_frame_text(&st->frames[k], text, sizeof text);
-        if (k)
-            wr_out_puts(o, ", ");
-        wr_json_string(o, text);
-    }
-    wr_out_puts(o, "]");
 }

@@ -7,6 +7,7 @@
  * as Kineto writes them.  Integers are formatted without printf: writing
  * a million events a second is a target (tests/bench/bench_writer.c).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,23 +89,107 @@ static void write_metadata(struct wr_out *o, const struct coll_session *s,
     free(tids);
 }
 
+/* Text written for every event of a kind, prepared once per session:
+ * the JSON literal of each kernel name and the "Call stack" of each stack. */
+struct cache {
+    char **kernel; /* by index in s->names */
+    char **stack;  /* by index in s->stacks */
+};
+
+static char *json_literal(const char *text)
+{
+    size_t n = wr_json_escape(NULL, 0, text);
+    char *lit = malloc(n + 1);
+    if (lit)
+        wr_json_escape(lit, n + 1, text);
+    return lit;
+}
+
+static char *stack_text(const struct coll_stack *st)
+{
+    size_t cap = 32, len = 0;
+    char *out = malloc(cap), frame[1024];
+    if (!out)
+        return NULL;
+    len = (size_t)snprintf(out, cap, ", \"Call stack\": [");
+    for (uint32_t k = 0; k < st->depth && out; k++) {
+        wr_frame_text(&st->frames[k], frame, sizeof frame);
+        char *lit = json_literal(frame);
+        size_t need = len + (lit ? strlen(lit) : 0) + 4;
+        if (need > cap) {
+            cap = need * 2;
+            char *grown = realloc(out, cap);
+            if (!grown) {
+                free(out);
+                out = NULL;
+            }
+            out = grown;
+        }
+        if (out && lit)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", k ? ", " : "", lit);
+        free(lit);
+    }
+    if (out)
+        snprintf(out + len, cap - len, "]");
+    return out;
+}
+
+static void cache_free(struct cache *c, const struct coll_session *s)
+{
+    for (size_t i = 0; c->kernel && i < s->n_names; i++)
+        free(c->kernel[i]);
+    for (size_t i = 0; c->stack && i < s->n_stacks; i++)
+        free(c->stack[i]);
+    free(c->kernel);
+    free(c->stack);
+}
+
+static int cache_build(struct cache *c, const struct coll_session *s, bool stacks)
+{
+    c->kernel = calloc(s->n_names + 1, sizeof *c->kernel);
+    c->stack = calloc(s->n_stacks + 1, sizeof *c->stack);
+    if (!c->kernel || !c->stack)
+        return -1;
+    for (size_t i = 0; i < s->n_names; i++) {
+        char unknown[48];
+        const char *name = s->names[i].name;
+        if (!name) {
+            snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", s->names[i].func);
+            name = unknown;
+        }
+        if (!(c->kernel[i] = json_literal(name)))
+            return -1;
+    }
+    for (size_t i = 0; stacks && i < s->n_stacks; i++)
+        if (!(c->stack[i] = stack_text(&s->stacks[i])))
+            return -1;
+    return 0;
+}
+
 static void dims(struct wr_out *o, const char *key, const uint32_t d[3])
 {
-    wr_out_printf(o, ", \"%s\": [%u, %u, %u]", key, d[0], d[1], d[2]);
+    wr_out_puts(o, key);
+    wr_out_u64(o, d[0]);
+    wr_out_puts(o, ", ");
+    wr_out_u64(o, d[1]);
+    wr_out_puts(o, ", ");
+    wr_out_u64(o, d[2]);
+    wr_out_puts(o, "]");
 }
 
 static void launch_args(struct wr_out *o, const struct coll_session *s,
-                        const struct wr_options *opt, const struct coll_event *ev)
+                        const struct wr_options *opt, const struct cache *c,
+                        const struct coll_event *ev)
 {
     const struct coll_kernel_name *k = coll_session_kernel(s, ev->u.launch.func);
-    char unknown[48];
-    const char *name = k ? k->name : NULL;
-    if (!name) {
-        snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", ev->u.launch.func);
-        name = unknown;
-    }
     wr_out_puts(o, ", \"kernel\": ");
-    wr_json_string(o, name);
+    if (k) {
+        wr_out_puts(o, c->kernel[k - s->names]);
+    } else {
+        char unknown[48];
+        snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", ev->u.launch.func);
+        wr_json_string(o, unknown);
+    }
     if (k && k->mangled) {
         wr_out_puts(o, ", \"mangled name\": ");
         wr_json_string(o, k->mangled);
@@ -113,15 +198,20 @@ static void launch_args(struct wr_out *o, const struct coll_session *s,
     wr_out_u64(o, ev->u.launch.stream);
     if (!opt->record_shapes)
         return;
-    dims(o, "grid", ev->u.launch.grid);
-    dims(o, "block", ev->u.launch.block);
-    wr_out_printf(o, ", \"dynamic shared memory\": %u", ev->u.launch.shared_mem);
-    if (k && k->static_shared >= 0)
-        wr_out_printf(o, ", \"static shared memory\": %d", k->static_shared);
-    if (k && k->registers >= 0)
-        wr_out_printf(o, ", \"registers per thread\": %d", k->registers);
+    dims(o, ", \"grid\": [", ev->u.launch.grid);
+    dims(o, ", \"block\": [", ev->u.launch.block);
+    wr_out_puts(o, ", \"dynamic shared memory\": ");
+    wr_out_u64(o, ev->u.launch.shared_mem);
+    if (k && k->static_shared >= 0) {
+        wr_out_puts(o, ", \"static shared memory\": ");
+        wr_out_i64(o, k->static_shared);
+    }
+    if (k && k->registers >= 0) {
+        wr_out_puts(o, ", \"registers per thread\": ");
+        wr_out_i64(o, k->registers);
+    }
     if (ev->u.launch.cluster[0])
-        dims(o, "cluster", ev->u.launch.cluster);
+        dims(o, ", \"cluster\": [", ev->u.launch.cluster);
 }
 
 static void memory_args(struct wr_out *o, const struct coll_event *ev)
@@ -163,7 +253,7 @@ static void memory_events(struct wr_out *o, const struct wr_options *opt,
 
 static void write_event(struct wr_out *o, const struct coll_session *s,
                         const struct wr_options *opt, const struct wr_frames *frames,
-                        const struct coll_event *ev, uint64_t base)
+                        const struct cache *c, const struct coll_event *ev, uint64_t base)
 {
     if (ev->kind == COLL_EV_STEP) {
         wr_out_puts(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
@@ -174,22 +264,31 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_puts(o, "}");
         return;
     }
-    wr_out_printf(o, ",\n  {\"ph\": \"X\", \"cat\": \"%s\", \"name\": \"%s\", \"pid\": %d, "
-                     "\"tid\": %d, \"ts\": ",
-                  category(ev), coll_api_name(ev->api), opt->pid, ev->tid);
+    wr_out_puts(o, ",\n  {\"ph\": \"X\", \"cat\": \"");
+    wr_out_puts(o, category(ev));
+    wr_out_puts(o, "\", \"name\": \"");
+    wr_out_puts(o, coll_api_name(ev->api));
+    wr_out_puts(o, "\", \"pid\": ");
+    wr_out_i64(o, opt->pid);
+    wr_out_puts(o, ", \"tid\": ");
+    wr_out_i64(o, ev->tid);
+    wr_out_puts(o, ", \"ts\": ");
     wr_json_us(o, ev->start_ns - base);
     wr_out_puts(o, ", \"dur\": ");
     wr_json_us(o, ev->end_ns >= ev->start_ns ? ev->end_ns - ev->start_ns : 0);
     uint32_t sf = ev->stack ? wr_frames_leaf(frames, s, ev->stack) : 0;
-    if (sf)
-        wr_out_printf(o, ", \"sf\": \"%u\"", sf);
+    if (sf) {
+        wr_out_puts(o, ", \"sf\": \"");
+        wr_out_u64(o, sf);
+        wr_out_puts(o, "\"");
+    }
     wr_out_puts(o, ", \"args\": {\"correlation\": ");
     wr_out_u64(o, ev->correlation);
     wr_out_puts(o, ", \"result\": ");
     wr_out_i64(o, ev->result);
     switch (ev->kind) {
     case COLL_EV_LAUNCH:
-        launch_args(o, s, opt, ev);
+        launch_args(o, s, opt, c, ev);
         break;
     case COLL_EV_GRAPH:
         wr_out_puts(o, ", \"graph exec\": ");
@@ -217,8 +316,10 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_u64(o, ev->u.copy.stream);
         break;
     }
-    if (ev->stack && opt->with_stack)
-        wr_frames_args(s, o, ev->stack);
+    const struct coll_stack *st = ev->stack && opt->with_stack ? coll_session_stack(s, ev->stack)
+                                                               : NULL;
+    if (st)
+        wr_out_puts(o, c->stack[st - s->stacks]);
     wr_out_puts(o, "}}");
     if (opt->profile_memory && ev->tracked && (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
         memory_events(o, opt, ev, base);
@@ -254,11 +355,18 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, const c
              const char *trace_name)
 {
     struct wr_frames frames;
+    struct cache c = {0};
     if (wr_frames_build(&frames, s) < 0)
-        return -12; /* -ENOMEM */
+        return -ENOMEM;
+    if (cache_build(&c, s, opt->with_stack) < 0) {
+        cache_free(&c, s);
+        wr_frames_free(&frames);
+        return -ENOMEM;
+    }
     struct wr_out *o;
     int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
     if (rc < 0) {
+        cache_free(&c, s);
         wr_frames_free(&frames);
         return rc;
     }
@@ -270,10 +378,11 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, const c
     wr_out_puts(o, "  \"traceEvents\": [\n");
     write_metadata(o, s, opt, s->begin_ns - base);
     for (size_t i = 0; i < s->n_events; i++)
-        write_event(o, s, opt, &frames, s->events[i], base);
+        write_event(o, s, opt, &frames, &c, s->events[i], base);
     wr_out_puts(o, "\n  ],\n  \"traceName\": ");
     wr_json_string(o, trace_name);
     wr_out_puts(o, "\n}\n");
+    cache_free(&c, s);
     wr_frames_free(&frames);
     return wr_out_close(o);
 }

@@ -105,8 +105,6 @@ void wr_frames_free(struct wr_frames *t);
 uint32_t wr_frames_leaf(const struct wr_frames *t, const struct coll_session *s, uint32_t stack);
 /* "stackFrames": {...}, at the top level of the trace. */
 void wr_frames_write(const struct wr_frames *t, struct wr_out *o);
-/* , "Call stack": [...] inside an event's args. */
-void wr_frames_args(const struct coll_session *s, struct wr_out *o, uint32_t stack);
 
 
 #endif
