@@ -2,6 +2,8 @@
  * Names and domains of the recordable APIs, indexed by enum coll_api; the
  * writer takes event names and categories from here.
  */
+#include <string.h>
+
 #include "collector.h"
 
 static const struct {
@@ -20,6 +22,14 @@ const char *coll_api_name(int api)
     if (api <= 0 || api >= COLL_API_COUNT)
         return apis[COLL_API_NONE].name;
     return apis[api].name;
+}
+
+int coll_api_by_name(const char *name)
+{
+    for (int api = 1; api < COLL_API_omni_step; api++)
+        if (strcmp(apis[api].name, name) == 0)
+            return api;
+    return 0;
 }
 
 int coll_api_domain(int api)

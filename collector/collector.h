@@ -48,6 +48,7 @@ enum coll_kind {
     COLL_EV_FREE,    /* free or unmapping: mem payload (negative bytes when known) */
     COLL_EV_COPY,    /* memcpy: copy payload */
     COLL_EV_MEMSET,  /* memset: copy payload (src = the value) */
+    COLL_EV_SYNC,    /* synchronisation: copy payload's stream */
     COLL_EV_STEP,    /* iteration boundary: step payload */
 };
 
@@ -114,6 +115,11 @@ enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME
     X(cudaMemcpyAsync, RUNTIME)                                                                    \
     X(cudaMemset, RUNTIME)                                                                         \
     X(cudaMemsetAsync, RUNTIME)                                                                    \
+    X(cuCtxSynchronize, DRIVER)                                                                    \
+    X(cuStreamSynchronize, DRIVER)                                                                 \
+    X(cuStreamSynchronize_ptsz, DRIVER)                                                            \
+    X(cudaDeviceSynchronize, RUNTIME)                                                              \
+    X(cudaStreamSynchronize, RUNTIME)                                                              \
     X(cudaLaunchKernel, RUNTIME)                                                                   \
     X(cudaLaunchKernelExC, RUNTIME)                                                                \
     X(cudaGraphLaunch, RUNTIME)
@@ -129,6 +135,8 @@ enum coll_api {
 
 const char *coll_api_name(int api);
 int coll_api_domain(int api);
+/* The enum coll_api of a recorded API's name, or 0. */
+int coll_api_by_name(const char *name);
 
 /* One fixed-size record; application threads fill these in place. */
 struct coll_event {
@@ -180,6 +188,7 @@ struct coll_options {
     int stack_depth;
     bool with_memory;
     bool record_shapes;
+    int step_on; /* enum coll_api whose completed calls are steps; 0: none */
 };
 extern struct coll_options coll_opt;
 
@@ -314,10 +323,11 @@ char *coll_demangle(const char *name);
 /* Fills frame from ip: module, function and offset. */
 void coll_symbolize(uint64_t ip, struct coll_frame *frame);
 
-/* Called (from an application thread) when max_iterations stopped a
- * session: the control side must collect and write it. */
-typedef void (*coll_flush_notify)(void);
-void coll_set_flush_notify(coll_flush_notify notify);
+/* Called (from the thread that stepped) after a step began (BEGIN) or
+ * ended (END, by max_iterations) a session: the control side writes the
+ * registry, and collects and writes the session after an END. */
+typedef void (*coll_state_notify)(enum coll_gate_action action);
+void coll_set_state_notify(coll_state_notify notify);
 
 /* Called with true when a session begins and false when it ends, on the
  * thread that caused it (gate lock held): profiler=cuda's cuProfilerStart/

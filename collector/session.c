@@ -5,7 +5,7 @@
  * The gate is guarded by gate_lock (held for a few instructions, never on
  * the launch path).  coll_step() runs on application threads: a BEGIN sets
  * the recording flag at once, so the first recorded iteration is exact; an
- * END clears it at once and asks the control side (coll_flush_notify) to
+ * END clears it at once and asks the control side (coll_state_notify) to
  * collect and write, so no file I/O happens on the application thread.
  */
 #define _GNU_SOURCE
@@ -18,7 +18,7 @@
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct coll_gate gate;
 static coll_kernel_describer kernel_describer;
-static coll_flush_notify flush_notify;
+static coll_state_notify state_notify;
 static coll_transition_hook transition_hook;
 static bool own_trace = true; /* false for profiler=cuda: gate only */
 
@@ -33,9 +33,9 @@ void coll_set_kernel_describer(coll_kernel_describer describe)
     kernel_describer = describe;
 }
 
-void coll_set_flush_notify(coll_flush_notify notify)
+void coll_set_state_notify(coll_state_notify notify)
 {
-    flush_notify = notify;
+    state_notify = notify;
 }
 
 void coll_set_transition_hook(coll_transition_hook hook)
@@ -124,8 +124,8 @@ enum coll_gate_action coll_step(void)
     pthread_mutex_unlock(&gate_lock);
     if (number)
         record_step(number);
-    if (action == COLL_GATE_END && own_trace && flush_notify)
-        flush_notify();
+    if (action != COLL_GATE_NONE && state_notify)
+        state_notify(action);
     return action;
 }
 

@@ -55,6 +55,10 @@ static const struct key {
     {"file_prefix", NULL, T_STRING, F(file_prefix), sizeof(((struct ctl_config *)0)->file_prefix),
      0, 0},
     {"follow_exec", NULL, T_BOOL, F(follow_exec), 0, 0, 0},
+    {"step_signal", NULL, T_SIGNAL, F(step_signal), 0, -1, 0},
+    {"step_on", NULL, T_STRING, F(step_on), sizeof(((struct ctl_config *)0)->step_on), 0, 0},
+    {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir), 0,
+     0},
 #undef F
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -98,6 +102,7 @@ void ctl_config_defaults(struct ctl_config *c)
     c->gzip_level = 1;
     c->log_level = COLL_LOG_INFO;
     c->follow_exec = true;
+    c->step_signal = -1;
 }
 
 static int fail(struct ctl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -174,7 +179,9 @@ int ctl_signal_parse(const char *s)
 
 void ctl_signal_name(int sig, char *buf, size_t cap)
 {
-    if (sig == 0)
+    if (sig < 0)
+        snprintf(buf, cap, "auto");
+    else if (sig == 0)
         snprintf(buf, cap, "none");
     else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
         snprintf(buf, cap, "SIGRTMIN+%d", sig - SIGRTMIN);
@@ -282,6 +289,10 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
                         source, k->name, v, CTL_MAX_STAGES);
         return 0;
     case T_SIGNAL:
+        if (k->min == -1 && strcasecmp(v, "auto") == 0) {
+            *(int *)field = -1;
+            return 0;
+        }
         i = ctl_signal_parse(v);
         if (i < 0 || i == SIGKILL || i == SIGSTOP)
             return fail(err, "%s: %s: '%s' is not a usable signal (e.g. SIGUSR1, SIGRTMIN+3, none)",
@@ -311,6 +322,13 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
                     c->profiler_source[0] ? c->profiler_source : source);
     if (c->toggle_signal && c->toggle_signal == c->stop_signal)
         return fail(err, "%s: stop_signal: same signal as toggle_signal", source);
+    if (c->step_signal > 0 && (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
+        return fail(err, "%s: step_signal: same signal as toggle_signal or stop_signal", source);
+    if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
+        return fail(err,
+                    "%s: step_on: '%s' is not a call omniprof intercepts (e.g. cuGraphLaunch, "
+                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel)",
+                    source, c->step_on);
     return 0;
 }
 

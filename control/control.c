@@ -3,10 +3,11 @@
  * thread, signals, and the slow work of starting, stopping and writing.
  *
  * Threads:
- *   - Signal handlers write one byte into a pipe and return (errno kept).
+ *   - Signal handlers (signals.c) write one byte into a pipe and return.
  *   - The control thread (all signals blocked) reads the pipe and does the
- *     work: 'T' toggle, 'S' stop, 'F' write a session that max_iterations
- *     ended.
+ *     work (CTL_REQ_*: start, stop, toggle, step, write a session that
+ *     max_iterations ended, update the registry), then publishes the
+ *     process's registry entry with the result (registry.c).
  *   - ctl_start/ctl_stop (the exported API) and ctl_shutdown (exit) do the
  *     same work on the caller's thread: the caller asked to wait for it.
  * work_lock serialises all of it, so a session is collected and written by
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,8 @@ static int pipe_fd[2] = {-1, -1};
 /* Guarded by work_lock. */
 static bool shut_down;
 static ctl_cuda_profiler_fn cuda_profiler;
+static struct ctl_entry entry;      /* what the registry shows of this process */
+static char registry[PATH_MAX];     /* its directory; "" when unusable */
 
 /* ---- naming ------------------------------------------------------------- */
 
@@ -85,6 +89,79 @@ static void name_worker(void)
     snprintf(worker, sizeof worker, "%s%s%s_%d%s", cfg.file_prefix, stage, host, (int)getpid(), rk);
 }
 
+/* ---- the registry entry (work_lock held) ----------------------------------- */
+
+static void result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* What the last control request did, for `omniprof start/stop --wait`. */
+static void result(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(entry.last_result, sizeof entry.last_result, fmt, ap);
+    va_end(ap);
+}
+
+static const char *state_name(void)
+{
+    if (cfg.profiler == CTL_PROFILER_CUDA && coll_state() == COLL_GATE_RECORDING)
+        return "cuda-window";
+    switch (coll_state()) {
+    case COLL_GATE_ARMED: return "armed";
+    case COLL_GATE_RECORDING: return "recording";
+    case COLL_GATE_DONE: return "done";
+    default: return "idle";
+    }
+}
+
+static void publish(const char *state)
+{
+    if (!registry[0] || shut_down)
+        return;
+    snprintf(entry.state, sizeof entry.state, "%s", state ? state : state_name());
+    int rc = ctl_registry_publish(registry, &entry);
+    if (rc < 0) {
+        coll_log(COLL_LOG_WARN, "registry", "cannot write %s/%d.json: %s; omniprof list will not "
+                 "see this process", registry, entry.pid, strerror(-rc));
+        registry[0] = '\0';
+    }
+}
+
+/* Fills the entry's fixed fields (at start and in a fork child). */
+static void describe_process(void)
+{
+    entry.pid = (int)getpid();
+    entry.start_time = ctl_process_start_time(entry.pid);
+    entry.stage = cfg.stage;
+    entry.rank = rank;
+    gethostname(entry.host, sizeof entry.host - 1);
+    snprintf(entry.worker, sizeof entry.worker, "%s", worker);
+    snprintf(entry.config, sizeof entry.config, "%s", config_text);
+    entry.toggle_signal = cfg.toggle_signal;
+    entry.stop_signal = cfg.stop_signal;
+    entry.step_signal = cfg.step_signal;
+    entry.requests = 0;
+    entry.last_result[0] = '\0';
+    entry.n_files = 0;
+    const char *dir = ctl_config_dir(&cfg);
+    char cwd[PATH_MAX] = "";
+    if (dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(entry.dir, sizeof entry.dir, "%.2000s/%.2000s", cwd, dir);
+    else
+        snprintf(entry.dir, sizeof entry.dir, "%s", dir);
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, entry.cmdline, sizeof entry.cmdline - 1) : 0;
+    if (fd >= 0)
+        close(fd);
+    n = n < 0 ? 0 : n;
+    for (ssize_t i = 0; i < n; i++)
+        if (entry.cmdline[i] == '\0')
+            entry.cmdline[i] = ' ';
+    while (n > 0 && entry.cmdline[n - 1] == ' ')
+        n--;
+    entry.cmdline[n] = '\0';
+}
+
 /* ---- the slow work (work_lock held) --------------------------------------- */
 
 static void write_session(bool keep_empty);
@@ -95,16 +172,20 @@ static void write_pending(void)
 }
 
 /* Collects a stopped session and writes it; keep_empty=false drops a
- * session without events (e.g. a fork child that exec'd at once). */
+ * session without events (e.g. a fork child that exec'd at once).  The
+ * result and the files go into the registry entry. */
 static void write_session(bool keep_empty)
 {
     if (!coll_pending())
         return;
+    publish("writing");
     if (coll_state() == COLL_GATE_DONE)
         coll_log(COLL_LOG_INFO, NULL, "max_iterations (%ld) reached", cfg.max_iterations);
     struct coll_session *s = coll_collect();
-    if (!s)
+    if (!s) {
+        result("the session was lost (out of memory)");
         return;
+    }
     if (!keep_empty && s->n_events == 0) {
         coll_session_free(s);
         return;
@@ -127,14 +208,22 @@ static void write_session(bool keep_empty)
         .table_to_stderr = cfg.log_level >= COLL_LOG_DEBUG,
     };
     struct wr_result r;
-    if (wr_write_session(s, &o, &r) == 0) {
+    int rc = wr_write_session(s, &o, &r);
+    entry.n_files = 0;
+    if (rc == 0) {
         coll_log(COLL_LOG_INFO, NULL, "wrote %s (%zu events)%s%s", r.trace_path, s->n_events,
                  r.table_path[0] ? " and " : "", r.table_path[0] ? r.table_path : "");
+        result("wrote %zu events", s->n_events);
+        snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.trace_path);
+        if (r.table_path[0])
+            snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.table_path);
         if (s->dropped)
             coll_log(COLL_LOG_WARN, NULL,
                      "%llu events were dropped because the buffers were full; raise buffer_size "
                      "(now %ld MiB)",
                      (unsigned long long)s->dropped, cfg.buffer_size);
+    } else {
+        result("writing to %s failed: %s", o.dir, strerror(-rc));
     }
     coll_session_free(s);
 }
@@ -149,12 +238,16 @@ static void start_session(int level)
     enum coll_gate_state before = coll_state();
     if (before == COLL_GATE_RECORDING) {
         coll_log(level, NULL, "already recording");
+        result("already recording");
         return;
     }
-    if (coll_start() == COLL_GATE_BEGIN)
+    if (coll_start() == COLL_GATE_BEGIN) {
         coll_log(level, NULL, "recording started");
-    else
+        result("recording");
+    } else {
         coll_log(level, NULL, "armed: recording begins after %ld steps", cfg.delay_iterations);
+        result("armed: recording begins after %ld steps", cfg.delay_iterations);
+    }
 }
 
 static void do_start(void)
@@ -164,11 +257,15 @@ static void do_start(void)
 
 static void do_stop(void)
 {
+    result("not recording: nothing to write");
+    entry.n_files = 0;
     write_pending(); /* one that max_iterations ended, not written yet */
     enum coll_gate_state before = coll_state();
     coll_stop();
     if (before == COLL_GATE_RECORDING)
         coll_log(COLL_LOG_INFO, NULL, "recording stopped");
+    else if (before == COLL_GATE_ARMED)
+        result("armed, nothing recorded yet: disarmed");
     write_pending();
 }
 
@@ -185,23 +282,41 @@ static bool stage_selected(void)
 static void handle_request(char req)
 {
     pthread_mutex_lock(&work_lock);
-    if (req == 'F') {
+    switch (req) {
+    case CTL_REQ_FLUSH:
         write_pending();
-    } else if (!stage_selected()) {
-        coll_log(COLL_LOG_INFO, NULL, "stage %ld is not in stages; signal ignored", cfg.stage);
-    } else if (req == 'S') {
-        do_stop();
-    } else if (req == 'T') {
-        enum coll_gate_state st = coll_state();
-        if (st == COLL_GATE_RECORDING || st == COLL_GATE_ARMED)
+        break;
+    case CTL_REQ_PUBLISH:
+        break;
+    case CTL_REQ_STEP:
+        coll_step();
+        break;
+    case CTL_REQ_START:
+    case CTL_REQ_STOP:
+    case CTL_REQ_TOGGLE:
+        entry.requests++;
+        if (!stage_selected()) {
+            coll_log(COLL_LOG_INFO, NULL, "stage %ld is not in stages; signal ignored", cfg.stage);
+            result("stage %ld is not in stages: ignored", cfg.stage);
+            entry.n_files = 0;
+        } else if (req == CTL_REQ_START) {
+            start_session(COLL_LOG_INFO);
+        } else if (req == CTL_REQ_STOP) {
             do_stop();
-        else
-            do_start();
+        } else {
+            enum coll_gate_state st = coll_state();
+            if (st == COLL_GATE_RECORDING || st == COLL_GATE_ARMED)
+                do_stop();
+            else
+                do_start();
+        }
+        break;
     }
+    publish(NULL);
     pthread_mutex_unlock(&work_lock);
 }
 
-/* ---- signals and the control thread ------------------------------------- */
+/* ---- the control thread ----------------------------------------------------- */
 
 static void post(char req)
 {
@@ -213,14 +328,10 @@ static void post(char req)
     errno = saved;
 }
 
-static void on_signal(int sig)
+/* A step began or ended a session (on the stepping thread). */
+static void on_state_change(enum coll_gate_action action)
 {
-    post(sig == cfg.stop_signal ? 'S' : 'T');
-}
-
-static void on_session_end(void)
-{
-    post('F');
+    post(action == COLL_GATE_END ? CTL_REQ_FLUSH : CTL_REQ_PUBLISH);
 }
 
 static void *control_thread(void *arg)
@@ -243,6 +354,7 @@ static int start_thread(void)
     if (pipe2(pipe_fd, O_CLOEXEC) < 0)
         return -errno;
     fcntl(pipe_fd[1], F_SETFL, O_NONBLOCK);
+    ctl_signals_set_pipe(pipe_fd[1]);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits "all blocked" */
@@ -256,28 +368,6 @@ static int start_thread(void)
     if (rc == 0)
         pthread_setname_np(t, "omniprof");
     return -rc;
-}
-
-static void take_signal(int sig, const char *key)
-{
-    if (!sig)
-        return;
-    char name[32];
-    ctl_signal_name(sig, name, sizeof name);
-    struct sigaction old;
-    if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL) {
-        coll_log(COLL_LOG_WARN, "signals",
-                 "%s is already handled by the program; omniprof leaves it alone (set %s= to "
-                 "another signal, e.g. OMNIPROF_%s=SIGRTMIN+3)",
-                 name, key, strcmp(key, "toggle_signal") == 0 ? "TOGGLE_SIGNAL" : "STOP_SIGNAL");
-        return;
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
 }
 
 /* ---- entry points ----------------------------------------------------------- */
@@ -309,23 +399,32 @@ static void init(void)
         coll_opt.with_memory = cfg.with_memory && coll_memory_init(MAX_LIVE_ALLOCATIONS) == 0;
         coll_opt.record_shapes = cfg.record_shapes;
     }
+    coll_opt.step_on = coll_api_by_name(cfg.step_on);
     coll_configure(cfg.delay_iterations, cfg.max_iterations, own_trace);
-    coll_set_flush_notify(on_session_end);
+    coll_set_state_notify(on_state_change);
     coll_set_transition_hook(own_trace ? NULL : cuda_window);
     if (start_thread() < 0) {
         coll_log(COLL_LOG_ERROR, NULL, "cannot start the control thread; signals are not taken");
+        cfg.toggle_signal = cfg.stop_signal = cfg.step_signal = 0;
     } else {
-        take_signal(cfg.toggle_signal, "toggle_signal");
-        take_signal(cfg.stop_signal, "stop_signal");
+        ctl_signals_take(&cfg);
     }
     enabled = true;
+    struct ctl_error rerr;
+    if (ctl_registry_dir(&cfg, registry, sizeof registry, &rerr) < 0) {
+        coll_log(COLL_LOG_WARN, "registry", "%s; omniprof list/start/stop will not see this process",
+                 rerr.msg);
+        registry[0] = '\0';
+    }
+    pthread_mutex_lock(&work_lock);
+    describe_process();
     if (cfg.autostart) {
         /* Quiet: under autostart every process of a tree (shells, shims,
          * launchers) starts a session; the files written say what happened. */
-        pthread_mutex_lock(&work_lock);
         start_session(COLL_LOG_DEBUG);
-        pthread_mutex_unlock(&work_lock);
     }
+    publish(NULL);
+    pthread_mutex_unlock(&work_lock);
 }
 
 void ctl_init(void)
@@ -345,6 +444,7 @@ void ctl_start(void)
         return;
     pthread_mutex_lock(&work_lock);
     do_start();
+    publish(NULL);
     pthread_mutex_unlock(&work_lock);
 }
 
@@ -355,6 +455,7 @@ void ctl_stop(void)
         return;
     pthread_mutex_lock(&work_lock);
     do_stop();
+    publish(NULL);
     pthread_mutex_unlock(&work_lock);
 }
 
@@ -380,6 +481,8 @@ void ctl_shutdown(void)
         write_session(true);
         coll_stop();
         write_session(false);
+        if (registry[0] && getpid() == owner_pid)
+            ctl_registry_remove(registry, entry.pid);
         shut_down = true;
     }
     pthread_mutex_unlock(&work_lock);
@@ -399,14 +502,23 @@ bool ctl_exec_prepare(void)
     write_session(false); /* one that max_iterations ended */
     if (coll_stop() == COLL_GATE_END)
         write_session(false);
+    /* The new image registers itself if it is profiled; if it is not, an
+     * entry left here would look alive under the same pid. */
+    if (registry[0])
+        ctl_registry_remove(registry, entry.pid);
     pthread_mutex_unlock(&work_lock);
     return recording;
 }
 
 void ctl_exec_failed(bool was_recording)
 {
-    if (was_recording && getpid() == owner_pid)
+    if (getpid() != owner_pid)
+        return;
+    if (was_recording)
         ctl_start();
+    pthread_mutex_lock(&work_lock);
+    publish(NULL);
+    pthread_mutex_unlock(&work_lock);
 }
 
 void ctl_atfork_prepare(void)
@@ -435,6 +547,8 @@ void ctl_atfork_child(void)
     }
     if (start_thread() < 0)
         coll_log(COLL_LOG_ERROR, NULL, "cannot start the control thread in the child");
+    describe_process();
     if (cfg.autostart)
         start_session(COLL_LOG_DEBUG); /* the child is a process of its own: its own session */
+    publish(NULL);
 }

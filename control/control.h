@@ -34,6 +34,9 @@ struct ctl_config {
     long log_level; /* enum coll_log_level */
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */
+    int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
+    char step_on[64]; /* an API whose every completed call is a step; "" none */
+    char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
     /* Where profiler and torch_profiler_dir were last set, for the messages
      * of rules between keys; not part of the value (not compared). */
     char profiler_source[96];
@@ -72,6 +75,54 @@ void ctl_signal_name(int sig, char *buf, size_t cap);
 size_t ctl_config_key_count(void);
 const char *ctl_config_key_name(size_t i);
 const char *ctl_config_key_alias(size_t i);
+
+/* ---- the registry (registry.c: written by processes; registry_read.c:
+ * read by the omniprof command) ------------------------------------------- */
+
+#define CTL_MAX_FILES 2
+
+/* What a profiled process publishes about itself. */
+struct ctl_entry {
+    int pid;
+    unsigned long long start_time; /* /proc/<pid>/stat starttime: tells pid reuse apart */
+    long stage;                    /* -1: none */
+    int rank;                      /* -1: none */
+    char host[128];
+    char worker[256];
+    char cmdline[1024];
+    char state[16]; /* idle, armed, recording, writing, done, off */
+    char dir[PATH_MAX];
+    char config[8192];
+    int toggle_signal, stop_signal, step_signal;
+    unsigned long requests; /* control requests handled so far */
+    char last_result[512];  /* what the last one did */
+    char last_files[CTL_MAX_FILES][PATH_MAX];
+    int n_files;
+};
+
+/* Resolves, creates and checks the registry directory. */
+int ctl_registry_dir(const struct ctl_config *c, char *out, size_t cap, struct ctl_error *err);
+int ctl_registry_publish(const char *dir, const struct ctl_entry *e);
+void ctl_registry_remove(const char *dir, int pid);
+/* 0 when the process is gone. */
+unsigned long long ctl_process_start_time(int pid);
+
+/* ---- signals (signals.c) ------------------------------------------------------ */
+
+/* sigqueue() values on the toggle signal: what the omniprof command sends. */
+enum { CTL_SIGNAL_START = 1, CTL_SIGNAL_STOP = 2 };
+/* Bytes on the control pipe. */
+enum {
+    CTL_REQ_TOGGLE = 'T',
+    CTL_REQ_START = 'B',
+    CTL_REQ_STOP = 'S',
+    CTL_REQ_STEP = 'P',
+    CTL_REQ_FLUSH = 'F',   /* max_iterations ended a session: write it */
+    CTL_REQ_PUBLISH = 'R', /* the state changed: update the registry */
+};
+/* Installs the handlers; updates c's signals to those really taken. */
+void ctl_signals_take(struct ctl_config *c);
+void ctl_signals_set_pipe(int fd);
 
 /* ---- the process side (control.c) --------------------------------------- */
 

@@ -42,6 +42,7 @@ static const struct variant {
     {"cuMemsetD32", 3020, "_ptds"},
     {"cuMemsetD8Async", 0, "_ptsz"},
     {"cuMemsetD32Async", 0, "_ptsz"},
+    {"cuStreamSynchronize", 0, "_ptsz"},
 };
 
 /* The name of the variant the driver hands out for (name, version, flags). */

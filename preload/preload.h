@@ -36,6 +36,7 @@ CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, 
 CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream);
 CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream stream);
 CUresult cuMemFreeAsync_ptsz(CUdeviceptr ptr, CUstream stream);
+CUresult cuStreamSynchronize_ptsz(CUstream stream);
 
 /* Functions omniprof wraps but does not record, X(name, domain). */
 #define PL_WRAPPED_LIST(X)                                                                         \
@@ -148,20 +149,36 @@ static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, u
     ev->stack = coll_opt.with_stack ? coll_stack_capture() : 0;
 }
 
+/* step_on: a completed call of this API is an iteration boundary. */
+static inline void pl_step_on(int api)
+{
+    if (coll_opt.step_on == api) {
+        int saved = errno;
+        coll_step();
+        errno = saved;
+    }
+}
+
 /*
  * Defines the exported wrapper `name`.  It resolves the real function (and
  * returns `missing` when there is none), forwards untouched when not
  * recording or when re-entered, and otherwise times the real call and
  * appends one record: FILL sets the payload and sees the arguments, the
- * result `r` and the record `ev`.  errno is what the real call left.
+ * result `r` and the record `ev`.  errno is what the real call left.  A
+ * call of the step_on API is a step afterwards, recording or not.
  */
 #define PL_HOOK(ret_t, name, missing, PARAMS, ARGS, FILL)                                          \
     PL_EXPORT ret_t name PARAMS                                                                    \
     {                                                                                              \
         if (!PL_REAL(name))                                                                        \
             return missing;                                                                        \
-        if (!coll_recording() || pl_in_hook)                                                       \
+        if (pl_in_hook || (!coll_recording() && coll_opt.step_on != COLL_API_##name))              \
             return pl_real.name ARGS;                                                              \
+        if (!coll_recording()) {                                                                   \
+            ret_t r0 = pl_real.name ARGS;                                                          \
+            pl_step_on(COLL_API_##name);                                                           \
+            return r0;                                                                             \
+        }                                                                                          \
         pl_in_hook = true;                                                                         \
         uint64_t t0 = coll_now_ns();                                                               \
         ret_t r = pl_real.name ARGS;                                                               \
@@ -175,6 +192,7 @@ static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, u
         }                                                                                          \
         errno = saved_errno;                                                                       \
         pl_in_hook = false;                                                                        \
+        pl_step_on(COLL_API_##name);                                                               \
         return r;                                                                                  \
     }
 
@@ -188,7 +206,8 @@ static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, u
     {                                                                                              \
         if (!PL_REAL(name))                                                                        \
             return missing;                                                                        \
-        if (pl_in_hook || (!coll_recording() && !coll_opt.with_memory))                            \
+        if (pl_in_hook ||                                                                          \
+            (!coll_recording() && !coll_opt.with_memory && coll_opt.step_on != COLL_API_##name))   \
             return pl_real.name ARGS;                                                              \
         pl_in_hook = true;                                                                         \
         uint64_t t0 = coll_now_ns();                                                               \
@@ -205,6 +224,7 @@ static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, u
             coll_record_commit(ev);                                                                \
         errno = saved_errno;                                                                       \
         pl_in_hook = false;                                                                        \
+        pl_step_on(COLL_API_##name);                                                               \
         return r;                                                                                  \
     }
 

@@ -300,6 +300,10 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
     case COLL_EV_FREE:
         memory_args(o, ev);
         break;
+    case COLL_EV_SYNC:
+        wr_out_puts(o, ", \"stream\": ");
+        wr_out_u64(o, ev->u.copy.stream);
+        break;
     case COLL_EV_COPY:
     case COLL_EV_MEMSET:
         wr_out_puts(o, ", \"bytes\": ");

@@ -61,10 +61,11 @@ class Insight(unittest.TestCase):
         launches = [e for e in api_events(t) if e["name"] == "cuLaunchKernel"]
         self.assertEqual(len(launches), 50)
         self.assertEqual(len({e["sf"] for e in launches}), 1)
-        # launch site + allocation site + free site; shared outer frames once
-        self.assertEqual(t["omniprof"]["stacks"], 3)
+        # launch, allocation, synchronisation and free sites; outer frames once
+        self.assertEqual(t["omniprof"]["stacks"], 4)
         names = [function_of(f["name"]) for f in t["stackFrames"].values()]
-        self.assertEqual(names.count("main"), 3, "one node per call site in main")
+        self.assertEqual(names.count("main"), 4, "one node per call site in main: outer_layer, "
+                         "allocate_scratch, cuCtxSynchronize, cuMemFree")
         self.assertEqual(names.count("_start"), 1, "the common root is stored once")
 
     def test_without_stacks(self):
@@ -117,7 +118,7 @@ class Insight(unittest.TestCase):
 
     def test_shapes_equal_what_the_sample_passed(self):
         _, t = self.profile("shapes_launch", omniprof="record_shapes=true")
-        by = {e["args"]["kernel"]: e["args"] for e in api_events(t)}
+        by = {e["args"]["kernel"]: e["args"] for e in api_events(t) if "kernel" in e["args"]}
         plain, cluster = by["plain_kernel"], by["cluster_kernel"]
         self.assertEqual((plain["grid"], plain["block"], plain["dynamic shared memory"]),
                          ([3, 2, 1], [64, 2, 1], 512))

@@ -67,9 +67,10 @@ ParameterizedTest(const struct gate_case *tc, gate, table)
 
 static atomic_int flushes;
 
-static void on_flush(void)
+static void on_flush(enum coll_gate_action action)
 {
-    atomic_fetch_add(&flushes, 1);
+    if (action == COLL_GATE_END)
+        atomic_fetch_add(&flushes, 1);
 }
 
 static void launch(int i)
@@ -98,7 +99,7 @@ Test(gate, delay2_max3_records_three_launches_and_flushes_at_auto_stop)
 {
     cr_assert_eq(coll_buffers_init(1 << 20, 16), 0);
     coll_configure(2, 3, true);
-    coll_set_flush_notify(on_flush);
+    coll_set_state_notify(on_flush);
     coll_start();
     for (int i = 0; i < 10; i++) {
         enum coll_gate_action a = coll_step();
