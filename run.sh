@@ -13,7 +13,7 @@ ROOT=$PWD
 BUILD=${OMNIPROF_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake pkg-config zlib1g-dev libunwind-dev libinih-dev
-          libcriterion-dev python3)
+          libcriterion-dev libmicrohttpd-dev libyajl-dev python3)
 
 say() { printf '== %s\n' "$*"; }
 

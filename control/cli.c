@@ -1,12 +1,16 @@
 /*
  * The omniprof command.
  *
- *   omniprof run [-o DIR] [--set k=v]... [--config FILE] [--autostart] -- CMD [ARGS]
+ *   omniprof run [options] -- CMD [ARGS]
  *       Runs CMD with libomniprof.so prepended to LD_PRELOAD and the whole
  *       configuration handed over as OMNIPROF="k=v,...".  Its exit code is
  *       CMD's (exec).
- *   omniprof keys      lists the configuration keys
- *   omniprof version
+ *   omniprof list | status PID | start/stop [--stages 0,2] [--pid PID] [--wait]
+ *       Finds profiled processes in the registry and controls them
+ *       (commands.c).
+ *   omniprof serve [--listen HOST:PORT]   HTTP control (serve.c)
+ *   omniprof summary TRACE [--top N]      the time table of a trace (summary.c)
+ *   omniprof keys | version
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,20 +21,26 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "cli.h"
 
 extern char **environ;
 
 static void usage(FILE *f)
 {
-    fputs("usage: omniprof run [-o DIR] [--set KEY=VALUE]... [--config FILE] [--autostart]\n"
-          "                    [--stage N] [--delay N] [--max N] -- CMD [ARGS...]\n"
-          "       omniprof keys\n"
-          "       omniprof version\n"
+    fputs("usage: omniprof run [-o DIR] [--stage N] [--delay N] [--max N] [--autostart]\n"
+          "                    [--config FILE] [--set KEY=VALUE]... [--no-stack] [--memory]\n"
+          "                    [--shapes] [--profiler cuda] -- CMD [ARGS...]\n"
+          "       omniprof list\n"
+          "       omniprof status PID\n"
+          "       omniprof start|stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]\n"
+          "       omniprof serve [--listen 127.0.0.1:8000]\n"
+          "       omniprof summary TRACE [--top N]\n"
+          "       omniprof keys | version\n"
           "\n"
-          "run: starts CMD under libomniprof.so.  Profile it with kill -USR1 PID (toggle)\n"
-          "and kill -USR2 PID (stop and write), or from the start with --autostart.\n"
-          "Traces go to DIR (default ./omniprof_traces).  The exit code is CMD's.\n",
+          "run: starts CMD under libomniprof.so.  Profile it with omniprof start/stop, the\n"
+          "HTTP endpoints of omniprof serve, kill -USR1 PID (toggle) and kill -USR2 PID\n"
+          "(stop and write), or from the start with --autostart.  Traces go to DIR\n"
+          "(default ./omniprof_traces).  The exit code is CMD's.\n",
           f);
 }
 
@@ -80,6 +90,8 @@ static int cmd_run(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"autostart", no_argument, NULL, 'a'},
         {"stage", required_argument, NULL, 'S'}, {"delay", required_argument, NULL, 'd'},
         {"max", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
+        {"no-stack", no_argument, NULL, 'N'},    {"memory", no_argument, NULL, 'M'},
+        {"shapes", no_argument, NULL, 'H'},      {"profiler", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -92,6 +104,16 @@ static int cmd_run(int argc, char **argv)
         case 'S': rc = set(&c, "stage", optarg, "--stage"); break;
         case 'd': rc = set(&c, "delay_iterations", optarg, "--delay"); break;
         case 'm': rc = set(&c, "max_iterations", optarg, "--max"); break;
+        case 'N': rc = set(&c, "with_stack", "false", "--no-stack"); break;
+        case 'M': rc = set(&c, "with_memory", "true", "--memory"); break;
+        case 'H': rc = set(&c, "record_shapes", "true", "--shapes"); break;
+        case 'P':
+            rc = set(&c, "profiler", optarg, "--profiler");
+            /* --profiler cuda writes no trace: -o does not apply, so drop the
+             * directory a default or the environment may have given */
+            if (rc == 0 && c.profiler == CTL_PROFILER_CUDA)
+                c.dir[0] = '\0';
+            break;
         case 'c':
             if (ctl_config_load_ini(&c, optarg, &err) < 0) {
                 fprintf(stderr, "omniprof: config: %s\n", err.msg);
@@ -166,6 +188,18 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "list") == 0)
+        return cli_cmd_list(argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0)
+        return cli_cmd_status(argc - 1, argv + 1);
+    if (strcmp(argv[1], "start") == 0)
+        return cli_cmd_control(argc - 1, argv + 1, CTL_SIGNAL_START);
+    if (strcmp(argv[1], "stop") == 0)
+        return cli_cmd_control(argc - 1, argv + 1, CTL_SIGNAL_STOP);
+    if (strcmp(argv[1], "serve") == 0)
+        return cli_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "summary") == 0)
+        return cli_cmd_summary(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0) {
         for (size_t i = 0; i < ctl_config_key_count(); i++) {
             const char *alias = ctl_config_key_alias(i);

@@ -1,15 +1,17 @@
 /*
  * threads_launch: many threads launching at once.
  *
- *   threads_launch [THREADS [LAUNCHES_PER_THREAD]]
+ *   threads_launch [THREADS [LAUNCHES_PER_THREAD [PAUSE_US]]]
  *
  * Every thread makes the primary context current and launches mt_kernel
- * LAUNCHES_PER_THREAD times; the program prints the total.
+ * LAUNCHES_PER_THREAD times (pausing PAUSE_US between launches); the
+ * program prints the total.  It marks no iterations (no omni_step).
  */
 #include <cuda.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "common.h"
 
@@ -17,6 +19,7 @@ static const char ptx[] = PTX_HEADER PTX_KERNEL("mt_kernel");
 static CUcontext ctx;
 static CUfunction kernel;
 static long per_thread;
+static long pause_us;
 static atomic_long total;
 
 static void *worker(void *arg)
@@ -24,9 +27,14 @@ static void *worker(void *arg)
     (void)arg;
     if (cuCtxSetCurrent(ctx) != CUDA_SUCCESS)
         return NULL;
-    for (long i = 0; i < per_thread; i++)
+    for (long i = 0; i < per_thread; i++) {
         if (cuLaunchKernel(kernel, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL) == CUDA_SUCCESS)
             atomic_fetch_add(&total, 1);
+        if (pause_us > 0) {
+            struct timespec ts = {pause_us / 1000000, (pause_us % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     return NULL;
 }
 
@@ -34,6 +42,7 @@ int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 8;
     per_thread = argc > 2 ? atol(argv[2]) : 10000;
+    pause_us = argc > 3 ? atol(argv[3]) : 0;
     CHECK(load_kernel(ptx, "mt_kernel", &kernel));
     CHECK(cuCtxGetCurrent(&ctx));
     pthread_t *t = calloc((size_t)threads, sizeof *t);

@@ -19,16 +19,6 @@
 
 #include "writer.h"
 
-#define NAME_MAX_WIDTH 100
-
-struct row {
-    char name[4 * NAME_MAX_WIDTH + 8]; /* sanitised, possibly shortened */
-    int width;                         /* display width in code points */
-    uint64_t calls;
-    uint64_t host_total, host_min, host_max;
-    uint64_t gpu_total, gpu_min, gpu_max, gpu_calls;
-};
-
 /* Copies src as printable UTF-8 and returns its width in code points. */
 static int sanitise(char *dst, size_t cap, const char *src)
 {
@@ -36,7 +26,7 @@ static int sanitise(char *dst, size_t cap, const char *src)
     size_t len = 0;
     int width = 0;
     while (*s && len + 8 < cap) {
-        if (width == NAME_MAX_WIDTH - 3 && strlen((const char *)s) > 3) {
+        if (width == WR_NAME_MAX_WIDTH - 3 && strlen((const char *)s) > 3) {
             memcpy(dst + len, "...", 3);
             len += 3;
             width += 3;
@@ -70,7 +60,7 @@ static void format_time(char *buf, size_t cap, uint64_t ns)
 
 static int by_time(const void *a, const void *b)
 {
-    const struct row *x = a, *y = b;
+    const struct wr_row *x = a, *y = b;
     if (x->gpu_total != y->gpu_total)
         return x->gpu_total > y->gpu_total ? -1 : 1;
     if (x->host_total != y->host_total)
@@ -78,13 +68,7 @@ static int by_time(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-struct table {
-    struct row *rows;
-    size_t n, cap;
-};
-
-/* The row named raw, created on first use; NULL on allocation failure. */
-static struct row *row_for(struct table *t, const char *raw)
+struct wr_row *wr_rows_get(struct wr_rows *t, const char *raw)
 {
     char name[sizeof t->rows->name];
     int width = sanitise(name, sizeof name, raw);
@@ -93,18 +77,40 @@ static struct row *row_for(struct table *t, const char *raw)
             return &t->rows[i];
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
-        struct row *r = realloc(t->rows, cap * sizeof *r);
+        struct wr_row *r = realloc(t->rows, cap * sizeof *r);
         if (!r)
             return NULL;
         t->rows = r;
         t->cap = cap;
     }
-    struct row *r = &t->rows[t->n++];
+    struct wr_row *r = &t->rows[t->n++];
     memset(r, 0, sizeof *r);
     memcpy(r->name, name, sizeof name);
     r->width = width;
     r->gpu_min = r->host_min = UINT64_MAX;
     return r;
+}
+
+void wr_row_host(struct wr_row *r, uint64_t ns)
+{
+    r->calls++;
+    r->host_total += ns;
+    r->host_min = ns < r->host_min ? ns : r->host_min;
+    r->host_max = ns > r->host_max ? ns : r->host_max;
+}
+
+void wr_row_gpu(struct wr_row *r, uint64_t ns)
+{
+    r->gpu_calls++;
+    r->gpu_total += ns;
+    r->gpu_min = ns < r->gpu_min ? ns : r->gpu_min;
+    r->gpu_max = ns > r->gpu_max ? ns : r->gpu_max;
+}
+
+void wr_rows_free(struct wr_rows *t)
+{
+    free(t->rows);
+    memset(t, 0, sizeof *t);
 }
 
 /* Row name of an event, or NULL for events that have no row. */
@@ -161,45 +167,27 @@ static void cell_pct(char *buf, size_t cap, bool have, uint64_t part, uint64_t w
         snprintf(buf, cap, "-");
 }
 
-int wr_table_print(const struct coll_session *s, const struct wr_options *opt, FILE *f)
+int wr_rows_print(FILE *f, struct wr_rows *t, size_t top)
 {
-    struct table t = {0};
     uint64_t host_all = 0, gpu_all = 0, gpu_records = 0;
-    for (size_t i = 0; i < s->n_events; i++) {
-        const struct coll_event *ev = s->events[i];
-        char buf[64];
-        const char *name = row_name(s, ev, buf, sizeof buf);
-        if (!name)
-            continue;
-        struct row *r = row_for(&t, name);
-        if (!r) {
-            free(t.rows);
-            return -ENOMEM;
-        }
-        uint64_t d = ev->end_ns > ev->start_ns ? ev->end_ns - ev->start_ns : 0;
-        r->calls++;
-        r->host_total += d;
-        r->host_min = d < r->host_min ? d : r->host_min;
-        r->host_max = d > r->host_max ? d : r->host_max;
-        host_all += d;
+    for (size_t i = 0; i < t->n; i++) {
+        host_all += t->rows[i].host_total;
+        gpu_all += t->rows[i].gpu_total;
+        gpu_records += t->rows[i].gpu_calls;
     }
-    /* GPU activity records come from CUPTI; a session without them (the
-     * interposed record only) shows "-" in the CUDA columns. */
-    bool gpu = gpu_records > 0;
-    qsort(t.rows, t.n, sizeof *t.rows, by_time);
+    bool gpu = gpu_records > 0; /* a record of interposed calls only has no GPU times */
+    qsort(t->rows, t->n, sizeof *t->rows, by_time);
 
     static const char *cols[] = {"Self CUDA", "Self CUDA %", "CUDA total", "CUDA time avg",
                                  "CUDA min", "CUDA max", "Host API total", "Host API %",
                                  "Host API avg", "Host API min", "Host API max", "# of Calls"};
     enum { N_COLS = sizeof cols / sizeof cols[0] };
     const int n_cols = N_COLS, col_w = 14;
+    size_t shown = top && top < t->n ? top : t->n;
     int name_w = 4;
-    for (size_t r = 0; r < t.n; r++)
-        name_w = t.rows[r].width > name_w ? t.rows[r].width : name_w;
+    for (size_t r = 0; r < shown; r++)
+        name_w = t->rows[r].width > name_w ? t->rows[r].width : name_w;
 
-    fprintf(f, "omniprof %s: %s, session of %.3f ms, %" PRIu64 " steps, %zu events\n",
-            opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
-            s->n_events);
     rule(f, name_w, n_cols, col_w);
     right(f, "Name", 4, name_w);
     for (int c = 0; c < n_cols; c++) {
@@ -208,24 +196,25 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
     }
     fputc('\n', f);
     rule(f, name_w, n_cols, col_w);
-    for (size_t i = 0; i < t.n; i++) {
-        const struct row *r = &t.rows[i];
+    for (size_t i = 0; i < shown; i++) {
+        const struct wr_row *r = &t->rows[i];
+        bool has_gpu = gpu && r->gpu_calls, has_host = r->calls > 0;
         char cell[N_COLS - 1][32];
         cell_time(cell[0], sizeof cell[0], gpu, r->gpu_total);
         cell_pct(cell[1], sizeof cell[1], gpu, r->gpu_total, gpu_all);
         cell_time(cell[2], sizeof cell[2], gpu, r->gpu_total);
-        cell_time(cell[3], sizeof cell[3], gpu && r->gpu_calls, r->gpu_calls ? r->gpu_total / r->gpu_calls : 0);
-        cell_time(cell[4], sizeof cell[4], gpu && r->gpu_calls, r->gpu_min);
-        cell_time(cell[5], sizeof cell[5], gpu && r->gpu_calls, r->gpu_max);
-        cell_time(cell[6], sizeof cell[6], true, r->host_total);
-        cell_pct(cell[7], sizeof cell[7], true, r->host_total, host_all);
-        cell_time(cell[8], sizeof cell[8], true, r->host_total / r->calls);
-        cell_time(cell[9], sizeof cell[9], true, r->host_min);
-        cell_time(cell[10], sizeof cell[10], true, r->host_max);
+        cell_time(cell[3], sizeof cell[3], has_gpu, has_gpu ? r->gpu_total / r->gpu_calls : 0);
+        cell_time(cell[4], sizeof cell[4], has_gpu, r->gpu_min);
+        cell_time(cell[5], sizeof cell[5], has_gpu, r->gpu_max);
+        cell_time(cell[6], sizeof cell[6], has_host, r->host_total);
+        cell_pct(cell[7], sizeof cell[7], has_host, r->host_total, host_all);
+        cell_time(cell[8], sizeof cell[8], has_host, has_host ? r->host_total / r->calls : 0);
+        cell_time(cell[9], sizeof cell[9], has_host, r->host_min);
+        cell_time(cell[10], sizeof cell[10], has_host, r->host_max);
         right(f, r->name, r->width, name_w);
         for (int c = 0; c < N_COLS - 1; c++)
             fprintf(f, "  %*s", col_w, cell[c]);
-        fprintf(f, "  %*" PRIu64 "\n", col_w, r->calls);
+        fprintf(f, "  %*" PRIu64 "\n", col_w, r->calls > r->gpu_calls ? r->calls : r->gpu_calls);
     }
     rule(f, name_w, n_cols, col_w);
     char total[32];
@@ -234,11 +223,36 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
             gpu ? "" : " (no GPU activity in this session: GPU times come from CUPTI)");
     format_time(total, sizeof total, host_all);
     fprintf(f, "Host API time total: %s\n", total);
+    if (shown < t->n)
+        fprintf(f, "(%zu more rows)\n", t->n - shown);
+    return ferror(f) ? -EIO : 0;
+}
+
+int wr_table_print(const struct coll_session *s, const struct wr_options *opt, FILE *f)
+{
+    struct wr_rows t = {0};
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct coll_event *ev = s->events[i];
+        char buf[64];
+        const char *name = row_name(s, ev, buf, sizeof buf);
+        if (!name)
+            continue;
+        struct wr_row *r = wr_rows_get(&t, name);
+        if (!r) {
+            wr_rows_free(&t);
+            return -ENOMEM;
+        }
+        wr_row_host(r, ev->end_ns > ev->start_ns ? ev->end_ns - ev->start_ns : 0);
+    }
+    fprintf(f, "omniprof %s: %s, session of %.3f ms, %" PRIu64 " steps, %zu events\n",
+            opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
+            s->n_events);
+    int rc = wr_rows_print(f, &t, 0);
     if (s->dropped)
         fprintf(f, "Dropped events: %" PRIu64 " (event buffers were full; raise buffer_size)\n",
                 s->dropped);
-    free(t.rows);
-    return ferror(f) ? -EIO : 0;
+    wr_rows_free(&t);
+    return rc ? rc : ferror(f) ? -EIO : 0;
 }
 
 int wr_table(const struct coll_session *s, const struct wr_options *opt, const char *path)

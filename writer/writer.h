@@ -84,6 +84,28 @@ int wr_table(const struct coll_session *s, const struct wr_options *o, const cha
 /* The table rows as text into any stdio stream (used by wr_table). */
 int wr_table_print(const struct coll_session *s, const struct wr_options *o, FILE *f);
 
+/* The table's rows, for any source of times (a session here; a trace file
+ * for `omniprof summary`).  Names are sanitised when a row is made. */
+#define WR_NAME_MAX_WIDTH 100
+struct wr_row {
+    char name[4 * WR_NAME_MAX_WIDTH + 8]; /* sanitised, possibly shortened */
+    int width;                            /* display width in code points */
+    uint64_t calls, host_total, host_min, host_max;
+    uint64_t gpu_calls, gpu_total, gpu_min, gpu_max;
+};
+struct wr_rows {
+    struct wr_row *rows;
+    size_t n, cap;
+};
+/* The row named name, made on first use; NULL on allocation failure. */
+struct wr_row *wr_rows_get(struct wr_rows *t, const char *name);
+void wr_row_host(struct wr_row *r, uint64_t ns);
+void wr_row_gpu(struct wr_row *r, uint64_t ns);
+/* Rules, header, rows sorted by GPU then host time (the first `top`; 0:
+ * all), rules, totals. */
+int wr_rows_print(FILE *f, struct wr_rows *t, size_t top);
+void wr_rows_free(struct wr_rows *t);
+
 /* ---- host stacks (frames.c) --------------------------------------------- */
 
 /* "function (module+0x1f)" for a symbolized frame. */
