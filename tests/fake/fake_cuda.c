@@ -17,7 +17,7 @@
  * graph is a count of kernels), async/managed/pinned and virtual memory, and
  * loads CUDA_INJECTION64_PATH at the first cuInit as the real driver does.
  *
- * FAKE_CUDA_REPORT=PATH: at exit, append "launches=N profiler_start=N
+ * FAKE_CUDA_REPORT=PATH: at unload, append "launches=N profiler_start=N
  * profiler_stop=N allocs=N frees=N" to PATH.
  */
 #define _GNU_SOURCE
@@ -48,7 +48,9 @@ static struct {
 } primary_ctx;
 static __thread CUcontext current;
 
-static void report(void)
+/* A destructor, not atexit: it runs after every atexit handler (omniprof's
+ * shutdown included), so the counts are final. */
+__attribute__((destructor)) static void report(void)
 {
     const char *path = getenv("FAKE_CUDA_REPORT");
     if (!path)
@@ -80,7 +82,6 @@ EXPORT CUresult cuInit(unsigned flags)
     (void)flags;
     if (!initialised) {
         initialised = 1;
-        atexit(report);
         inject();
     }
     return CUDA_SUCCESS;

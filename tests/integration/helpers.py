@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import subprocess
+import tempfile
 
 BUILD = os.environ.get("OMNI_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 FAKE = os.environ.get("OMNI_FAKE_CUDA", os.path.join(BUILD, "fake"))
@@ -22,10 +23,17 @@ def binary(name):
     return os.path.join(BUILD, "bin", name)
 
 
+# Every process of a test run registers in this run's own registry, so the
+# omniprof commands the tests run see exactly the processes they started.
+RUNTIME_DIR = tempfile.mkdtemp(prefix="omniprof-registry-")
+os.chmod(RUNTIME_DIR, 0o700)
+
+
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OMNIPROF") and k not in ("LD_PRELOAD", "CUDA_INJECTION64_PATH")}
     env["LD_LIBRARY_PATH"] = FAKE
+    env["OMNIPROF_RUNTIME_DIR"] = RUNTIME_DIR
     env.update(extra)
     return env
 

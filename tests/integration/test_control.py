@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Integration tests of the omniprof command: the registry, list/status,
+start/stop by stage with --wait, the HTTP endpoints, summary, and the
+iteration sources besides omni_step (the step signal and step_on) — on the
+three-stage pipeline sample and others, against the fake CUDA driver."""
+import glob
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from helpers import (CLI, LIB, RUNTIME_DIR, base_env, binary, load, per_kernel, read_text,
+                     spawn, traces)
+
+SHARED = os.path.join(os.path.dirname(__file__), "../../../shared")
+
+
+def cli(*args, timeout=60, **env):
+    return subprocess.run([CLI, *args], env=base_env(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def entries():
+    found = {}
+    for f in os.listdir(RUNTIME_DIR):
+        if f.endswith(".json") and f[0].isdigit():
+            try:
+                found[int(f[:-5])] = json.loads(read_text(os.path.join(RUNTIME_DIR, f)))
+            except (OSError, ValueError):
+                pass  # removed or replaced while we looked
+    return found
+
+
+def wait_for(predicate, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+class Control(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-control-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+
+    def pipeline(self, items=400, sleep_ms=10):
+        """Runs the pipeline under `omniprof run`; returns {stage: pid}."""
+        p = subprocess.Popen([CLI, "run", "-o", self.dir, "--", binary("pipeline"), str(items),
+                              str(sleep_ms)], env=base_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        stages = wait_for(lambda: (lambda s: s if len(s) == 3 else None)(
+            {e["stage"]: pid for pid, e in entries().items() if e["stage"] >= 0}))
+        return p, stages
+
+    def test_list_shows_stages(self):
+        _, stages = self.pipeline()
+        r = cli("list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [l.split() for l in r.stdout.splitlines()[1:]]
+        listed = {int(c[0]): c[1] for c in rows}
+        for stage, pid in stages.items():
+            self.assertEqual(listed[pid], str(stage))
+        r = cli("status", str(stages[1]))
+        self.assertIn("stage:        1", r.stdout)
+        self.assertIn("state:        idle", r.stdout)
+
+    def test_start_stop_stages_0_and_2(self):
+        p, stages = self.pipeline()
+        r = cli("start", "--stages", "0,2", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.count(": recording"), 2, r.stdout)
+        time.sleep(0.4)
+        r = cli("stop", "--stages", "0,2", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        paths = re.findall(r"^  (/\S+)$", r.stdout, re.M)
+        self.assertEqual(len(paths), 4, r.stdout)
+        self.assertTrue(all(os.path.exists(x) for x in paths), "--wait prints files that exist")
+        files = traces(self.dir)
+        self.assertEqual(len(files), 2)
+        own = {0: "thinker_kernel", 2: "code2wav_kernel"}
+        for f in files:
+            t = load(f)
+            stage = t["omniprof"]["stage"]
+            self.assertIn(stage, own)
+            self.assertTrue(os.path.basename(f).startswith(f"stage-{stage}_"))
+            kernels = per_kernel(t)
+            self.assertEqual(set(kernels), {own[stage]}, "each file holds only its own kernels")
+            self.assertGreater(kernels[own[stage]], 5)
+        # a second round gives a second file per stage
+        cli("start", "--stages", "0,2", "--wait")
+        time.sleep(0.3)
+        cli("stop", "--stages", "0,2", "--wait")
+        self.assertEqual(len(traces(self.dir)), 4)
+        self.assertEqual(len(glob.glob(os.path.join(self.dir, "stage-1_*"))), 0)
+        p.kill()
+
+    def test_stop_when_idle_and_unknown_stage(self):
+        self.pipeline()
+        r = cli("stop", "--stages", "1", "--wait")
+        self.assertIn("not recording: nothing to write", r.stdout)
+        r = cli("start", "--stages", "9")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no profiled process has stage 9", r.stderr)
+
+    def test_killed_process_entry_is_cleaned(self):
+        p = spawn([binary("driver_loop"), "500", "10"], OMNIPROF=f"dir={self.dir}")
+        self.procs.append(p)
+        wait_for(lambda: p.pid in entries())
+        p.kill()
+        p.wait()
+        self.assertIn(p.pid, entries(), "a killed process cannot clean up after itself")
+        r = cli("list")
+        self.assertIn("stale entr", r.stdout)
+        self.assertNotIn(p.pid, entries())
+
+    def test_exited_process_removes_its_entry(self):
+        p = spawn([binary("driver_loop"), "5"], OMNIPROF=f"dir={self.dir}")
+        p.communicate()
+        self.assertNotIn(p.pid, entries())
+
+    # ---- HTTP ---------------------------------------------------------------
+
+    def serve(self):
+        s = subprocess.Popen([CLI, "serve", "--listen", "127.0.0.1:0"], env=base_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(s)
+        line = s.stdout.readline()
+        port = int(re.search(r":(\d+) ", line).group(1))
+        return f"http://127.0.0.1:{port}"
+
+    def http(self, url, body=None, method="POST"):
+        data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def test_http_endpoints(self):
+        _, stages = self.pipeline()
+        base = self.serve()
+        status, body = self.http(base + "/processes", method="GET")
+        self.assertEqual(status, 200)
+        self.assertEqual({p["stage"] for p in body["processes"]} >= {0, 1, 2}, True)
+        status, body = self.http(base + "/start_profile", '{"stages": [0]}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual([(p["pid"], p["result"]) for p in body["processes"]],
+                         [(stages[0], "recording")])
+        time.sleep(0.3)
+        status, body = self.http(base + "/stop_profile", '{"stages": [0]}')
+        self.assertEqual(status, 200, body)
+        (proc,) = body["processes"]
+        self.assertTrue(proc["ok"])
+        self.assertEqual(len(proc["files"]), 2)
+        self.assertTrue(all(os.path.exists(f) for f in proc["files"]))
+        self.assertEqual(set(per_kernel(load(proc["files"][0]))), {"thinker_kernel"})
+        # no body / null stages: every process
+        status, body = self.http(base + "/start_profile", "")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body["processes"]), 4)
+        status, body = self.http(base + "/stop_profile", '{"stages": null}')
+        self.assertEqual(status, 200)
+
+    def test_http_errors(self):
+        self.pipeline()
+        base = self.serve()
+        for text, code, words in (("{not json", 400, "not JSON"),
+                                  ('{"stages": "0"}', 400, "list of stage numbers"),
+                                  ('{"stages": [-1]}', 400, "stage numbers"),
+                                  ('{"stages": []}', 400, "empty"),
+                                  ('{"stage": [0]}', 400, "unknown field"),
+                                  ("[1, 2]", 400, "object"),
+                                  ('{"stages": [7]}', 404, "no profiled process has stage 7")):
+            status, body = self.http(base + "/start_profile", text)
+            self.assertEqual(status, code, text)
+            self.assertIn(words, body["error"], text)
+        status, _ = self.http(base + "/start_profile", method="GET")
+        self.assertEqual(status, 405)
+        status, _ = self.http(base + "/nowhere", "{}")
+        self.assertEqual(status, 404)
+        status, body = self.http(base + "/processes", method="GET")
+        self.assertEqual(status, 200, "the server still answers after all that")
+
+    # ---- iteration sources ---------------------------------------------------
+
+    def test_step_on_drives_delay_and_max(self):
+        # threads_launch calls no omni_step: every completed cuLaunchKernel is
+        # a step; delay 2 / max 3 records launches 3, 4 and 5
+        r = subprocess.run([binary("threads_launch"), "1", "10"], capture_output=True, text=True,
+                           env=base_env(LD_PRELOAD=LIB, OMNIPROF=f"dir={self.dir},autostart=1,"
+                                        "step_on=cuLaunchKernel,delay_iterations=2,max_iterations=3"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (t,) = [load(f) for f in traces(self.dir)]
+        self.assertEqual(per_kernel(t), {"mt_kernel": 3})
+        corr = [e["args"]["correlation"] & 0xFFFFFFFF for e in t["traceEvents"]
+                if e.get("name") == "cuLaunchKernel"]
+        self.assertEqual(len(corr), 3)
+
+    def test_step_on_a_synchronisation(self):
+        r = subprocess.run([binary("memory_paths"), "6"], capture_output=True, text=True,
+                           env=base_env(LD_PRELOAD=LIB, OMNIPROF=f"dir={self.dir},autostart=1,"
+                                        "step_on=cuStreamSynchronize,delay_iterations=1,"
+                                        "max_iterations=2"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (t,) = [load(f) for f in traces(self.dir)]
+        # memory_paths also calls omni_step once per iteration: both count
+        launches = [e for e in t["traceEvents"] if e.get("name") == "cuLaunchCooperativeKernel"]
+        self.assertGreaterEqual(len(launches), 1)
+        self.assertIn("step_on=cuStreamSynchronize", t["omniprof"]["config"])
+
+    def test_bad_step_on_is_a_config_error(self):
+        r = subprocess.run([binary("driver_loop"), "2"], capture_output=True, text=True,
+                           env=base_env(LD_PRELOAD=LIB, OMNIPROF="step_on=cuNothing"))
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("step_on: 'cuNothing' is not a call omniprof intercepts", r.stderr)
+
+    def test_step_signal_drives_delay_and_max(self):
+        p = spawn([binary("threads_launch"), "1", "100000", "1000"],
+                  OMNIPROF=f"dir={self.dir},autostart=1,delay_iterations=1,max_iterations=2")
+        self.procs.append(p)
+        e = wait_for(lambda: entries().get(p.pid))
+        sig = e["step_signal"]
+        self.assertGreaterEqual(sig, signal.SIGRTMIN)
+        r = cli("status", str(p.pid))
+        self.assertIn(f"step SIGRTMIN+{sig - signal.SIGRTMIN}", r.stdout)
+        time.sleep(0.2)
+        t1 = time.time_ns()
+        os.kill(p.pid, sig)          # count 1 = delay: recording begins
+        time.sleep(0.3)
+        os.kill(p.pid, sig)          # 2 recorded
+        time.sleep(0.3)
+        t3 = time.time_ns()
+        os.kill(p.pid, sig)          # more than max: the session ends and is written
+        (f,) = wait_for(lambda: traces(self.dir))
+        t = load(f)
+        ts = [t["baseTimeNanoseconds"] + round(e["ts"] * 1000) for e in t["traceEvents"]
+              if e.get("name") == "cuLaunchKernel"]
+        self.assertGreater(len(ts), 100)
+        self.assertTrue(all(t1 <= x <= t3 + 200_000_000 for x in ts))
+        self.assertEqual(t["omniprof"]["steps"], 2)
+
+    def test_toggle_signal_of_the_program_is_left_alone_with_a_key_to_change_it(self):
+        cmd = ["/bin/sh", "-c", f"trap '' USR1; exec {binary('driver_loop')} 30 10"]
+        p = spawn(cmd, OMNIPROF=f"dir={self.dir},stop_signal=none")
+        out, err = p.communicate(timeout=30)
+        self.assertIn("SIGUSR1 is already handled by the program", err)
+        self.assertIn("set toggle_signal= to another signal", err)
+
+    # ---- summary -------------------------------------------------------------
+
+    def test_summary_of_a_kineto_trace(self):
+        (fixture,) = glob.glob(os.path.join(SHARED, "fixtures/kineto-h200/*.pt.trace.json.gz"))
+        r = cli("summary", fixture)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        torch = read_text(os.path.join(SHARED, "fixtures/kineto-h200/profiler_out_stage-0.txt"))
+        # torch's table: the Self CUDA column and the calls of every GPU row
+        want, got = [], []
+        for line in torch.splitlines():
+            cells = re.split(r"\s{2,}", line.strip())
+            if len(cells) >= 14 and cells[1] == "0.00%" and cells[6] != "0.000us":
+                want.append((cells[0][:30], cells[6], cells[-1]))
+        for line in r.stdout.splitlines():
+            cells = re.split(r"\s{2,}", line.strip())
+            if len(cells) >= 13 and cells[1].endswith("us"):
+                got.append((cells[0][:30], cells[1], cells[-1]))
+        self.assertEqual(len(want), 6)
+        self.assertEqual(got, want, "same rows, same Self CUDA times and calls, same order")
+        self.assertIn("Self CUDA time total: 62.524us", r.stdout)
+
+    def test_summary_of_an_omniprof_trace_and_top(self):
+        r = subprocess.run([binary("driver_loop"), "7"], capture_output=True, text=True,
+                           env=base_env(LD_PRELOAD=LIB, OMNIPROF=f"dir={self.dir},autostart=1,"
+                                        "use_gzip=false"))
+        (f,) = glob.glob(os.path.join(self.dir, "*.pt.trace.json"))
+        r = cli("summary", f)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        calls = {l.split()[0]: l.split()[-1] for l in r.stdout.splitlines()
+                 if l.strip().startswith(("vec_add", "scale"))}
+        self.assertEqual(calls, {"vec_add": "7", "scale": "7"})
+        r = cli("summary", f, "--top", "1")
+        self.assertIn("(4 more rows)", r.stdout)
+        r = cli("summary", os.path.join(self.dir, "nope.json"))
+        self.assertEqual(r.returncode, 1)
+        bad = os.path.join(self.dir, "bad.json.gz")
+        with gzip.open(bad, "wt") as g:
+            g.write('{"traceEvents": [')
+        r = cli("summary", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not a readable trace", r.stderr)
+
+    def test_run_options(self):
+        r = cli("run", "-o", self.dir, "--autostart", "--no-stack", "--memory", "--shapes",
+                "--stage", "3", "--delay", "1", "--max", "2", "--", binary("driver_loop"), "6")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (t,) = [load(f) for f in traces(self.dir)]
+        self.assertEqual((t["with_stack"], t["profile_memory"], t["record_shapes"],
+                          t["omniprof"]["stage"]), (0, 1, 1, 3))
+        self.assertEqual(per_kernel(t), {"vec_add": 2, "scale": 2})
+        report = os.path.join(self.dir, "fake.txt")
+        r = cli("run", "--profiler", "cuda", "--autostart", "--", binary("driver_loop"), "3",
+                FAKE_CUDA_REPORT=report)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("profiler_start=1 profiler_stop=1", read_text(report))
+
+
+if __name__ == "__main__":
+    unittest.main()
