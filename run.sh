@@ -61,23 +61,36 @@ driver_path() {
 
 demo() {
     build
-    local out="$ROOT/demo_out" fake
+    local out="$ROOT/demo_out" fake pid
     fake=$(driver_path)
     rm -rf "$out"
-    if [ -n "$fake" ]; then
-        say "no GPU here: the sample runs against the fake CUDA driver ($fake)"
-    fi
-    say "omniprof run -o demo_out --autostart --max 20 -- driver_loop 50"
-    LD_LIBRARY_PATH="$fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-        "$BUILD/bin/omniprof" run -o "$out" --autostart --max 20 -- "$BUILD/bin/driver_loop" 50 2>&1
-    local trace table
-    trace=$(ls "$out"/*.pt.trace.json.gz)
-    table=$(ls "$out"/profiler_out_*.txt)
-    say "trace: $trace"
-    say "table: $table"
-    say "open the trace in https://ui.perfetto.dev, chrome://tracing or TensorBoard"
-    say "top kernels:"
-    head -n 16 "$table"
+    [ -n "$fake" ] && say "no GPU here: the samples run against the fake CUDA driver ($fake)"
+    export LD_LIBRARY_PATH="$fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    local omniprof="$BUILD/bin/omniprof"
+    say "omniprof run -o demo_out -- pipeline 300 10    (stages 0 -> 1 -> 2, in the background)"
+    "$omniprof" run -o "$out" -- "$BUILD/bin/pipeline" 300 10 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do
+        [ "$("$omniprof" list | awk '$2 ~ /^[0-9]+$/' | wc -l)" -ge 3 ] && break
+        sleep 0.1
+    done
+    say "omniprof list"
+    "$omniprof" list
+    say "omniprof start --stages 0,2 --wait"
+    "$omniprof" start --stages 0,2 --wait
+    sleep 1
+    say "omniprof stop --stages 0,2 --wait"
+    "$omniprof" stop --stages 0,2 --wait
+    wait "$pid"
+    for table in "$out"/profiler_out_stage-*.txt; do
+        say "top of $table"
+        head -n 6 "$table" | cut -c1-160
+    done
+    local trace
+    trace=$(ls "$out"/stage-0_*.pt.trace.json.gz | head -n 1)
+    say "omniprof summary $trace --top 3"
+    "$omniprof" summary "$trace" --top 3 | cut -c1-160
+    say "traces in $out: open them in https://ui.perfetto.dev, chrome://tracing or TensorBoard"
 }
 
 run_tests() {
