@@ -20,7 +20,7 @@ import urllib.request
 from helpers import (CLI, LIB, RUNTIME_DIR, base_env, binary, load, per_kernel, read_text,
                      spawn, traces)
 
-SHARED = os.path.join(os.path.dirname(__file__), "../../../shared")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures")
 
 
 def cli(*args, timeout=60, **env):
@@ -270,10 +270,10 @@ class Control(unittest.TestCase):
     # ---- summary -------------------------------------------------------------
 
     def test_summary_of_a_kineto_trace(self):
-        (fixture,) = glob.glob(os.path.join(SHARED, "fixtures/kineto-h200/*.pt.trace.json.gz"))
+        (fixture,) = glob.glob(os.path.join(FIXTURES, "kineto-h200/*.pt.trace.json.gz"))
         r = cli("summary", fixture)
         self.assertEqual(r.returncode, 0, r.stderr)
-        torch = read_text(os.path.join(SHARED, "fixtures/kineto-h200/profiler_out_stage-0.txt"))
+        torch = read_text(os.path.join(FIXTURES, "kineto-h200/profiler_out_stage-0.txt"))
         # torch's table: the Self CUDA column and the calls of every GPU row
         want, got = [], []
         for line in torch.splitlines():
