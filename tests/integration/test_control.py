@@ -137,6 +137,25 @@ class Control(unittest.TestCase):
         p.communicate()
         self.assertNotIn(p.pid, entries())
 
+    def test_registry_must_be_private(self):
+        real = os.path.join(self.dir, "real")
+        os.mkdir(real, 0o700)
+        link = os.path.join(self.dir, "link")
+        os.symlink(real, link)
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        for bad, why in ((link, "is a symbolic link"), (shared, "is open to other users")):
+            r = subprocess.run([binary("driver_loop"), "2"], capture_output=True, text=True,
+                               env=base_env(LD_PRELOAD=LIB, OMNIPROF_RUNTIME_DIR=bad,
+                                            OMNIPROF=f"dir={self.dir}"))
+            self.assertEqual(r.returncode, 0, "the program runs anyway")
+            self.assertIn(f"omniprof: registry: {bad} {why}", r.stderr)
+            r = cli("list", OMNIPROF_RUNTIME_DIR=bad)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(why, r.stderr)
+        self.assertEqual(os.listdir(real), [], "nothing was written through the link")
+
     # ---- HTTP ---------------------------------------------------------------
 
     def serve(self):
