@@ -9,12 +9,10 @@
  * of the result, so runs with and without omniprof can be compared.
  */
 #include <cuda.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-/* Resolved to omniprof's when it is preloaded, NULL otherwise. */
-extern void omni_step(void) __attribute__((weak));
+#include "common.h"
 
 static const char ptx[] =
     ".version 8.0\n"
@@ -51,34 +49,16 @@ static const char ptx[] =
     "    ret;\n"
     "}\n";
 
-#define CHECK(call)                                                                    \
-    do {                                                                               \
-        CUresult r_ = (call);                                                          \
-        if (r_ != CUDA_SUCCESS) {                                                      \
-            const char *s_ = NULL;                                                     \
-            cuGetErrorName(r_, &s_);                                                   \
-            fprintf(stderr, "driver_loop: %s failed: %s\n", #call, s_ ? s_ : "?");     \
-            return 1;                                                                  \
-        }                                                                              \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 10;
     int sleep_ms = argc > 2 ? atoi(argv[2]) : 0;
     enum { N = 1024 };
 
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction vec_add, scale;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoadData(&mod, ptx));
-    CHECK(cuModuleGetFunction(&vec_add, mod, "vec_add"));
-    CHECK(cuModuleGetFunction(&scale, mod, "scale"));
+    CHECK(load_kernel(ptx, "vec_add", &vec_add));
+    CHECK(load_kernel(ptx, "scale", &scale));
+
 
     static float host[N];
     for (int i = 0; i < N; i++)
@@ -95,8 +75,7 @@ int main(int argc, char **argv)
     void *scale_args[] = {&a, &factor, &n};
     int launches = 0;
     for (int it = 0; it < iterations; it++) {
-        if (omni_step)
-            omni_step();
+        step();
         CHECK(cuLaunchKernel(vec_add, N / 256, 1, 1, 256, 1, 1, 0, NULL, add_args, NULL));
         CHECK(cuLaunchKernel(scale, N / 128, 1, 1, 128, 1, 1, 64, NULL, scale_args, NULL));
         launches += 2;
@@ -112,7 +91,8 @@ int main(int argc, char **argv)
         sum += host[i];
     CHECK(cuMemFree(a));
     CHECK(cuMemFree(b));
-    CHECK(cuModuleUnload(mod));
+    CUdevice dev;
+    CHECK(cuCtxGetDevice(&dev));
     CHECK(cuDevicePrimaryCtxRelease(dev));
     printf("driver_loop: iterations=%d launches=%d vec_add=%d scale=%d checksum=%.1f\n",
            iterations, launches, launches / 2, launches / 2, sum);
