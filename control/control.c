@@ -334,6 +334,25 @@ static void on_state_change(enum coll_gate_action action)
     post(action == COLL_GATE_END ? CTL_REQ_FLUSH : CTL_REQ_PUBLISH);
 }
 
+/* The control pipe, on descriptors well above those a program uses first
+ * (a program that closes "all" its descriptors at start may still close
+ * them: the control thread then makes a new pipe). */
+static int make_pipe(int fds[2])
+{
+    int raw[2];
+    if (pipe2(raw, O_CLOEXEC) < 0)
+        return -errno;
+    for (int i = 0; i < 2; i++) {
+        int high = fcntl(raw[i], F_DUPFD_CLOEXEC, 512);
+        fds[i] = high >= 0 ? high : raw[i];
+        if (high >= 0)
+            close(raw[i]);
+    }
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    ctl_signals_set_pipe(fds[1]);
+    return 0;
+}
+
 static void *control_thread(void *arg)
 {
     (void)arg;
@@ -342,8 +361,14 @@ static void *control_thread(void *arg)
         ssize_t n = read(pipe_fd[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return NULL;
+        if (n <= 0) {
+            /* our pipe was closed under us: make a new one and go on */
+            coll_log(COLL_LOG_WARN, NULL, "the control pipe was closed by the program; "
+                                          "making a new one");
+            if (make_pipe(pipe_fd) < 0)
+                return NULL;
+            continue;
+        }
         for (ssize_t i = 0; i < n; i++)
             handle_request(buf[i]);
     }
@@ -351,10 +376,8 @@ static void *control_thread(void *arg)
 
 static int start_thread(void)
 {
-    if (pipe2(pipe_fd, O_CLOEXEC) < 0)
+    if (make_pipe(pipe_fd) < 0)
         return -errno;
-    fcntl(pipe_fd[1], F_SETFL, O_NONBLOCK);
-    ctl_signals_set_pipe(pipe_fd[1]);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits "all blocked" */

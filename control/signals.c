@@ -15,17 +15,23 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "collector.h"
 #include "control.h"
 
-/* Written before the handlers are installed (and again in a fork child). */
+/* Written before the handlers are installed (and again when the pipe is
+ * made anew).  The inode tells our pipe from a file the program may have
+ * opened under the same number after closing all its descriptors. */
 static volatile int pipe_out = -1;
+static volatile ino_t pipe_ino;
 static int sig_toggle, sig_stop, sig_step;
 
 void ctl_signals_set_pipe(int fd)
 {
+    struct stat st;
+    pipe_ino = fstat(fd, &st) == 0 ? st.st_ino : 0;
     pipe_out = fd;
 }
 
@@ -42,7 +48,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         req = CTL_REQ_START;
     else if (si && si->si_code == SI_QUEUE && si->si_value.sival_int == CTL_SIGNAL_STOP)
         req = CTL_REQ_STOP;
-    if (pipe_out >= 0) {
+    struct stat st; /* fstat is async-signal-safe */
+    if (pipe_out >= 0 && fstat(pipe_out, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_ino == pipe_ino) {
         ssize_t w = write(pipe_out, &req, 1);
         (void)w;
     }

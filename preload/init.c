@@ -78,6 +78,13 @@ static void at_exit(void)
 
 static void init_once(void)
 {
+    /* exec and posix_spawn may be called in a vfork child, where resolving
+     * (dlsym, dlopen: loader locks another thread may hold) is not safe:
+     * resolve them now, in the constructor. */
+    pl_resolve(PL_execve);
+    pl_resolve(PL_execvpe);
+    pl_resolve(PL_posix_spawn);
+    pl_resolve(PL_posix_spawnp);
     coll_set_kernel_describer(describe_kernel);
     ctl_set_cuda_profiler(cuda_profiler);
     ctl_init();

@@ -197,6 +197,21 @@ class Preload(unittest.TestCase):
         r = run(["/bin/sh", "-c", "exit 7"])
         self.assertEqual(r.returncode, 7)
 
+    def test_program_closing_all_descriptors(self):
+        # the program closes omniprof's control pipe; omniprof makes a new one,
+        # and never writes into the file that took a freed descriptor number
+        p = spawn([binary("close_fds"), "150"], OMNIPROF=f"dir={self.dir}")
+        time.sleep(0.4)
+        p.send_signal(signal.SIGUSR1)
+        time.sleep(0.4)
+        p.send_signal(signal.SIGUSR2)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("own_file_bytes=0", out)
+        self.assertIn("the control pipe was closed by the program", err)
+        (t,) = [load(f) for f in traces(self.dir)]
+        self.assertGreater(per_kernel(t)["daemon_kernel"], 10)
+
     def test_stages_not_selected_ignore_signals(self):
         p = spawn([SAMPLE, "200", "10"], OMNIPROF=f"dir={self.dir},stage=1,stages=0,2")
         time.sleep(0.4)
