@@ -49,6 +49,7 @@ enum coll_kind {
     COLL_EV_COPY,    /* memcpy: copy payload */
     COLL_EV_MEMSET,  /* memset: copy payload (src = the value) */
     COLL_EV_SYNC,    /* synchronisation: copy payload's stream */
+    COLL_EV_CUPTI,   /* an API call seen by a CUPTI callback: cupti payload */
     COLL_EV_STEP,    /* iteration boundary: step payload */
 };
 
@@ -173,6 +174,11 @@ struct coll_event {
         struct {
             uint64_t number; /* 1-based step count of this session */
         } step;
+        struct {
+            const char *name; /* CUPTI's function name (static in libcupti) */
+            uint32_t cbid;
+            uint32_t domain; /* enum coll_api_domain */
+        } cupti;
     } u;
     /* memory events only: where (-1: host / unknown) and whether the
      * allocation table knew the pointer (frees of unknown pointers: 0) */
@@ -194,6 +200,9 @@ extern struct coll_options coll_opt;
 
 /* ---- host stacks (stack.c) ----------------------------------------------- */
 
+/* Leaves the frames of the module containing addr out of every stack (the
+ * CUDA libraries' and CUPTI's own frames above a callback). */
+void coll_stacks_skip_module(const void *addr);
 /* Maps the stack table (max_stacks distinct stacks of up to depth frames). */
 int coll_stacks_init(unsigned max_stacks, int depth);
 /* The calling thread's stack, interned: identical stacks get one id.  For
@@ -217,6 +226,52 @@ int coll_memory_init(unsigned capacity);
 void coll_memory_alloc(struct coll_event *ev, int cls, uint64_t addr, uint64_t bytes, int device);
 void coll_memory_free(struct coll_event *ev, int cls, uint64_t addr, uint64_t bytes_if_known);
 uint64_t coll_memory_unknown_frees(void);
+
+/* ---- CUPTI (cupti.c) ------------------------------------------------------ */
+
+struct coll_session;
+
+/* What the GPU did, from CUPTI activity records, in omniprof's clock. */
+enum coll_gpu_kind { COLL_GPU_KERNEL = 1, COLL_GPU_MEMCPY, COLL_GPU_MEMSET, COLL_GPU_SYNC,
+                     COLL_GPU_OVERHEAD };
+
+struct coll_gpu {
+    uint64_t start_ns, end_ns;
+    uint32_t correlation;
+    uint16_t kind;                 /* enum coll_gpu_kind */
+    uint8_t copy_kind;             /* CUpti_ActivityMemcpyKind */
+    uint8_t src_kind, dst_kind;    /* CUpti_ActivityMemoryKind (memset: dst_kind) */
+    uint32_t device, context, stream;
+    const char *name;              /* kernels and overheads: interned, lives with omniprof */
+    int32_t grid[3], block[3];
+    int32_t static_shared, dynamic_shared, registers;
+    uint32_t cluster[3];
+    uint64_t bytes;                /* copies and memsets */
+    uint32_t value;                /* memsets */
+    uint32_t graph_id;
+    uint64_t graph_node;
+    int64_t grid_id;
+};
+
+/* Whether CUPTI is loaded, subscribed and owns the launch, copy, memset
+ * and synchronisation calls (the interposed hooks then only forward;
+ * allocations stay with the hooks, which know the bytes and addresses). */
+extern _Atomic int coll_cupti_active;
+
+/* Loads and subscribes to CUPTI (once; safe to call again).  path: an
+ * explicit libcupti to try first, or NULL.  Returns 0, or -1 after one
+ * warning saying why (missing, wrong version, another subscriber). */
+int coll_cupti_setup(const char *path, const char *step_on);
+/* Session edges, from the gate (apply()): enable/disable callbacks and
+ * activity.  Cheap; no flushing. */
+void coll_cupti_begin(void);
+void coll_cupti_end(void);
+/* At collection (control thread): flushes CUPTI and moves the session's
+ * GPU records into s; fills s->gpu, s->n_gpu, s->gpu_dropped. */
+int coll_cupti_collect(struct coll_session *s);
+void coll_cupti_free(struct coll_session *s);
+/* Kineto's names for copies: "Memcpy HtoD (Pageable -> Device)". */
+void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap);
 
 /* ---- buffers and the record path -------------------------------------- */
 
@@ -302,7 +357,28 @@ struct coll_session {
     } *stacks; /* sorted by id */
     uint64_t stacks_dropped;
     uint64_t unknown_frees;
+    /* GPU activity (CUPTI), sorted by start time */
+    size_t n_gpu;
+    struct coll_gpu *gpu;
+    uint64_t gpu_dropped; /* CUPTI's dropped records */
+    bool cupti;           /* CUPTI was active for this session */
+    /* the devices the GPU records name, described by the driver */
+    size_t n_devices;
+    struct coll_device {
+        int id;
+        char name[128];
+        uint64_t total_memory;
+        int major, minor, sms, warp_size;
+        int max_threads_per_block, max_threads_per_sm;
+        int regs_per_block, regs_per_sm;
+        int shared_per_block, shared_per_block_optin, shared_per_sm;
+    } devices[16];
 };
+
+/* Describes device id (supplied by preload/: the real driver's queries);
+ * returns 0, or -1 when it cannot. */
+typedef int (*coll_device_describer)(int id, struct coll_device *out);
+void coll_set_device_describer(coll_device_describer describe);
 
 /* Describes a launched function: a CUfunction for driver launches, the host
  * stub for runtime launches (domain says which).  Fills name (driver-owned,

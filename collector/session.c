@@ -71,9 +71,11 @@ static void apply(enum coll_gate_action action)
     if (action == COLL_GATE_BEGIN) {
         begin_ns = coll_now_ns();
         steps_seen = 0;
+        coll_cupti_begin();
         atomic_store(&coll_recording_flag, 1);
     } else {
         atomic_store(&coll_recording_flag, 0);
+        coll_cupti_end();
         end_ns = coll_now_ns();
         pending = true;
     }
@@ -241,7 +243,7 @@ struct coll_session *coll_collect(void)
         s->end_ns = e;
         s->dropped = coll_buffers_take_dropped();
         s->unknown_frees = coll_memory_unknown_frees();
-        if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0) {
+        if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0 || coll_cupti_collect(s) < 0) {
             coll_log(COLL_LOG_ERROR, "collect", "out of memory describing the session; it is dropped");
             coll_session_free(s);
             s = NULL;
@@ -265,6 +267,7 @@ void coll_session_free(struct coll_session *s)
         }
         free(s->names);
         coll_stacks_free(s);
+        coll_cupti_free(s);
         free(s->events);
         free(s);
     }

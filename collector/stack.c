@@ -42,26 +42,58 @@ static uint64_t *arena;
 static uint32_t n_slots; /* a power of two */
 static uint64_t arena_frames;
 static int depth;
-static uintptr_t self_start, self_end; /* omniprof's own text, skipped */
+/* Text ranges whose frames are left out: omniprof's own, then CUDA's and
+ * CUPTI's (added when CUPTI is set up).  Written before any capture that
+ * could see them; read on the record path. */
+#define MAX_SKIPPED 6
+static struct {
+    uintptr_t start, end;
+} skipped[MAX_SKIPPED];
+static _Atomic int n_skipped;
 
 static _Atomic uint64_t arena_used;
 static _Atomic uint64_t dropped;
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+/* Adds the executable segment containing *(uintptr_t *)arg. */
+static int find_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    (void)size, (void)arg;
-    uintptr_t here = (uintptr_t)&find_self;
+    (void)size;
+    uintptr_t here = *(uintptr_t *)arg;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && here >= start &&
             here < start + ph->p_memsz) {
-            self_start = start;
-            self_end = start + ph->p_memsz;
+            int n = atomic_load(&n_skipped);
+            if (n < MAX_SKIPPED) {
+                skipped[n].start = start;
+                skipped[n].end = start + ph->p_memsz;
+                atomic_store(&n_skipped, n + 1);
+            }
             return 1;
         }
     }
     return 0;
+}
+
+void coll_stacks_skip_module(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr;
+    int n = atomic_load(&n_skipped);
+    for (int i = 0; i < n; i++)
+        if (a >= skipped[i].start && a < skipped[i].end)
+            return;
+    if (a)
+        dl_iterate_phdr(find_text, &a);
+}
+
+static bool is_skipped(uintptr_t ip)
+{
+    int n = atomic_load_explicit(&n_skipped, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (ip >= skipped[i].start && ip < skipped[i].end)
+            return true;
+    return false;
 }
 
 int coll_stacks_init(unsigned max_stacks, int max_depth)
@@ -85,7 +117,7 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
             munmap(a, arena_frames * sizeof *arena);
         return -1;
     }
-    dl_iterate_phdr(find_self, NULL);
+    coll_stacks_skip_module((const void *)&coll_stacks_init);
     arena = a;
     n_slots = n;
     __atomic_store_n(&slots, (struct stack_slot *)s, __ATOMIC_RELEASE);
@@ -111,7 +143,7 @@ uint32_t coll_stack_capture(void)
     void *buf[MAX_DEPTH + SKIP_SLACK];
     int n = unw_backtrace(buf, depth + SKIP_SLACK);
     int skip = 0;
-    while (skip < n && (uintptr_t)buf[skip] >= self_start && (uintptr_t)buf[skip] < self_end)
+    while (skip < n && is_skipped((uintptr_t)buf[skip]))
         skip++;
     void **f = buf + skip;
     n -= skip;

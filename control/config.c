@@ -59,6 +59,9 @@ static const struct key {
     {"step_on", NULL, T_STRING, F(step_on), sizeof(((struct ctl_config *)0)->step_on), 0, 0},
     {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir), 0,
      0},
+    {"cupti", NULL, T_BOOL, F(cupti), 0, 0, 0},
+    {"cupti_path", NULL, T_STRING, F(cupti_path), sizeof(((struct ctl_config *)0)->cupti_path), 0,
+     0},
 #undef F
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -103,6 +106,7 @@ void ctl_config_defaults(struct ctl_config *c)
     c->log_level = COLL_LOG_INFO;
     c->follow_exec = true;
     c->step_signal = -1;
+    c->cupti = true;
 }
 
 static int fail(struct ctl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

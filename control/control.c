@@ -222,6 +222,10 @@ static void write_session(bool keep_empty)
                      "%llu events were dropped because the buffers were full; raise buffer_size "
                      "(now %ld MiB)",
                      (unsigned long long)s->dropped, cfg.buffer_size);
+        if (s->gpu_dropped)
+            coll_log(COLL_LOG_WARN, "cupti",
+                     "CUPTI dropped %llu activity records (its buffers were full)",
+                     (unsigned long long)s->gpu_dropped);
     } else {
         result("writing to %s failed: %s", o.dir, strerror(-rc));
     }
@@ -509,6 +513,14 @@ void ctl_shutdown(void)
         shut_down = true;
     }
     pthread_mutex_unlock(&work_lock);
+}
+
+void ctl_cuda_arrived(void)
+{
+    if (!enabled || !cfg.cupti || cfg.profiler == CTL_PROFILER_CUDA || atomic_load(&coll_cupti_active))
+        return;
+    if (coll_cupti_setup(cfg.cupti_path, cfg.step_on) == 0 && coll_recording())
+        coll_cupti_begin(); /* a session that began before CUDA did */
 }
 
 bool ctl_follow_exec(void)

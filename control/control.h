@@ -37,6 +37,8 @@ struct ctl_config {
     int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
     char step_on[64]; /* an API whose every completed call is a step; "" none */
     char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
+    char cupti_path[PATH_MAX];  /* a libcupti to try first */
+    bool cupti;                 /* use CUPTI when CUDA is in the process */
     /* Where profiler and torch_profiler_dir were last set, for the messages
      * of rules between keys; not part of the value (not compared). */
     char profiler_source[96];
@@ -143,6 +145,9 @@ bool ctl_exec_prepare(void);
 void ctl_exec_failed(bool was_recording);
 /* follow_exec: whether children keep omniprof in their environment. */
 bool ctl_follow_exec(void);
+/* CUDA was initialised in the process: set CUPTI up (once), and bring it
+ * into a session that is already recording. */
+void ctl_cuda_arrived(void);
 /* fork(): prepare/parent/child handlers for pthread_atfork. */
 void ctl_atfork_prepare(void);
 void ctl_atfork_parent(void);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "control.h"
 #include "preload.h"
 
 /* Names whose variant depends on the version or the stream mode. */
@@ -59,6 +60,23 @@ static const char *variant_name(const char *name, int version, cuuint64_t flags,
         return buf;
     }
     return name;
+}
+
+/* The first CUDA initialisation in the process: the moment to set CUPTI up
+ * (loading it into every process that never uses CUDA would be waste). */
+PL_EXPORT CUresult cuInit(unsigned flags)
+{
+    if (!PL_REAL(cuInit))
+        return CUDA_ERROR_NOT_INITIALIZED;
+    CUresult r = pl_real.cuInit(flags);
+    if (r == CUDA_SUCCESS && !pl_in_hook) {
+        int saved = errno;
+        pl_in_hook = true;
+        ctl_cuda_arrived();
+        pl_in_hook = false;
+        errno = saved;
+    }
+    return r;
 }
 
 PL_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,

@@ -5,6 +5,7 @@
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "collector.h"
@@ -51,6 +52,46 @@ static void describe_kernel(int domain, uint64_t func, struct coll_kernel_info *
     pl_in_hook = false;
 }
 
+/* deviceProperties for the trace, from the driver (control thread). */
+static int describe_device(int id, struct coll_device *d)
+{
+    CUdevice dev;
+    if (!PL_REAL(cuDeviceGet) || !PL_REAL(cuDeviceGetAttribute) ||
+        pl_real.cuDeviceGet(&dev, id) != CUDA_SUCCESS)
+        return -1;
+    pl_in_hook = true;
+    if (PL_REAL(cuDeviceGetName))
+        pl_real.cuDeviceGetName(d->name, (int)sizeof d->name, dev);
+    size_t total = 0;
+    if (PL_REAL(cuDeviceTotalMem_v2) && pl_real.cuDeviceTotalMem_v2(&total, dev) == CUDA_SUCCESS)
+        d->total_memory = total;
+    static const struct {
+        CUdevice_attribute attr;
+        size_t offset;
+    } attrs[] = {
+        {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, offsetof(struct coll_device, major)},
+        {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, offsetof(struct coll_device, minor)},
+        {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, offsetof(struct coll_device, sms)},
+        {CU_DEVICE_ATTRIBUTE_WARP_SIZE, offsetof(struct coll_device, warp_size)},
+        {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(struct coll_device, max_threads_per_block)},
+        {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR,
+         offsetof(struct coll_device, max_threads_per_sm)},
+        {CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK, offsetof(struct coll_device, regs_per_block)},
+        {CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR,
+         offsetof(struct coll_device, regs_per_sm)},
+        {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,
+         offsetof(struct coll_device, shared_per_block)},
+        {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+         offsetof(struct coll_device, shared_per_block_optin)},
+        {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR,
+         offsetof(struct coll_device, shared_per_sm)},
+    };
+    for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
+        pl_real.cuDeviceGetAttribute((int *)((char *)d + attrs[i].offset), attrs[i].attr, dev);
+    pl_in_hook = false;
+    return 0;
+}
+
 /* profiler=cuda: the gated window is cuProfilerStart..cuProfilerStop.  On a
  * thread with no current context (the control thread) device 0's primary
  * context is made current there first. */
@@ -86,6 +127,7 @@ static void init_once(void)
     pl_resolve(PL_posix_spawn);
     pl_resolve(PL_posix_spawnp);
     coll_set_kernel_describer(describe_kernel);
+    coll_set_device_describer(describe_device);
     ctl_set_cuda_profiler(cuda_profiler);
     ctl_init();
     /* atexit from the constructor runs after the program's own atexit work

@@ -40,6 +40,7 @@ CUresult cuStreamSynchronize_ptsz(CUstream stream);
 
 /* Functions omniprof wraps but does not record, X(name, domain). */
 #define PL_WRAPPED_LIST(X)                                                                         \
+    X(cuInit, DRIVER)                                                                              \
     X(cuGetProcAddress, DRIVER)                                                                    \
     X(cuGetProcAddress_v2, DRIVER)                                                                 \
     X(execve, LIBC)                                                                                \
@@ -51,6 +52,10 @@ CUresult cuStreamSynchronize_ptsz(CUstream stream);
 #define PL_HELPER_LIST(X)                                                                          \
     X(cuFuncGetName, DRIVER)                                                                       \
     X(cuFuncGetAttribute, DRIVER)                                                                  \
+    X(cuDeviceGet, DRIVER)                                                                         \
+    X(cuDeviceGetName, DRIVER)                                                                     \
+    X(cuDeviceGetAttribute, DRIVER)                                                                \
+    X(cuDeviceTotalMem_v2, DRIVER)                                                                 \
     X(cuCtxGetDevice, DRIVER)                                                                      \
     X(cuCtxGetCurrent, DRIVER)                                                                     \
     X(cuCtxSetCurrent, DRIVER)                                                                     \
@@ -149,6 +154,13 @@ static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, u
     ev->stack = coll_opt.with_stack ? coll_stack_capture() : 0;
 }
 
+/* Whether the hooks record launches, copies, memsets and synchronisations:
+ * while recording, unless CUPTI's callbacks own them (no double records). */
+static inline bool pl_hooks_record(void)
+{
+    return coll_recording() && !atomic_load_explicit(&coll_cupti_active, memory_order_relaxed);
+}
+
 /* step_on: a completed call of this API is an iteration boundary. */
 static inline void pl_step_on(int api)
 {
@@ -172,9 +184,9 @@ static inline void pl_step_on(int api)
     {                                                                                              \
         if (!PL_REAL(name))                                                                        \
             return missing;                                                                        \
-        if (pl_in_hook || (!coll_recording() && coll_opt.step_on != COLL_API_##name))              \
+        if (pl_in_hook || (!pl_hooks_record() && coll_opt.step_on != COLL_API_##name))             \
             return pl_real.name ARGS;                                                              \
-        if (!coll_recording()) {                                                                   \
+        if (!pl_hooks_record()) {                                                                  \
             ret_t r0 = pl_real.name ARGS;                                                          \
             pl_step_on(COLL_API_##name);                                                           \
             return r0;                                                                             \

@@ -1,11 +1,11 @@
 /*
  * driver_loop: a CUDA driver-API program, unmodified by omniprof.
  *
- *   driver_loop [ITERATIONS [SLEEP_MS]]
+ *   driver_loop [ITERATIONS [SLEEP_MS [STREAMS]]]
  *
  * Loads two kernels from PTX, and each iteration marks an iteration
  * boundary (omni_step, when omniprof is loaded), launches vec_add and then
- * scale, and synchronises.  Prints how many launches it made and a checksum
+ * scale (with STREAMS=2, each on a stream of its own), and synchronises.  Prints how many launches it made and a checksum
  * of the result, so runs with and without omniprof can be compared.
  */
 #include <cuda.h>
@@ -53,11 +53,17 @@ int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 10;
     int sleep_ms = argc > 2 ? atoi(argv[2]) : 0;
+    int streams = argc > 3 ? atoi(argv[3]) : 1;
     enum { N = 1024 };
 
     CUfunction vec_add, scale;
     CHECK(load_kernel(ptx, "vec_add", &vec_add));
     CHECK(load_kernel(ptx, "scale", &scale));
+    CUstream s_add = NULL, s_scale = NULL;
+    if (streams > 1) {
+        CHECK(cuStreamCreate(&s_add, 0));
+        CHECK(cuStreamCreate(&s_scale, 0));
+    }
 
 
     static float host[N];
@@ -76,8 +82,8 @@ int main(int argc, char **argv)
     int launches = 0;
     for (int it = 0; it < iterations; it++) {
         step();
-        CHECK(cuLaunchKernel(vec_add, N / 256, 1, 1, 256, 1, 1, 0, NULL, add_args, NULL));
-        CHECK(cuLaunchKernel(scale, N / 128, 1, 1, 128, 1, 1, 64, NULL, scale_args, NULL));
+        CHECK(cuLaunchKernel(vec_add, N / 256, 1, 1, 256, 1, 1, 0, s_add, add_args, NULL));
+        CHECK(cuLaunchKernel(scale, N / 128, 1, 1, 128, 1, 1, 64, s_scale, scale_args, NULL));
         launches += 2;
         CHECK(cuCtxSynchronize());
         if (sleep_ms > 0) {

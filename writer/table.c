@@ -228,10 +228,49 @@ int wr_rows_print(FILE *f, struct wr_rows *t, size_t top)
     return ferror(f) ? -EIO : 0;
 }
 
+/* With GPU activity: a row per kernel, copy and memset with its GPU time,
+ * plus the host time of the call that made it (joined by correlation). */
+static int gpu_rows(const struct coll_session *s, struct wr_rows *t)
+{
+    struct wr_gpu_index ix;
+    if (wr_gpu_index(&ix, s) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_gpu; i++) {
+        const struct coll_gpu *g = &s->gpu[i];
+        if (g->kind != COLL_GPU_KERNEL && g->kind != COLL_GPU_MEMCPY && g->kind != COLL_GPU_MEMSET)
+            continue;
+        char name[256];
+        char *demangled = NULL;
+        const char *label = name;
+        if (g->kind == COLL_GPU_KERNEL) {
+            demangled = coll_demangle(g->name);
+            label = demangled ? demangled : g->name ? g->name : "?";
+        } else {
+            coll_gpu_copy_name(g, name, sizeof name);
+        }
+        struct wr_row *r = wr_rows_get(t, label);
+        free(demangled);
+        if (!r) {
+            wr_gpu_index_free(&ix);
+            return -ENOMEM;
+        }
+        wr_row_gpu(r, g->end_ns > g->start_ns ? g->end_ns - g->start_ns : 0);
+        const struct coll_event *api = wr_api_of(&ix, s, g->correlation);
+        if (api)
+            wr_row_host(r, api->end_ns > api->start_ns ? api->end_ns - api->start_ns : 0);
+    }
+    wr_gpu_index_free(&ix);
+    return 0;
+}
+
 int wr_table_print(const struct coll_session *s, const struct wr_options *opt, FILE *f)
 {
     struct wr_rows t = {0};
-    for (size_t i = 0; i < s->n_events; i++) {
+    if (s->n_gpu > 0 && gpu_rows(s, &t) < 0) {
+        wr_rows_free(&t);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; s->n_gpu == 0 && i < s->n_events; i++) {
         const struct coll_event *ev = s->events[i];
         char buf[64];
         const char *name = row_name(s, ev, buf, sizeof buf);

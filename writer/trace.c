@@ -17,7 +17,8 @@
 
 static const char *category(const struct coll_event *ev)
 {
-    switch (coll_api_domain(ev->api)) {
+    int domain = ev->kind == COLL_EV_CUPTI ? (int)ev->u.cupti.domain : coll_api_domain(ev->api);
+    switch (domain) {
     case COLL_DOMAIN_DRIVER: return "cuda_driver";
     case COLL_DOMAIN_RUNTIME: return "cuda_runtime";
     default: return "user_annotation";
@@ -220,7 +221,9 @@ static void memory_args(struct wr_out *o, const struct coll_event *ev)
     wr_out_u64(o, ev->u.mem.addr);
     wr_out_puts(o, ", \"Bytes\": ");
     wr_out_i64(o, ev->u.mem.bytes);
-    wr_out_printf(o, ", \"Device Type\": %d, \"Device Id\": %d", ev->device_type, ev->device);
+    /* a free the allocation table did not see (with_memory off) has no device */
+    if (ev->tracked || ev->kind == COLL_EV_ALLOC)
+        wr_out_printf(o, ", \"Device Type\": %d, \"Device Id\": %d", ev->device_type, ev->device);
 }
 
 /* Kineto's [memory] instant event and omniprof's per-device counter track. */
@@ -251,9 +254,25 @@ static void memory_events(struct wr_out *o, const struct wr_options *opt,
     wr_out_puts(o, "}}");
 }
 
+/* A call CUPTI saw: its id, and the kernel it launched (from the GPU side). */
+static void cupti_args(struct wr_out *o, const struct coll_session *s,
+                       const struct wr_gpu_index *ix, const struct coll_event *ev)
+{
+    wr_out_puts(o, ", \"cbid\": ");
+    wr_out_u64(o, ev->u.cupti.cbid);
+    const struct coll_gpu *g = wr_gpu_of(ix, s, ev->correlation);
+    if (g && g->kind == COLL_GPU_KERNEL) {
+        char *demangled = coll_demangle(g->name);
+        wr_out_puts(o, ", \"kernel\": ");
+        wr_json_string(o, demangled ? demangled : g->name);
+        free(demangled);
+    }
+}
+
 static void write_event(struct wr_out *o, const struct coll_session *s,
                         const struct wr_options *opt, const struct wr_frames *frames,
-                        const struct cache *c, const struct coll_event *ev, uint64_t base)
+                        const struct cache *c, const struct wr_gpu_index *ix,
+                        const struct coll_event *ev, uint64_t base)
 {
     if (ev->kind == COLL_EV_STEP) {
         wr_out_puts(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
@@ -266,9 +285,12 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
     }
     wr_out_puts(o, ",\n  {\"ph\": \"X\", \"cat\": \"");
     wr_out_puts(o, category(ev));
-    wr_out_puts(o, "\", \"name\": \"");
-    wr_out_puts(o, coll_api_name(ev->api));
-    wr_out_puts(o, "\", \"pid\": ");
+    wr_out_puts(o, "\", \"name\": ");
+    if (ev->kind == COLL_EV_CUPTI)
+        wr_json_string(o, ev->u.cupti.name ? ev->u.cupti.name : "?");
+    else
+        wr_json_string(o, coll_api_name(ev->api));
+    wr_out_puts(o, ", \"pid\": ");
     wr_out_i64(o, opt->pid);
     wr_out_puts(o, ", \"tid\": ");
     wr_out_i64(o, ev->tid);
@@ -287,6 +309,9 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
     wr_out_puts(o, ", \"result\": ");
     wr_out_i64(o, ev->result);
     switch (ev->kind) {
+    case COLL_EV_CUPTI:
+        cupti_args(o, s, ix, ev);
+        break;
     case COLL_EV_LAUNCH:
         launch_args(o, s, opt, c, ev);
         break;
@@ -327,12 +352,15 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
     wr_out_puts(o, "}}");
     if (opt->profile_memory && ev->tracked && (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
         memory_events(o, opt, ev, base);
+    if (ev->kind == COLL_EV_CUPTI)
+        wr_gpu_flow_start(o, s, ix, opt, ev, base);
 }
 
 static void write_header(struct wr_out *o, const struct coll_session *s,
                          const struct wr_options *opt, uint64_t base)
 {
-    wr_out_puts(o, "{\n  \"schemaVersion\": 1,\n  \"deviceProperties\": [],\n");
+    wr_out_puts(o, "{\n  \"schemaVersion\": 1,\n");
+    wr_gpu_device_properties(o, s);
     wr_out_printf(o, "  \"with_stack\": %d,\n  \"record_shapes\": %d,\n  \"profile_memory\": %d,\n",
                   opt->with_stack, opt->record_shapes, opt->profile_memory);
     wr_out_puts(o, "  \"omniprof\": {\n    \"version\": ");
@@ -348,9 +376,11 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
                   ",\n    \"steps\": %" PRIu64 ",\n    \"events\": %zu,\n"
                   "    \"dropped_events\": %" PRIu64 ",\n    \"dropped_stacks\": %" PRIu64
                   ",\n    \"stacks\": %zu,\n    \"unknown_frees\": %" PRIu64
-                  ",\n    \"event_source\": \"interposition\"\n  },\n",
+                  ",\n    \"gpu_records\": %zu,\n    \"dropped_gpu_records\": %" PRIu64
+                  ",\n    \"event_source\": \"%s\"\n  },\n",
                   s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->stacks_dropped,
-                  s->n_stacks, s->unknown_frees);
+                  s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
+                  s->cupti ? "cupti" : "interposition");
     wr_out_printf(o, "  \"displayTimeUnit\": \"ms\",\n  \"baseTimeNanoseconds\": %" PRIu64 ",\n",
                   base);
 }
@@ -360,9 +390,10 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, const c
 {
     struct wr_frames frames;
     struct cache c = {0};
+    struct wr_gpu_index ix;
     if (wr_frames_build(&frames, s) < 0)
         return -ENOMEM;
-    if (cache_build(&c, s, opt->with_stack) < 0) {
+    if (cache_build(&c, s, opt->with_stack) < 0 || wr_gpu_index(&ix, s) < 0) {
         cache_free(&c, s);
         wr_frames_free(&frames);
         return -ENOMEM;
@@ -370,6 +401,7 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, const c
     struct wr_out *o;
     int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
     if (rc < 0) {
+        wr_gpu_index_free(&ix);
         cache_free(&c, s);
         wr_frames_free(&frames);
         return rc;
@@ -381,11 +413,14 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, const c
         wr_frames_write(&frames, o);
     wr_out_puts(o, "  \"traceEvents\": [\n");
     write_metadata(o, s, opt, s->begin_ns - base);
+    wr_gpu_metadata(o, s, s->begin_ns - base);
     for (size_t i = 0; i < s->n_events; i++)
-        write_event(o, s, opt, &frames, &c, s->events[i], base);
+        write_event(o, s, opt, &frames, &c, &ix, s->events[i], base);
+    wr_gpu_events(o, s, opt, &ix, base);
     wr_out_puts(o, "\n  ],\n  \"traceName\": ");
     wr_json_string(o, trace_name);
     wr_out_puts(o, "\n}\n");
+    wr_gpu_index_free(&ix);
     cache_free(&c, s);
     wr_frames_free(&frames);
     return wr_out_close(o);

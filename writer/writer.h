@@ -106,6 +106,33 @@ void wr_row_gpu(struct wr_row *r, uint64_t ns);
 int wr_rows_print(FILE *f, struct wr_rows *t, size_t top);
 void wr_rows_free(struct wr_rows *t);
 
+/* ---- the GPU side (gpu.c) ------------------------------------------------ */
+
+struct wr_corr {
+    uint64_t correlation;
+    size_t index;
+};
+/* GPU records and CUPTI API events by correlation id, for linking. */
+struct wr_gpu_index {
+    struct wr_corr *gpu, *api;
+    size_t n_gpu, n_api;
+};
+int wr_gpu_index(struct wr_gpu_index *ix, const struct coll_session *s);
+void wr_gpu_index_free(struct wr_gpu_index *ix);
+/* The first GPU record of a call, and the call of a GPU record, or NULL. */
+const struct coll_gpu *wr_gpu_of(const struct wr_gpu_index *ix, const struct coll_session *s,
+                                 uint64_t correlation);
+const struct coll_event *wr_api_of(const struct wr_gpu_index *ix, const struct coll_session *s,
+                                   uint64_t correlation);
+void wr_gpu_device_properties(struct wr_out *o, const struct coll_session *s);
+void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, uint64_t ts);
+void wr_gpu_events(struct wr_out *o, const struct coll_session *s, const struct wr_options *opt,
+                   const struct wr_gpu_index *ix, uint64_t base);
+/* The "s" end of a call's flow, when it made GPU work. */
+void wr_gpu_flow_start(struct wr_out *o, const struct coll_session *s,
+                       const struct wr_gpu_index *ix, const struct wr_options *opt,
+                       const struct coll_event *ev, uint64_t base);
+
 /* ---- host stacks (frames.c) --------------------------------------------- */
 
 /* "function (module+0x1f)" for a symbolized frame. */

@@ -22,10 +22,13 @@
  */
 #define _GNU_SOURCE
 #include <cuda.h>
+#include <cupti_driver_cbid.h>
 #undef cuGetProcAddress /* cuda.h maps it to _v2; the fake has both */
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+
+#include "fake_tracer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +45,39 @@ struct fake_module {
 };
 
 static _Atomic long launches, profiler_starts, profiler_stops, allocs, frees;
+
+/* ---- reporting to the fake CUPTI -------------------------------------------- */
+
+static const struct fake_tracer *_Atomic tracer;
+
+EXPORT void fake_cuda_set_tracer(const struct fake_tracer *t)
+{
+    tracer = t;
+}
+
+EXPORT const struct fake_tracer *fake_cuda_tracer(void)
+{
+    return tracer;
+}
+
+/* Runs `call` between the entry and exit reports of driver API `name`. */
+#define TRACED(name, call)                                                                         \
+    do {                                                                                           \
+        const struct fake_tracer *t_ = tracer;                                                     \
+        uint64_t slot_ = 0;                                                                        \
+        if (t_)                                                                                    \
+            t_->api(FAKE_DOMAIN_DRIVER, CUPTI_DRIVER_TRACE_CBID_##name, #name, 0, &slot_);                          \
+        CUresult r_ = (call);                                                                      \
+        if (t_)                                                                                    \
+            t_->api(FAKE_DOMAIN_DRIVER, CUPTI_DRIVER_TRACE_CBID_##name, #name, 1, &slot_);                          \
+        return r_;                                                                                 \
+    } while (0)
+
+/* CUPTI's stream ids: the legacy default stream is 7, as Kineto shows it. */
+static uint32_t stream_id(CUstream s)
+{
+    return s ? (uint32_t)(((uintptr_t)s >> 4) & 0xffff) + 8 : 7;
+}
 static int initialised;
 static struct {
     int dummy;
@@ -132,6 +168,12 @@ EXPORT CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice d)
     case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *v = 132; break;
     case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *v = 32; break;
     case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = 1024; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: *v = 2048; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK: *v = 65536; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR: *v = 65536; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = 49152; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *v = 232448; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: *v = 233472; break;
     default: *v = 0; break;
     }
     return CUDA_SUCCESS;
@@ -172,7 +214,7 @@ EXPORT CUresult cuCtxGetDevice(CUdevice *d)
 
 EXPORT CUresult cuCtxSynchronize(void)
 {
-    return current ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+    TRACED(cuCtxSynchronize, current ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT);
 }
 
 /* Every ".entry NAME" of the PTX text becomes a function. */
@@ -243,17 +285,33 @@ EXPORT CUresult cuFuncGetAttribute(int *v, CUfunction_attribute attr, CUfunction
     }
 }
 
-EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                               unsigned by, unsigned bz, unsigned shared, CUstream stream,
-                               void **params, void **extra)
+/* A launch: checked, counted, and reported as GPU work. */
+static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                       unsigned by, unsigned bz, unsigned shared, CUstream stream,
+                       const uint32_t cluster[3])
 {
-    (void)stream, (void)params, (void)extra, (void)shared;
     if (!current)
         return CUDA_ERROR_INVALID_CONTEXT;
     if (!f || !gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024)
         return CUDA_ERROR_INVALID_VALUE;
     atomic_fetch_add_explicit(&launches, 1, memory_order_relaxed);
+    const struct fake_tracer *t = tracer;
+    if (t) {
+        const char *name = ((struct fake_func *)f)->name;
+        int len = (int)strlen(name);
+        static const uint32_t none[3] = {0, 0, 0};
+        t->kernel(name, (const uint32_t[3]){gx, gy, gz}, (const uint32_t[3]){bx, by, bz}, shared,
+                  stream_id(stream), 16 + len, 128 * (len % 4), cluster ? cluster : none, 0);
+    }
     return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                               unsigned by, unsigned bz, unsigned shared, CUstream stream,
+                               void **params, void **extra)
+{
+    (void)params, (void)extra;
+    TRACED(cuLaunchKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
 }
 
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes)
@@ -275,36 +333,51 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr p)
     return CUDA_SUCCESS;
 }
 
+/* CUPTI's copy and memory kinds: 1 HtoD, 2 DtoH, 8 DtoD; 1 pageable, 3 device. */
+static CUresult copy(void *dst, const void *src, size_t n, int kind, int src_kind, int dst_kind)
+{
+    memmove(dst, src, n);
+    const struct fake_tracer *t = tracer;
+    if (t)
+        t->memcpy(kind, src_kind, dst_kind, n, 7);
+    return CUDA_SUCCESS;
+}
+
+static CUresult set32(CUdeviceptr dst, unsigned v, size_t n, size_t elem)
+{
+    if (elem == 1)
+        memset((void *)(uintptr_t)dst, (int)v, n);
+    for (size_t i = 0; elem == 4 && i < n; i++)
+        ((unsigned *)(uintptr_t)dst)[i] = v;
+    const struct fake_tracer *t = tracer;
+    if (t)
+        t->memset(v, n * elem, 7);
+    return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n)
 {
-    memcpy((void *)(uintptr_t)dst, src, n);
-    return CUDA_SUCCESS;
+    TRACED(cuMemcpyHtoD_v2, copy((void *)(uintptr_t)dst, src, n, 1, 1, 3));
 }
 
 EXPORT CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n)
 {
-    memcpy(dst, (const void *)(uintptr_t)src, n);
-    return CUDA_SUCCESS;
+    TRACED(cuMemcpyDtoH_v2, copy(dst, (const void *)(uintptr_t)src, n, 2, 3, 1));
 }
 
 EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n)
 {
-    memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
-    return CUDA_SUCCESS;
+    TRACED(cuMemcpyDtoD_v2, copy((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n, 8, 3, 3));
 }
 
 EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n)
 {
-    memset((void *)(uintptr_t)dst, v, n);
-    return CUDA_SUCCESS;
+    TRACED(cuMemsetD8_v2, set32(dst, v, n, 1));
 }
 
 EXPORT CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned v, size_t n)
 {
-    unsigned *p = (unsigned *)(uintptr_t)dst;
-    for (size_t i = 0; i < n; i++)
-        p[i] = v;
-    return CUDA_SUCCESS;
+    TRACED(cuMemsetD32_v2, set32(dst, v, n, 4));
 }
 
 EXPORT CUresult cuStreamCreate(CUstream *s, unsigned flags)
@@ -324,7 +397,7 @@ EXPORT CUresult cuStreamDestroy_v2(CUstream s)
 EXPORT CUresult cuStreamSynchronize(CUstream s)
 {
     (void)s;
-    return CUDA_SUCCESS;
+    TRACED(cuStreamSynchronize, CUDA_SUCCESS);
 }
 
 EXPORT CUresult cuProfilerStart(void)
@@ -357,58 +430,63 @@ EXPORT CUresult cuGetErrorString(CUresult r, const char **s)
 
 /* ---- launch variants, graphs, more memory -------------------------------- */
 
-static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                       unsigned by, unsigned bz)
-{
-    if (!current)
-        return CUDA_ERROR_INVALID_CONTEXT;
-    if (!f || !gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024)
-        return CUDA_ERROR_INVALID_VALUE;
-    atomic_fetch_add_explicit(&launches, 1, memory_order_relaxed);
-    return CUDA_SUCCESS;
-}
-
 EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                                     unsigned bx, unsigned by, unsigned bz, unsigned shared,
                                     CUstream stream, void **params, void **extra)
 {
-    (void)shared, (void)stream, (void)params, (void)extra;
-    return launch(f, gx, gy, gz, bx, by, bz);
+    (void)params, (void)extra;
+    TRACED(cuLaunchKernel_ptsz, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
+}
+
+static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f)
+{
+    if (!c)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint32_t cluster[3] = {0, 0, 0};
+    for (unsigned i = 0; c->attrs && i < c->numAttrs; i++)
+        if (c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+            cluster[0] = c->attrs[i].value.clusterDim.x;
+            cluster[1] = c->attrs[i].value.clusterDim.y;
+            cluster[2] = c->attrs[i].value.clusterDim.z;
+        }
+    return launch(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
+                  c->blockDimZ, c->sharedMemBytes, c->hStream, cluster);
 }
 
 EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *c, CUfunction f, void **params, void **extra)
 {
     (void)params, (void)extra;
-    if (!c)
-        return CUDA_ERROR_INVALID_VALUE;
-    return launch(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
-                  c->blockDimZ);
+    TRACED(cuLaunchKernelEx, launch_ex(c, f));
 }
 
 EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *c, CUfunction f, void **params,
                                       void **extra)
 {
-    return cuLaunchKernelEx(c, f, params, extra);
+    (void)params, (void)extra;
+    TRACED(cuLaunchKernelEx_ptsz, launch_ex(c, f));
 }
 
 EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                                           unsigned bx, unsigned by, unsigned bz, unsigned shared,
                                           CUstream stream, void **params)
 {
-    (void)shared, (void)stream, (void)params;
-    return launch(f, gx, gy, gz, bx, by, bz);
+    (void)params;
+    TRACED(cuLaunchCooperativeKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
 }
 
 EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy,
                                                unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                                unsigned shared, CUstream stream, void **params)
 {
-    return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared, stream, params);
+    (void)params;
+    TRACED(cuLaunchCooperativeKernel_ptsz,
+           launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
 }
 
-/* A graph is a count of kernels; launching one runs them all. */
+/* A graph is a list of kernels; launching one runs them all. */
 struct fake_graph {
     int kernels;
+    CUDA_KERNEL_NODE_PARAMS nodes[64];
 };
 
 EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned flags)
@@ -424,9 +502,11 @@ EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned flags)
 EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *node, CUgraph g, const CUgraphNode *deps,
                                         size_t n_deps, const CUDA_KERNEL_NODE_PARAMS *params)
 {
-    (void)deps, (void)n_deps, (void)params;
+    (void)deps, (void)n_deps;
     struct fake_graph *fg = (struct fake_graph *)g;
-    fg->kernels++;
+    if (fg->kernels == 64 || !params || !params->func)
+        return CUDA_ERROR_INVALID_VALUE;
+    fg->nodes[fg->kernels++] = *params;
     *node = (CUgraphNode)(uintptr_t)fg->kernels;
     return CUDA_SUCCESS;
 }
@@ -438,20 +518,29 @@ EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph g, unsign
     return CUDA_SUCCESS;
 }
 
-EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream)
+static CUresult graph_launch(CUgraphExec exec, CUstream stream)
 {
-    (void)stream;
     if (!current)
         return CUDA_ERROR_INVALID_CONTEXT;
     if (!exec)
         return CUDA_ERROR_INVALID_VALUE;
-    atomic_fetch_add(&launches, ((struct fake_graph *)exec)->kernels);
+    const struct fake_graph *g = (const struct fake_graph *)exec;
+    for (int i = 0; i < g->kernels; i++) {
+        const CUDA_KERNEL_NODE_PARAMS *n = &g->nodes[i];
+        launch(n->func, n->gridDimX, n->gridDimY, n->gridDimZ, n->blockDimX, n->blockDimY,
+               n->blockDimZ, n->sharedMemBytes, stream, NULL);
+    }
     return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream)
+{
+    TRACED(cuGraphLaunch, graph_launch(exec, stream));
 }
 
 EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream)
 {
-    return cuGraphLaunch(exec, stream);
+    TRACED(cuGraphLaunch_ptsz, graph_launch(exec, stream));
 }
 
 EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *p, size_t *pitch, size_t width, size_t height,

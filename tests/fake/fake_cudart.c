@@ -12,13 +12,33 @@
 #define _GNU_SOURCE
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <cupti_runtime_cbid.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "fake_tracer.h"
+
 #define EXPORT __attribute__((visibility("default")))
+
+/* The fake libcuda's link to the fake CUPTI (NULL until CUPTI subscribes). */
+static const struct fake_tracer *(*tracer_of)(void);
+
+/* Runs `call` between the entry and exit reports of runtime API `name`. */
+#define RT_TRACED(name, version, call)                                                             \
+    do {                                                                                           \
+        const struct fake_tracer *t_ = tracer_of ? tracer_of() : NULL;                            \
+        uint64_t slot_ = 0;                                                                        \
+        int cbid_ = CUPTI_RUNTIME_TRACE_CBID_##name##_##version;                                   \
+        if (t_)                                                                                    \
+            t_->api(FAKE_DOMAIN_RUNTIME, cbid_, #name, 0, &slot_);                                 \
+        cudaError_t r_ = (call);                                                                   \
+        if (t_)                                                                                    \
+            t_->api(FAKE_DOMAIN_RUNTIME, cbid_, #name, 1, &slot_);                                 \
+        return r_;                                                                                 \
+    } while (0)
 
 typedef CUresult (*get_proc_fn)(const char *, void **, int, cuuint64_t,
                                 CUdriverProcAddressQueryResult *);
@@ -61,6 +81,7 @@ static void init(void)
 {
     void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     get_proc_fn get = lib ? (get_proc_fn)dlsym(lib, "cuGetProcAddress_v2") : NULL;
+    tracer_of = lib ? (const struct fake_tracer *(*)(void))dlsym(lib, "fake_cuda_tracer") : NULL;
     if (!get) {
         init_error = cudaErrorInsufficientDriver;
         return;
@@ -129,10 +150,15 @@ EXPORT cudaError_t cudaGetDevice(int *device)
     return e;
 }
 
-EXPORT cudaError_t cudaDeviceSynchronize(void)
+static cudaError_t device_sync(void)
 {
     cudaError_t e = ready();
     return e != cudaSuccess ? e : drv.sync() == CUDA_SUCCESS ? cudaSuccess : cudaErrorUnknown;
+}
+
+EXPORT cudaError_t cudaDeviceSynchronize(void)
+{
+    RT_TRACED(cudaDeviceSynchronize, v3020, device_sync());
 }
 
 EXPORT const char *cudaGetErrorString(cudaError_t e)
@@ -234,8 +260,8 @@ static CUfunction kernel_of(const void *func)
     return f;
 }
 
-EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **args,
-                                    size_t shared, cudaStream_t stream)
+static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, size_t shared,
+                          cudaStream_t stream)
 {
     CHECK_READY();
     CUfunction f = kernel_of(func);
@@ -245,17 +271,29 @@ EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, voi
                            (CUstream)stream, args, NULL));
 }
 
+EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **args,
+                                    size_t shared, cudaStream_t stream)
+{
+    RT_TRACED(cudaLaunchKernel, v7000, launch(func, grid, block, args, shared, stream));
+}
+
 EXPORT cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *c, const void *func, void **args)
 {
     if (!c)
         return cudaErrorInvalidValue;
-    return cudaLaunchKernel(func, c->gridDim, c->blockDim, args, c->dynamicSmemBytes, c->stream);
+    RT_TRACED(cudaLaunchKernelExC, v11060,
+              launch(func, c->gridDim, c->blockDim, args, c->dynamicSmemBytes, c->stream));
+}
+
+static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t stream)
+{
+    CHECK_READY();
+    return from(drv.graph_launch((CUgraphExec)exec, (CUstream)stream));
 }
 
 EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
 {
-    CHECK_READY();
-    return from(drv.graph_launch((CUgraphExec)exec, (CUstream)stream));
+    RT_TRACED(cudaGraphLaunch, v10000, graph_launch(exec, stream));
 }
 
 EXPORT cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned flags)

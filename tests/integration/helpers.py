@@ -30,10 +30,14 @@ os.chmod(RUNTIME_DIR, 0o700)
 
 
 def base_env(**extra):
+    """The environment of a test process: the fake CUDA libraries, this run's
+    registry, and CUPTI off — these tests check the interposed record, which
+    is what omniprof records without CUPTI; test_cupti.py turns it on."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OMNIPROF") and k not in ("LD_PRELOAD", "CUDA_INJECTION64_PATH")}
     env["LD_LIBRARY_PATH"] = FAKE
     env["OMNIPROF_RUNTIME_DIR"] = RUNTIME_DIR
+    env["OMNIPROF_CUPTI"] = "false"
     env.update(extra)
     return env
 

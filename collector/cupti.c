@@ -1,0 +1,530 @@
+/*
+ * CUPTI: what ran on the GPU, when, on which stream, and which host call
+ * caused it.  CUPTI is loaded with dlopen (never linked), subscribed once,
+ * and used only while a session records:
+ *   - callbacks on the launch, copy, memset and synchronisation calls of the
+ *     runtime and driver APIs (only those: each enabled id costs time on
+ *     every call) give the host API events, with CUPTI's correlation id;
+ *     a driver call made inside a runtime call is the same call, not another;
+ *   - activity records (kernels, copies, memsets, synchronisations,
+ *     overheads) give the GPU events, stamped with omniprof's clock through
+ *     cuptiActivityRegisterTimestampCallback.
+ * Activity buffers come from a fixed pool handed out lock-free; when it is
+ * empty CUPTI drops records (and counts them), an application thread never
+ * waits for omniprof.  Completed buffers are parsed on CUPTI's thread (or
+ * the flushing one) into a store that the control thread collects.
+ *
+ * Threading: coll_cupti_setup runs on the control or first-start thread;
+ * begin/end from the gate; callbacks on application threads (record path
+ * rules); buffer completion on CUPTI's threads (store_lock).
+ */
+#define _GNU_SOURCE
+#include <cupti.h>
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <glob.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+
+#define N_BUFFERS 8
+#define BUFFER_BYTES (4u << 20)
+
+_Atomic int coll_cupti_active;
+
+static struct {
+    CUptiResult (*GetVersion)(uint32_t *);
+    CUptiResult (*GetResultString)(CUptiResult, const char **);
+    CUptiResult (*Subscribe)(CUpti_SubscriberHandle *, CUpti_CallbackFunc, void *);
+    CUptiResult (*EnableCallback)(uint32_t, CUpti_SubscriberHandle, CUpti_CallbackDomain,
+                                  CUpti_CallbackId);
+    CUptiResult (*GetCallbackName)(CUpti_CallbackDomain, uint32_t, const char **);
+    CUptiResult (*ActivityEnable)(CUpti_ActivityKind);
+    CUptiResult (*ActivityDisable)(CUpti_ActivityKind);
+    CUptiResult (*ActivityRegisterCallbacks)(CUpti_BuffersCallbackRequestFunc,
+                                             CUpti_BuffersCallbackCompleteFunc);
+    CUptiResult (*ActivityRegisterTimestampCallback)(CUpti_TimestampCallbackFunc);
+    CUptiResult (*ActivityFlushAll)(uint32_t);
+    CUptiResult (*ActivityGetNextRecord)(uint8_t *, size_t, CUpti_Activity **);
+    CUptiResult (*ActivityGetNumDroppedRecords)(CUcontext, uint32_t, size_t *);
+} api;
+
+static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
+static int setup_state; /* 0 not tried, 1 ready, -1 failed (warned) */
+static CUpti_SubscriberHandle subscriber;
+
+/* Which callback ids are ours, and whether they take a host stack. */
+enum { CB_TRACED = 1, CB_STACK = 2 };
+static uint8_t runtime_cb[CUPTI_RUNTIME_TRACE_CBID_SIZE];
+static uint8_t driver_cb[CUPTI_DRIVER_TRACE_CBID_SIZE];
+
+static uint8_t *buffers[N_BUFFERS];
+static _Atomic uint32_t buffers_busy; /* one bit per buffer handed to CUPTI */
+
+/* Guarded by store_lock: GPU records since the session began, and names. */
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct coll_gpu *store;
+static size_t n_store, cap_store;
+static char **names;
+static size_t n_names, cap_names;
+
+static __thread int t_runtime_depth __attribute__((tls_model("initial-exec")));
+
+/* ---- loading ------------------------------------------------------------- */
+
+static void *try_open(const char *path)
+{
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
+/* DESIGN.md's order: the configured path, the loader, the toolkits, beside
+ * libcudart. */
+static void *open_cupti(const char *path, char *tried, size_t cap)
+{
+    void *h = NULL;
+    if (path && *path) {
+        /* a path the user named is the only one tried */
+        if (!(h = try_open(path)))
+            snprintf(tried, cap, "cupti_path %s: %s", path, dlerror());
+        return h;
+    }
+    static const char *const sonames[] = {"libcupti.so.13", "libcupti.so"};
+    for (size_t i = 0; !h && i < sizeof sonames / sizeof *sonames; i++)
+        h = try_open(sonames[i]);
+    const char *home = getenv("CUDA_HOME");
+    char pattern[4096];
+    static const char *const under[] = {"lib64", "extras/CUPTI/lib64", "targets/*/lib"};
+    const char *roots[] = {home && *home ? home : NULL, "/usr/local/cuda", "/usr/local/cuda-*"};
+    for (size_t r = 0; !h && r < 3; r++) {
+        for (size_t u = 0; !h && roots[r] && u < 3; u++) {
+            snprintf(pattern, sizeof pattern, "%s/%s/libcupti.so.13*", roots[r], under[u]);
+            glob_t g;
+            if (glob(pattern, 0, NULL, &g) == 0) {
+                for (size_t k = 0; !h && k < g.gl_pathc; k++)
+                    h = try_open(g.gl_pathv[k]);
+                globfree(&g);
+            }
+        }
+    }
+    Dl_info info;
+    void *rt = dlsym(RTLD_DEFAULT, "cudaGetDriverEntryPointByVersion");
+    if (!h && rt && dladdr(rt, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash) {
+            snprintf(pattern, sizeof pattern, "%.*s/libcupti.so.13", (int)(slash - info.dli_fname),
+                     info.dli_fname);
+            h = try_open(pattern);
+        }
+    }
+    return h;
+}
+
+static const char *result_text(CUptiResult r)
+{
+    const char *s = NULL;
+    if (api.GetResultString)
+        api.GetResultString(r, &s);
+    return s ? s : "unknown CUPTI error";
+}
+
+/* API names we trace: launches, copies, memsets, synchronisations. */
+static uint8_t wanted(const char *name)
+{
+    static const char *const prefixes[] = {"cudaLaunchKernel", "cudaLaunchCooperativeKernel",
+                                           "cudaGraphLaunch", "cudaMemcpy", "cudaMemset",
+                                           "cuLaunchKernel", "cuLaunchCooperativeKernel",
+                                           "cuGraphLaunch", "cuMemcpy", "cuMemset"};
+    static const char *const syncs[] = {"cudaDeviceSynchronize", "cudaStreamSynchronize",
+                                        "cuCtxSynchronize", "cuStreamSynchronize"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return CB_TRACED | CB_STACK;
+    for (size_t i = 0; i < sizeof syncs / sizeof *syncs; i++)
+        if (strncmp(name, syncs[i], strlen(syncs[i])) == 0)
+            return CB_TRACED;
+    return 0;
+}
+
+static void select_callbacks(void)
+{
+    const char *name;
+    for (uint32_t cb = 1; cb < CUPTI_RUNTIME_TRACE_CBID_SIZE; cb++)
+        if (api.GetCallbackName(CUPTI_CB_DOMAIN_RUNTIME_API, cb, &name) == CUPTI_SUCCESS && name)
+            runtime_cb[cb] = wanted(name);
+    for (uint32_t cb = 1; cb < CUPTI_DRIVER_TRACE_CBID_SIZE; cb++)
+        if (api.GetCallbackName(CUPTI_CB_DOMAIN_DRIVER_API, cb, &name) == CUPTI_SUCCESS && name)
+            driver_cb[cb] = wanted(name);
+}
+
+/* ---- callbacks (application threads) -------------------------------------- */
+
+static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
+                                 const void *data)
+{
+    (void)ud;
+    const CUpti_CallbackData *cb = data;
+    bool runtime = domain == CUPTI_CB_DOMAIN_RUNTIME_API;
+    if (!runtime && domain != CUPTI_CB_DOMAIN_DRIVER_API)
+        return;
+    uint8_t flags = runtime ? (cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE ? runtime_cb[cbid] : 0)
+                            : (cbid < CUPTI_DRIVER_TRACE_CBID_SIZE ? driver_cb[cbid] : 0);
+    if (cb->callbackSite == CUPTI_API_ENTER) {
+        /* the driver calls a runtime call makes are that call, not others */
+        bool nested = !runtime && t_runtime_depth > 0;
+        if (runtime)
+            t_runtime_depth++;
+        *cb->correlationData = (flags & CB_TRACED) && !nested && coll_recording() ? coll_now_ns() : 0;
+        return;
+    }
+    if (runtime && t_runtime_depth > 0)
+        t_runtime_depth--;
+    uint64_t t0 = *cb->correlationData;
+    if (!t0)
+        return;
+    uint64_t t1 = coll_now_ns();
+    struct coll_event *ev = coll_record_begin();
+    if (!ev)
+        return;
+    ev->start_ns = t0;
+    ev->end_ns = t1;
+    ev->kind = COLL_EV_CUPTI;
+    ev->api = COLL_API_NONE;
+    ev->result = 0;
+    ev->correlation = cb->correlationId;
+    ev->stack = coll_opt.with_stack && (flags & CB_STACK) ? coll_stack_capture() : 0;
+    ev->u.cupti.name = cb->functionName;
+    ev->u.cupti.cbid = cbid;
+    ev->u.cupti.domain = runtime ? COLL_DOMAIN_RUNTIME : COLL_DOMAIN_DRIVER;
+    coll_record_commit(ev);
+}
+
+/* ---- activity buffers ------------------------------------------------------ */
+
+static void CUPTIAPI buffer_requested(uint8_t **buffer, size_t *size, size_t *max_records)
+{
+    *buffer = NULL;
+    *size = 0;
+    *max_records = 0;
+    for (int i = 0; i < N_BUFFERS; i++) {
+        uint32_t bit = 1u << i, old = atomic_load(&buffers_busy);
+        while (!(old & bit)) {
+            if (atomic_compare_exchange_weak(&buffers_busy, &old, old | bit)) {
+                *buffer = buffers[i];
+                *size = BUFFER_BYTES;
+                return;
+            }
+        }
+    }
+    /* pool empty: CUPTI drops records and counts them */
+}
+
+static const char *intern(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < n_names; i++) /* few distinct kernels per program */
+        if (strcmp(names[i], name) == 0)
+            return names[i];
+    if (n_names == cap_names) {
+        size_t cap = cap_names ? cap_names * 2 : 64;
+        char **grown = realloc(names, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        names = grown;
+        cap_names = cap;
+    }
+    char *copy = strdup(name);
+    if (copy)
+        names[n_names++] = copy;
+    return copy;
+}
+
+static struct coll_gpu *store_add(void)
+{
+    if (n_store == cap_store) {
+        size_t cap = cap_store ? cap_store * 2 : 4096;
+        struct coll_gpu *grown = realloc(store, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        store = grown;
+        cap_store = cap;
+    }
+    struct coll_gpu *g = &store[n_store++];
+    memset(g, 0, sizeof *g);
+    return g;
+}
+
+static void add_record(const CUpti_Activity *rec)
+{
+    struct coll_gpu *g;
+    switch (rec->kind) {
+    case CUPTI_ACTIVITY_KIND_KERNEL:
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
+        const CUpti_ActivityKernel10 *k = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){
+            .start_ns = k->start, .end_ns = k->end, .correlation = k->correlationId,
+            .kind = COLL_GPU_KERNEL, .device = k->deviceId, .context = k->contextId,
+            .stream = k->streamId, .name = intern(k->name),
+            .grid = {k->gridX, k->gridY, k->gridZ}, .block = {k->blockX, k->blockY, k->blockZ},
+            .static_shared = k->staticSharedMemory, .dynamic_shared = k->dynamicSharedMemory,
+            .registers = k->registersPerThread,
+            .cluster = {k->clusterX, k->clusterY, k->clusterZ}, .graph_id = k->graphId,
+            .graph_node = k->graphNodeId, .grid_id = k->gridId};
+        break;
+    }
+    case CUPTI_ACTIVITY_KIND_MEMCPY: {
+        const CUpti_ActivityMemcpy6 *m = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){
+            .start_ns = m->start, .end_ns = m->end, .correlation = m->correlationId,
+            .kind = COLL_GPU_MEMCPY, .copy_kind = m->copyKind, .src_kind = m->srcKind,
+            .dst_kind = m->dstKind, .device = m->deviceId, .context = m->contextId,
+            .stream = m->streamId, .bytes = m->bytes, .graph_id = m->graphId,
+            .graph_node = m->graphNodeId};
+        break;
+    }
+    case CUPTI_ACTIVITY_KIND_MEMSET: {
+        const CUpti_ActivityMemset4 *m = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){
+            .start_ns = m->start, .end_ns = m->end, .correlation = m->correlationId,
+            .kind = COLL_GPU_MEMSET, .dst_kind = (uint8_t)m->memoryKind, .device = m->deviceId,
+            .context = m->contextId, .stream = m->streamId, .bytes = m->bytes, .value = m->value,
+            .graph_id = m->graphId, .graph_node = m->graphNodeId};
+        break;
+    }
+    case CUPTI_ACTIVITY_KIND_OVERHEAD: {
+        const CUpti_ActivityOverhead3 *o = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){.start_ns = o->start, .end_ns = o->end, .kind = COLL_GPU_OVERHEAD,
+                               .name = intern(o->overheadKind == CUPTI_ACTIVITY_OVERHEAD_CUPTI_BUFFER_FLUSH
+                                                  ? "Activity Buffer Flush"
+                                                  : "CUPTI Overhead")};
+        break;
+    }
+    default: /* synchronisation and other kinds: the API event says enough */
+        break;
+    }
+}
+
+static void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t *buffer, size_t size,
+                                      size_t valid)
+{
+    (void)ctx, (void)stream, (void)size;
+    CUpti_Activity *rec = NULL;
+    pthread_mutex_lock(&store_lock);
+    while (api.ActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS)
+        add_record(rec);
+    pthread_mutex_unlock(&store_lock);
+    for (int i = 0; i < N_BUFFERS; i++)
+        if (buffers[i] == buffer)
+            atomic_fetch_and(&buffers_busy, ~(1u << i));
+}
+
+static uint64_t CUPTIAPI timestamp(void)
+{
+    return coll_now_ns();
+}
+
+/* ---- setup and session edges ---------------------------------------------- */
+
+#define LOAD(sym, required)                                                                        \
+    do {                                                                                           \
+        *(void **)&api.sym = dlsym(h, "cupti" #sym);                                               \
+        if (required && !api.sym) {                                                                \
+            snprintf(why, sizeof why, "%s lacks cupti" #sym, "libcupti");                          \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+int coll_cupti_setup(const char *path, const char *step_on)
+{
+    (void)step_on;
+    pthread_mutex_lock(&setup_lock);
+    if (setup_state) {
+        int st = setup_state;
+        pthread_mutex_unlock(&setup_lock);
+        return st > 0 ? 0 : -1;
+    }
+    char tried[4200] = "", why[4400] = "";
+    void *h = open_cupti(path, tried, sizeof tried);
+    uint32_t version = 0;
+    CUptiResult r;
+    if (!h) {
+        snprintf(why, sizeof why, "CUPTI not found%s%s", tried[0] ? ": " : "", tried);
+        goto fail;
+    }
+    LOAD(GetVersion, true);
+    LOAD(GetResultString, false);
+    LOAD(Subscribe, true);
+    LOAD(EnableCallback, true);
+    LOAD(GetCallbackName, true);
+    LOAD(ActivityEnable, true);
+    LOAD(ActivityDisable, true);
+    LOAD(ActivityRegisterCallbacks, true);
+    LOAD(ActivityRegisterTimestampCallback, false);
+    LOAD(ActivityFlushAll, true);
+    LOAD(ActivityGetNextRecord, true);
+    LOAD(ActivityGetNumDroppedRecords, true);
+    api.GetVersion(&version);
+    if (version / 10000 != CUPTI_API_VERSION / 10000) {
+        snprintf(why, sizeof why, "CUPTI API version %u, omniprof reads version %u records",
+                 version, (unsigned)CUPTI_API_VERSION);
+        goto fail;
+    }
+    if ((r = api.Subscribe(&subscriber, (CUpti_CallbackFunc)on_callback, NULL)) != CUPTI_SUCCESS) {
+        snprintf(why, sizeof why, "%s%s", result_text(r),
+                 r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
+                     ? " (the program already runs a CUPTI profiler: torch.profiler, nsys, ...)"
+                     : "");
+        goto fail;
+    }
+    for (int i = 0; i < N_BUFFERS; i++)
+        if (!(buffers[i] = aligned_alloc(8, BUFFER_BYTES))) {
+            snprintf(why, sizeof why, "cannot allocate activity buffers");
+            goto fail;
+        }
+    if (api.ActivityRegisterTimestampCallback)
+        api.ActivityRegisterTimestampCallback(timestamp);
+    if ((r = api.ActivityRegisterCallbacks(buffer_requested, buffer_completed)) != CUPTI_SUCCESS) {
+        snprintf(why, sizeof why, "%s", result_text(r));
+        goto fail;
+    }
+    select_callbacks();
+    /* CUPTI's callbacks run inside the CUDA libraries: leave their frames
+     * (and CUPTI's) out of the host stacks */
+    coll_stacks_skip_module((const void *)api.Subscribe);
+    /* (a name omniprof does not wrap, so dlsym answers with the library's own) */
+    static const char *const cuda_libs[][2] = {{"libcuda.so.1", "cuDriverGetVersion"},
+                                               {"libcudart.so.13", "cudaGetErrorString"}};
+    for (size_t i = 0; i < 2; i++) {
+        void *lib = dlopen(cuda_libs[i][0], RTLD_LAZY | RTLD_NOLOAD);
+        if (lib) {
+            coll_stacks_skip_module(dlsym(lib, cuda_libs[i][1]));
+            dlclose(lib);
+        }
+    }
+    setup_state = 1;
+    atomic_store(&coll_cupti_active, 1);
+    pthread_mutex_unlock(&setup_lock);
+    coll_log(COLL_LOG_DEBUG, "cupti", "CUPTI %u ready", version);
+    return 0;
+fail:
+    setup_state = -1;
+    pthread_mutex_unlock(&setup_lock);
+    coll_log(COLL_LOG_WARN, "cupti", "%s; recording the intercepted calls only (no GPU timeline)",
+             why);
+    return -1;
+}
+
+static const CUpti_ActivityKind kinds[] = {
+    CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMSET,
+    CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, CUPTI_ACTIVITY_KIND_OVERHEAD};
+
+static void enable_all(uint32_t on)
+{
+    for (uint32_t cb = 1; cb < CUPTI_RUNTIME_TRACE_CBID_SIZE; cb++)
+        if (runtime_cb[cb])
+            api.EnableCallback(on, subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, cb);
+    for (uint32_t cb = 1; cb < CUPTI_DRIVER_TRACE_CBID_SIZE; cb++)
+        if (driver_cb[cb])
+            api.EnableCallback(on, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, cb);
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        (on ? api.ActivityEnable : api.ActivityDisable)(kinds[i]);
+}
+
+void coll_cupti_begin(void)
+{
+    if (!atomic_load(&coll_cupti_active))
+        return;
+    pthread_mutex_lock(&store_lock);
+    n_store = 0; /* anything left from before belongs to no session */
+    pthread_mutex_unlock(&store_lock);
+    enable_all(1);
+}
+
+void coll_cupti_end(void)
+{
+    if (atomic_load(&coll_cupti_active))
+        enable_all(0);
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const struct coll_gpu *x = a, *y = b;
+    return (x->start_ns > y->start_ns) - (x->start_ns < y->start_ns);
+}
+
+static coll_device_describer describe_device;
+
+void coll_set_device_describer(coll_device_describer describe)
+{
+    describe_device = describe;
+}
+
+static void describe_devices(struct coll_session *s)
+{
+    for (size_t i = 0; i < s->n_gpu; i++) {
+        int id = (int)s->gpu[i].device;
+        size_t k = 0;
+        while (k < s->n_devices && s->devices[k].id != id)
+            k++;
+        if (k < s->n_devices || s->n_devices == sizeof s->devices / sizeof *s->devices)
+            continue;
+        struct coll_device *d = &s->devices[s->n_devices];
+        memset(d, 0, sizeof *d);
+        d->id = id;
+        if (describe_device && describe_device(id, d) == 0)
+            s->n_devices++;
+    }
+}
+
+int coll_cupti_collect(struct coll_session *s)
+{
+    s->cupti = atomic_load(&coll_cupti_active) != 0;
+    if (!s->cupti)
+        return 0;
+    api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    size_t dropped = 0;
+    api.ActivityGetNumDroppedRecords(NULL, 0, &dropped);
+    s->gpu_dropped = dropped;
+    pthread_mutex_lock(&store_lock);
+    s->gpu = store;
+    s->n_gpu = n_store;
+    store = NULL;
+    n_store = cap_store = 0;
+    pthread_mutex_unlock(&store_lock);
+    qsort(s->gpu, s->n_gpu, sizeof *s->gpu, by_start);
+    describe_devices(s);
+    return 0;
+}
+
+void coll_cupti_free(struct coll_session *s)
+{
+    free(s->gpu);
+    s->gpu = NULL;
+    s->n_gpu = 0;
+}
+
+void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap)
+{
+    static const char *const kind[] = {"Unknown", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA",
+                                       "AtoD",    "DtoA", "DtoD", "HtoH", "PtoP"};
+    static const char *const mem[] = {"Unknown", "Pageable", "Pinned", "Device",
+                                      "Array",   "Managed",  "Device", "Managed"};
+    const char *k = g->copy_kind < sizeof kind / sizeof *kind ? kind[g->copy_kind] : "Unknown";
+    const char *src = g->src_kind < sizeof mem / sizeof *mem ? mem[g->src_kind] : "Unknown";
+    const char *dst = g->dst_kind < sizeof mem / sizeof *mem ? mem[g->dst_kind] : "Unknown";
+    if (g->kind == COLL_GPU_MEMSET)
+        snprintf(buf, cap, "Memset (%s)", dst);
+    else
+        snprintf(buf, cap, "Memcpy %s (%s -> %s)", k, src, dst);
+}

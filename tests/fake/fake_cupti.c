@@ -1,0 +1,374 @@
+/*
+ * A fake libcupti.so.13 (tests only): the part of CUPTI omniprof uses —
+ * subscription, callbacks on enabled ids, activity records in buffers the
+ * client hands out, flushing, dropped counts, the timestamp callback — fed
+ * by the fake libcuda and libcudart (fake_tracer.h) with synthetic GPU
+ * times: each kernel, copy and memset starts 500 ns after its API call
+ * began, or when the previous work on its stream ended, and lasts a few
+ * microseconds.  Correlation ids follow CUPTI: one per outermost API call;
+ * the driver calls inside a runtime call share it.
+ *
+ * FAKE_CUPTI_REFUSE=1: cuptiSubscribe answers
+ * CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED, as when the program runs
+ * torch.profiler or nsys.  FAKE_CUPTI_BUFFER_RECORDS=N: take at most N
+ * records per buffer and let the client's pool run dry (dropped records).
+ */
+#define _GNU_SOURCE
+#include <cupti.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fake_tracer.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static CUpti_CallbackFunc callback;
+static void *callback_data;
+static bool subscribed;
+static uint8_t enabled_runtime[CUPTI_RUNTIME_TRACE_CBID_SIZE];
+static uint8_t enabled_driver[CUPTI_DRIVER_TRACE_CBID_SIZE];
+static bool kind_on[64];
+static CUpti_BuffersCallbackRequestFunc request;
+static CUpti_BuffersCallbackCompleteFunc complete;
+static CUpti_TimestampCallbackFunc timestamp_fn;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* buffers and streams */
+static uint8_t *buf;
+static size_t buf_size, buf_used;
+static size_t dropped;
+static uint64_t stream_end[1 << 16];
+static _Atomic uint32_t next_correlation;
+
+static __thread uint32_t t_correlation; /* of the outermost call in progress */
+static __thread int t_depth;
+static __thread uint64_t t_api_start;
+
+static uint64_t now(void)
+{
+    if (timestamp_fn)
+        return timestamp_fn();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+static void on_api(int domain, int cbid, const char *name, int site, uint64_t *slot)
+{
+    if (site == 0) {
+        if (t_depth++ == 0) {
+            t_correlation = atomic_fetch_add(&next_correlation, 1) + 1;
+            t_api_start = now();
+        }
+    }
+    bool on = domain == CUPTI_CB_DOMAIN_RUNTIME_API
+                  ? cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE && enabled_runtime[cbid]
+                  : cbid < CUPTI_DRIVER_TRACE_CBID_SIZE && enabled_driver[cbid];
+    if (on && callback) {
+        CUpti_CallbackData cb = {
+            .callbackSite = site == 0 ? CUPTI_API_ENTER : CUPTI_API_EXIT,
+            .functionName = name,
+            .correlationData = slot,
+            .correlationId = t_correlation,
+        };
+        callback(callback_data, (CUpti_CallbackDomain)domain, (CUpti_CallbackId)cbid, &cb);
+    }
+    if (site == 1)
+        t_depth--;
+}
+
+/* ---- activity ---------------------------------------------------------------- */
+
+static size_t record_size(CUpti_ActivityKind kind)
+{
+    switch (kind) {
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
+    case CUPTI_ACTIVITY_KIND_KERNEL: return sizeof(CUpti_ActivityKernel10);
+    case CUPTI_ACTIVITY_KIND_MEMCPY: return sizeof(CUpti_ActivityMemcpy6);
+    case CUPTI_ACTIVITY_KIND_MEMSET: return sizeof(CUpti_ActivityMemset4);
+    default: return 0;
+    }
+}
+
+/* Full buffers wait here until a flush, as CUPTI may keep them. */
+static struct {
+    uint8_t *buf;
+    size_t size, used;
+} held[64];
+static int n_held;
+
+static void hand_back(void)
+{
+    if (buf && complete)
+        complete(NULL, 0, buf, buf_size, buf_used);
+    buf = NULL;
+    buf_size = buf_used = 0;
+}
+
+static void hold(void)
+{
+    if (n_held < 64 && getenv("FAKE_CUPTI_BUFFER_RECORDS")) {
+        held[n_held].buf = buf, held[n_held].size = buf_size, held[n_held++].used = buf_used;
+        buf = NULL;
+        buf_size = buf_used = 0;
+    } else {
+        hand_back();
+    }
+}
+
+/* Room for one record of `size` in the current buffer; NULL: dropped. */
+static void *reserve(size_t size)
+{
+    if (buf && buf_used + size > buf_size)
+        hold();
+    if (!buf) {
+        size_t max = 0;
+        if (request)
+            request(&buf, &buf_size, &max);
+        buf_used = 0;
+        const char *limit = getenv("FAKE_CUPTI_BUFFER_RECORDS");
+        if (buf && limit && atoi(limit) > 0 && (size_t)atoi(limit) * size < buf_size)
+            buf_size = (size_t)atoi(limit) * size;
+        if (!buf || buf_size < size) {
+            buf = NULL;
+            dropped++;
+            return NULL;
+        }
+    }
+    void *p = buf + buf_used;
+    buf_used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+/* When GPU work on a stream starts and ends (lock held). */
+static void schedule(uint32_t stream, uint64_t dur, uint64_t *start, uint64_t *end)
+{
+    uint64_t ready = t_api_start + 500;
+    uint64_t *last = &stream_end[stream & 0xffff];
+    *start = ready > *last ? ready : *last;
+    *end = *start + dur;
+    *last = *end;
+}
+
+static void on_kernel(const char *name, const uint32_t grid[3], const uint32_t block[3],
+                      uint32_t dynamic_shared, uint32_t stream, int registers, int static_shared,
+                      const uint32_t cluster[3], uint32_t graph_id)
+{
+    if (!kind_on[CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL])
+        return;
+    pthread_mutex_lock(&lock);
+    CUpti_ActivityKernel10 *k = reserve(sizeof *k);
+    if (k) {
+        k->kind = CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
+        schedule(stream, 2000 + 10 * (uint64_t)grid[0] * grid[1] * grid[2], &k->start, &k->end);
+        k->deviceId = 0;
+        k->contextId = 1;
+        k->streamId = stream;
+        k->gridX = (int32_t)grid[0], k->gridY = (int32_t)grid[1], k->gridZ = (int32_t)grid[2];
+        k->blockX = (int32_t)block[0], k->blockY = (int32_t)block[1], k->blockZ = (int32_t)block[2];
+        k->dynamicSharedMemory = (int32_t)dynamic_shared;
+        k->staticSharedMemory = static_shared;
+        k->registersPerThread = (uint16_t)registers;
+        k->correlationId = t_correlation;
+        k->name = name;
+        k->clusterX = cluster[0], k->clusterY = cluster[1], k->clusterZ = cluster[2];
+        k->graphId = graph_id;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void on_memcpy(int copy_kind, int src_kind, int dst_kind, uint64_t bytes, uint32_t stream)
+{
+    if (!kind_on[CUPTI_ACTIVITY_KIND_MEMCPY])
+        return;
+    pthread_mutex_lock(&lock);
+    CUpti_ActivityMemcpy6 *m = reserve(sizeof *m);
+    if (m) {
+        m->kind = CUPTI_ACTIVITY_KIND_MEMCPY;
+        m->copyKind = (uint8_t)copy_kind;
+        m->srcKind = (uint8_t)src_kind;
+        m->dstKind = (uint8_t)dst_kind;
+        m->bytes = bytes;
+        schedule(stream, 1000 + bytes / 10, &m->start, &m->end);
+        m->deviceId = 0;
+        m->contextId = 1;
+        m->streamId = stream;
+        m->correlationId = t_correlation;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void on_memset(uint32_t value, uint64_t bytes, uint32_t stream)
+{
+    if (!kind_on[CUPTI_ACTIVITY_KIND_MEMSET])
+        return;
+    pthread_mutex_lock(&lock);
+    CUpti_ActivityMemset4 *m = reserve(sizeof *m);
+    if (m) {
+        m->kind = CUPTI_ACTIVITY_KIND_MEMSET;
+        m->value = value;
+        m->bytes = bytes;
+        schedule(stream, 800 + bytes / 20, &m->start, &m->end);
+        m->deviceId = 0;
+        m->contextId = 1;
+        m->streamId = stream;
+        m->correlationId = t_correlation;
+        m->memoryKind = CUPTI_ACTIVITY_MEMORY_KIND_DEVICE;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static const struct fake_tracer tracer = {on_api, on_kernel, on_memcpy, on_memset};
+
+/* ---- the API ------------------------------------------------------------------ */
+
+EXPORT CUptiResult cuptiGetVersion(uint32_t *version)
+{
+    *version = CUPTI_API_VERSION;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiGetResultString(CUptiResult r, const char **s)
+{
+    *s = r == CUPTI_SUCCESS ? "CUPTI_SUCCESS"
+         : r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
+             ? "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED"
+             : "CUPTI_ERROR_UNKNOWN";
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiSubscribe(CUpti_SubscriberHandle *s, CUpti_CallbackFunc fn, void *data)
+{
+    const char *refuse = getenv("FAKE_CUPTI_REFUSE");
+    if ((refuse && *refuse == '1') || subscribed)
+        return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
+    void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    void (*set)(const struct fake_tracer *) = cuda ? dlsym(cuda, "fake_cuda_set_tracer") : NULL;
+    if (!set)
+        return CUPTI_ERROR_NOT_INITIALIZED;
+    set(&tracer);
+    subscribed = true;
+    callback = fn;
+    callback_data = data;
+    *s = (CUpti_SubscriberHandle)&callback;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiUnsubscribe(CUpti_SubscriberHandle s)
+{
+    (void)s;
+    subscribed = false;
+    callback = NULL;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle s,
+                                       CUpti_CallbackDomain domain, CUpti_CallbackId cbid)
+{
+    (void)s;
+    if (domain == CUPTI_CB_DOMAIN_RUNTIME_API && cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE)
+        enabled_runtime[cbid] = (uint8_t)enable;
+    else if (domain == CUPTI_CB_DOMAIN_DRIVER_API && cbid < CUPTI_DRIVER_TRACE_CBID_SIZE)
+        enabled_driver[cbid] = (uint8_t)enable;
+    else
+        return CUPTI_ERROR_INVALID_PARAMETER;
+    return CUPTI_SUCCESS;
+}
+
+/* Names of the ids the fakes report, as CUPTI gives them. */
+static const struct {
+    int domain, cbid;
+    const char *name;
+} cb_names[] = {
+#define D(n) {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##n, #n}
+#define R(n, v) {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##n##_##v, #n}
+    D(cuLaunchKernel), D(cuLaunchKernel_ptsz), D(cuLaunchKernelEx), D(cuLaunchKernelEx_ptsz),
+    D(cuLaunchCooperativeKernel), D(cuLaunchCooperativeKernel_ptsz), D(cuGraphLaunch),
+    D(cuGraphLaunch_ptsz), D(cuMemcpyHtoD_v2), D(cuMemcpyDtoH_v2), D(cuMemcpyDtoD_v2),
+    D(cuMemsetD8_v2), D(cuMemsetD32_v2), D(cuCtxSynchronize), D(cuStreamSynchronize),
+    D(cuMemAlloc_v2), D(cuMemFree_v2),
+    R(cudaLaunchKernel, v7000), R(cudaLaunchKernelExC, v11060), R(cudaGraphLaunch, v10000),
+    R(cudaDeviceSynchronize, v3020), R(cudaMalloc, v3020), R(cudaFree, v3020),
+#undef D
+#undef R
+};
+
+EXPORT CUptiResult cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cbid,
+                                        const char **name)
+{
+    for (size_t i = 0; i < sizeof cb_names / sizeof cb_names[0]; i++)
+        if (cb_names[i].domain == (int)domain && cb_names[i].cbid == (int)cbid) {
+            *name = cb_names[i].name;
+            return CUPTI_SUCCESS;
+        }
+    *name = NULL;
+    return CUPTI_ERROR_INVALID_PARAMETER;
+}
+
+EXPORT CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind)
+{
+    if ((int)kind < 0 || (int)kind >= 64)
+        return CUPTI_ERROR_INVALID_KIND;
+    kind_on[kind] = true;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind)
+{
+    if ((int)kind < 0 || (int)kind >= 64)
+        return CUPTI_ERROR_INVALID_KIND;
+    kind_on[kind] = false;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFunc req,
+                                                  CUpti_BuffersCallbackCompleteFunc done)
+{
+    request = req;
+    complete = done;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbackFunc fn)
+{
+    timestamp_fn = fn;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiActivityFlushAll(uint32_t flag)
+{
+    (void)flag;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < n_held; i++)
+        if (complete)
+            complete(NULL, 0, held[i].buf, held[i].size, held[i].used);
+    n_held = 0;
+    hand_back();
+    pthread_mutex_unlock(&lock);
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiActivityGetNextRecord(uint8_t *buffer, size_t valid, CUpti_Activity **rec)
+{
+    uint8_t *p = *rec ? (uint8_t *)*rec + record_size((*rec)->kind) : buffer;
+    if (p + sizeof(CUpti_Activity) > buffer + valid || record_size(((CUpti_Activity *)p)->kind) == 0)
+        return CUPTI_ERROR_MAX_LIMIT_REACHED;
+    *rec = (CUpti_Activity *)p;
+    return CUPTI_SUCCESS;
+}
+
+EXPORT CUptiResult cuptiActivityGetNumDroppedRecords(CUcontext ctx, uint32_t stream, size_t *n)
+{
+    (void)ctx, (void)stream;
+    pthread_mutex_lock(&lock);
+    *n = dropped;
+    pthread_mutex_unlock(&lock);
+    return CUPTI_SUCCESS;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Integration tests of the GPU timeline from CUPTI, against the fake
+libcupti.so.13 fed by the fake driver and runtime (synthetic GPU times): API
+events from callbacks, kernel/copy/memset events on (device, stream), flow
+pairs linking each call to its GPU work, one clock, no double records, and
+the fallbacks when CUPTI is missing or already taken."""
+import collections
+import os
+import shutil
+import tempfile
+import unittest
+
+from helpers import binary, load, run, traces
+
+
+def cupti_env(**extra):
+    return dict(OMNIPROF_CUPTI="true", **extra)
+
+
+class Cupti(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-cupti-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def profile(self, name, *args, omniprof="", **env):
+        r = run([binary(name), *map(str, args)],
+                OMNIPROF=f"autostart=1,dir={self.dir}" + ("," + omniprof if omniprof else ""),
+                **cupti_env(**env))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (path,) = traces(self.dir)
+        return r, load(path)
+
+    @staticmethod
+    def split(t):
+        ev = t["traceEvents"]
+        api = [e for e in ev if e["ph"] == "X" and e["cat"] in ("cuda_driver", "cuda_runtime")]
+        gpu = [e for e in ev if e["ph"] == "X" and e["cat"] in ("kernel", "gpu_memcpy", "gpu_memset")]
+        flows = [e for e in ev if e.get("cat") == "ac2g"]
+        return api, gpu, flows
+
+    def test_kernels_on_two_streams_with_flows(self):
+        _, t = self.profile("driver_loop", 6, 0, 2)
+        self.assertEqual(t["omniprof"]["event_source"], "cupti")
+        api, gpu, flows = self.split(t)
+        kernels = [e for e in gpu if e["cat"] == "kernel"]
+        self.assertEqual(collections.Counter(e["name"] for e in kernels), {"vec_add": 6, "scale": 6})
+        streams = {e["name"]: {(e["pid"], e["tid"])} for e in kernels}
+        for e in kernels:
+            streams[e["name"]].add((e["pid"], e["tid"]))
+        self.assertEqual(len(streams["vec_add"]), 1)
+        self.assertEqual(len(streams["scale"]), 1)
+        self.assertNotEqual(streams["vec_add"], streams["scale"], "two streams, two tracks")
+        self.assertEqual({pid for pid, _ in streams["vec_add"] | streams["scale"]}, {0}, "pid = device")
+        copies = [e for e in gpu if e["cat"] == "gpu_memcpy"]
+        self.assertEqual(sorted(e["name"] for e in copies),
+                         ["Memcpy DtoH (Device -> Pageable)", "Memcpy HtoD (Pageable -> Device)"])
+        self.assertTrue(all(e["args"]["bytes"] == 4096 and e["args"]["memory bandwidth (GB/s)"] > 0
+                            for e in copies))
+        # every GPU event: exactly one flow pair back to the call that made it
+        launches = {e["args"]["correlation"]: e for e in api}
+        starts = collections.Counter(f["id"] for f in flows if f["ph"] == "s")
+        ends = collections.Counter(f["id"] for f in flows if f["ph"] == "f")
+        for g in gpu:
+            c = g["args"]["correlation"]
+            self.assertEqual((starts[c], ends[c]), (1, 1), g["name"])
+            call = launches[c]
+            self.assertGreaterEqual(g["ts"], call["ts"], "GPU work never starts before its call")
+            if g["cat"] == "kernel":
+                self.assertEqual(call["name"], "cuLaunchKernel")
+                self.assertEqual(call["args"]["kernel"], g["name"])
+        f = next(f for f in flows if f["ph"] == "f")
+        self.assertEqual(f["bp"], "e")
+        # Kineto's kernel args and deviceProperties
+        k = kernels[0]["args"]
+        for key in ("device", "context", "stream", "correlation", "registers per thread",
+                    "shared memory", "blocks per SM", "warps per SM", "grid", "block",
+                    "est. achieved occupancy %"):
+            self.assertIn(key, k)
+        self.assertEqual(t["deviceProperties"][0]["numSms"], 132)
+        names = {(e["pid"], e["args"]["name"]) for e in t["traceEvents"]
+                 if e.get("name") in ("process_name", "thread_name") and e["pid"] == 0}
+        self.assertIn((0, "GPU 0"), names)
+        self.assertIn((0, "stream 7 "), names)
+
+    def test_no_double_records(self):
+        _, t = self.profile("driver_loop", 5)
+        api, _, _ = self.split(t)
+        counts = collections.Counter(e["name"] for e in api)
+        self.assertEqual(counts["cuLaunchKernel"], 10, "CUPTI's callback only; the hook forwards")
+        self.assertEqual(counts["cuMemAlloc_v2"], 2, "allocations stay with the hooks")
+
+    def test_runtime_calls_are_one_record_with_their_kernels(self):
+        _, t = self.profile("runtime_launch", 4)
+        api, gpu, flows = self.split(t)
+        counts = collections.Counter(e["name"] for e in api if e["cat"] == "cuda_runtime")
+        self.assertEqual(counts["cudaLaunchKernel"], 4)
+        self.assertEqual(counts["cudaLaunchKernelExC"], 4)
+        self.assertEqual(counts["cudaGraphLaunch"], 4)
+        self.assertFalse([e for e in api if e["name"] == "cuLaunchKernel"],
+                         "the driver calls inside runtime calls are not recorded again")
+        kernels = collections.Counter(e["name"] for e in gpu if e["cat"] == "kernel")
+        self.assertEqual(kernels, {"rt_scale": 4 + 4 * 3, "rt_add": 4})
+        # a graph launch links to each kernel of its graph
+        graph_calls = [e["args"]["correlation"] for e in api if e["name"] == "cudaGraphLaunch"]
+        per_call = collections.Counter(g["args"]["correlation"] for g in gpu)
+        self.assertTrue(all(per_call[c] == 3 for c in graph_calls))
+        ends = collections.Counter(f["id"] for f in flows if f["ph"] == "f")
+        self.assertTrue(all(ends[c] == 3 for c in graph_calls))
+
+    def test_table_has_gpu_times(self):
+        self.profile("driver_loop", 8)
+        (table,) = [f for f in os.listdir(self.dir) if f.startswith("profiler_out_")]
+        with open(os.path.join(self.dir, table)) as f:
+            text = f.read()
+        rows = {l.split()[0]: l.split() for l in text.splitlines()
+                if l.strip().startswith(("vec_add", "scale"))}
+        self.assertEqual(rows["vec_add"][-1], "8")
+        self.assertTrue(rows["vec_add"][1].endswith("us") and rows["vec_add"][1] != "-")
+        self.assertNotIn("no GPU activity", text)
+
+    def test_stacks_start_in_the_program(self):
+        _, t = self.profile("call_chain", 3)
+        api, _, _ = self.split(t)
+        launch = next(e for e in api if e["name"] == "cuLaunchKernel")
+        top = launch["args"]["Call stack"][0]
+        self.assertTrue(top.startswith("inner_launch "), top)
+
+    def test_dropped_records_are_reported(self):
+        r, t = self.profile("threads_launch", 1, 20000, FAKE_CUPTI_BUFFER_RECORDS="100")
+        dropped = t["omniprof"]["dropped_gpu_records"]
+        kernels = sum(1 for e in t["traceEvents"] if e.get("cat") == "kernel")
+        self.assertGreater(dropped, 0)
+        self.assertEqual(kernels + dropped, 20000)
+        self.assertIn(f"CUPTI dropped {dropped} activity records", r.stderr)
+
+    def test_missing_cupti_falls_back_to_the_hooks(self):
+        r, t = self.profile("driver_loop", 3, omniprof="cupti_path=/nonexistent/libcupti.so.13")
+        self.assertEqual(r.stderr.count("omniprof: cupti: "), 1, r.stderr)
+        self.assertIn("cupti_path /nonexistent/libcupti.so.13", r.stderr)
+        self.assertEqual(t["omniprof"]["event_source"], "interposition")
+        api, gpu, _ = self.split(t)
+        self.assertEqual(sum(1 for e in api if e["name"] == "cuLaunchKernel"), 6)
+        self.assertEqual(gpu, [])
+
+    def test_refused_subscription_falls_back_to_the_hooks(self):
+        r, t = self.profile("driver_loop", 3, FAKE_CUPTI_REFUSE="1")
+        self.assertEqual(r.stderr.count("omniprof: cupti: "), 1, r.stderr)
+        self.assertIn("CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED", r.stderr)
+        self.assertIn("torch.profiler, nsys", r.stderr)
+        api, _, _ = self.split(t)
+        self.assertEqual(sum(1 for e in api if e["name"] == "cuLaunchKernel"), 6)
+
+    def test_session_begun_before_cuda_gets_the_gpu_side(self):
+        # autostart begins before each stage calls cuInit: CUPTI comes in
+        # when CUDA does, and the session gets the GPU side from then on
+        r = run([binary("pipeline"), "5"], OMNIPROF=f"autostart=1,dir={self.dir}", **cupti_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stages = {}
+        for path in traces(self.dir):
+            t = load(path)
+            if t["omniprof"]["stage"] >= 0:
+                stages[t["omniprof"]["stage"]] = t
+        self.assertEqual(set(stages), {0, 1, 2})
+        for stage, kernel in ((0, "thinker_kernel"), (1, "talker_kernel"), (2, "code2wav_kernel")):
+            t = stages[stage]
+            self.assertEqual(t["omniprof"]["event_source"], "cupti")
+            names = collections.Counter(e["name"] for e in t["traceEvents"] if e.get("cat") == "kernel")
+            self.assertEqual(names, {kernel: 5})
+
+
+if __name__ == "__main__":
+    unittest.main()
