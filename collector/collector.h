@@ -258,10 +258,11 @@ struct coll_gpu {
  * allocations stay with the hooks, which know the bytes and addresses). */
 extern _Atomic int coll_cupti_active;
 
-/* Loads and subscribes to CUPTI (once; safe to call again).  path: an
- * explicit libcupti to try first, or NULL.  Returns 0, or -1 after one
- * warning saying why (missing, wrong version, another subscriber). */
-int coll_cupti_setup(const char *path, const char *step_on);
+/* Loads and subscribes to CUPTI (once; safe to call again).  path: the
+ * libcupti to use, or NULL/"" to search; buffer_bytes: the activity buffer
+ * pool.  Returns 0, or -1 after one warning saying why (missing, wrong
+ * version, another subscriber). */
+int coll_cupti_setup(const char *path, size_t buffer_bytes);
 /* Session edges, from the gate (apply()): enable/disable callbacks and
  * activity.  Cheap; no flushing. */
 void coll_cupti_begin(void);

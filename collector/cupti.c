@@ -9,9 +9,9 @@
  *   - activity records (kernels, copies, memsets, synchronisations,
  *     overheads) give the GPU events, stamped with omniprof's clock through
  *     cuptiActivityRegisterTimestampCallback.
- * Activity buffers come from a fixed pool handed out lock-free; when it is
- * empty CUPTI drops records (and counts them), an application thread never
- * waits for omniprof.  Completed buffers are parsed on CUPTI's thread (or
+ * Activity buffers (4 MiB each, cupti_buffer_size in all) come from a fixed
+ * pool handed out lock-free; when it is empty CUPTI drops records (and
+ * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on CUPTI's thread (or
  * the flushing one) into a store that the control thread collects.
  *
  * Threading: coll_cupti_setup runs on the control or first-start thread;
@@ -30,7 +30,7 @@
 
 #include "collector.h"
 
-#define N_BUFFERS 8
+#define MAX_BUFFERS 32
 #define BUFFER_BYTES (4u << 20)
 
 _Atomic int coll_cupti_active;
@@ -61,7 +61,8 @@ enum { CB_TRACED = 1, CB_STACK = 2 };
 static uint8_t runtime_cb[CUPTI_RUNTIME_TRACE_CBID_SIZE];
 static uint8_t driver_cb[CUPTI_DRIVER_TRACE_CBID_SIZE];
 
-static uint8_t *buffers[N_BUFFERS];
+static uint8_t *buffers[MAX_BUFFERS];
+static int n_buffers;                 /* cupti_buffer_size / 4 MiB, set once */
 static _Atomic uint32_t buffers_busy; /* one bit per buffer handed to CUPTI */
 
 /* Guarded by store_lock: GPU records since the session began, and names. */
@@ -208,7 +209,7 @@ static void CUPTIAPI buffer_requested(uint8_t **buffer, size_t *size, size_t *ma
     *buffer = NULL;
     *size = 0;
     *max_records = 0;
-    for (int i = 0; i < N_BUFFERS; i++) {
+    for (int i = 0; i < n_buffers; i++) {
         uint32_t bit = 1u << i, old = atomic_load(&buffers_busy);
         while (!(old & bit)) {
             if (atomic_compare_exchange_weak(&buffers_busy, &old, old | bit)) {
@@ -324,7 +325,7 @@ static void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t *b
     while (api.ActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS)
         add_record(rec);
     pthread_mutex_unlock(&store_lock);
-    for (int i = 0; i < N_BUFFERS; i++)
+    for (int i = 0; i < n_buffers; i++)
         if (buffers[i] == buffer)
             atomic_fetch_and(&buffers_busy, ~(1u << i));
 }
@@ -345,9 +346,8 @@ static uint64_t CUPTIAPI timestamp(void)
         }                                                                                          \
     } while (0)
 
-int coll_cupti_setup(const char *path, const char *step_on)
+int coll_cupti_setup(const char *path, size_t buffer_bytes)
 {
-    (void)step_on;
     pthread_mutex_lock(&setup_lock);
     if (setup_state) {
         int st = setup_state;
@@ -387,7 +387,9 @@ int coll_cupti_setup(const char *path, const char *step_on)
                      : "");
         goto fail;
     }
-    for (int i = 0; i < N_BUFFERS; i++)
+    n_buffers = (int)(buffer_bytes / BUFFER_BYTES);
+    n_buffers = n_buffers < 2 ? 2 : n_buffers > MAX_BUFFERS ? MAX_BUFFERS : n_buffers;
+    for (int i = 0; i < n_buffers; i++)
         if (!(buffers[i] = aligned_alloc(8, BUFFER_BYTES))) {
             snprintf(why, sizeof why, "cannot allocate activity buffers");
             goto fail;

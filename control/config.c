@@ -60,6 +60,7 @@ static const struct key {
     {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir), 0,
      0},
     {"cupti", NULL, T_BOOL, F(cupti), 0, 0, 0},
+    {"cupti_buffer_size", NULL, T_LONG, F(cupti_buffer_size), 0, 8, 128},
     {"cupti_path", NULL, T_STRING, F(cupti_path), sizeof(((struct ctl_config *)0)->cupti_path), 0,
      0},
 #undef F
@@ -107,6 +108,7 @@ void ctl_config_defaults(struct ctl_config *c)
     c->follow_exec = true;
     c->step_signal = -1;
     c->cupti = true;
+    c->cupti_buffer_size = 32;
 }
 
 static int fail(struct ctl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -39,6 +39,7 @@ struct ctl_config {
     char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */
+    long cupti_buffer_size;     /* MiB of CUPTI activity buffers */
     /* Where profiler and torch_profiler_dir were last set, for the messages
      * of rules between keys; not part of the value (not compared). */
     char profiler_source[96];
