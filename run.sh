@@ -5,6 +5,7 @@
 #   ./run.sh test    install what is missing, build (warnings are errors), run every test
 #   ./run.sh bench   build and print the launch-overhead benchmark
 #   ./run.sh build   install what is missing and build
+#   ./run.sh gpu-carry   build gpu_carry/ for tests/gpu/run.sh on a GPU machine
 #
 # Installs Debian packages with apt-get when they are missing (as root, or with sudo).
 set -euo pipefail
@@ -99,6 +100,21 @@ run_tests() {
     ctest --test-dir "$BUILD" --output-on-failure
 }
 
+# What tests/gpu/run.sh needs on a GPU machine that has the CUDA toolkit and
+# PyTorch but none of Debian's -dev libraries: the library, the samples, and
+# the shared libraries it links that such a machine lacks.
+gpu_carry() {
+    build
+    local c="$ROOT/gpu_carry"
+    rm -rf "$c"
+    mkdir -p "$c/lib" "$c/bin" "$c/libs"
+    cp "$BUILD/lib/libomniprof.so" "$c/lib/"
+    cp "$BUILD/bin/driver_loop" "$BUILD/bin/dlsym_launch" "$c/bin/"
+    ldd "$BUILD/lib/libomniprof.so" | awk '/=> \//{print $3}' |
+        grep -E 'libunwind|liblzma|libinih' | xargs -r cp -L -t "$c/libs/"
+    say "gpu_carry/: $(du -sh "$c" | cut -f1); run there: bash tests/gpu/run.sh"
+}
+
 bench() {
     build
     OMNI_BUILD="$BUILD" bash "$ROOT/tests/bench/run.sh"
@@ -108,6 +124,7 @@ case "${1:-}" in
 demo) demo ;;
 test) run_tests ;;
 bench) bench ;;
+gpu-carry) gpu_carry ;;
 build) build ;;
-*) echo "usage: $0 demo|test|bench|build" >&2; exit 2 ;;
+*) echo "usage: $0 demo|test|bench|build|gpu-carry" >&2; exit 2 ;;
 esac
