@@ -271,6 +271,7 @@ void coll_cupti_end(void);
  * GPU records into s; fills s->gpu, s->n_gpu, s->gpu_dropped. */
 int coll_cupti_collect(struct coll_session *s);
 void coll_cupti_free(struct coll_session *s);
+void coll_cupti_atfork_child(void);
 /* Kineto's names for copies: "Memcpy HtoD (Pageable -> Device)". */
 void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap);
 

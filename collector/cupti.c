@@ -516,6 +516,16 @@ void coll_cupti_free(struct coll_session *s)
     s->n_gpu = 0;
 }
 
+void coll_cupti_atfork_child(void)
+{
+    /* CUDA (and so CUPTI) cannot be used in a forked child: it records
+     * through the hooks.  The CUPTI thread that may have held the store's
+     * lock at the fork does not exist here. */
+    atomic_store(&coll_cupti_active, 0);
+    pthread_mutex_init(&store_lock, NULL);
+    n_store = 0;
+}
+
 void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap)
 {
     static const char *const kind[] = {"Unknown", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA",

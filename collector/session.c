@@ -292,4 +292,5 @@ void coll_session_atfork_child(void)
     coll_gate_init(&gate, gate.delay_iterations, gate.max_iterations);
     pending = false;
     coll_buffers_atfork_child();
+    coll_cupti_atfork_child();
 }
