@@ -150,6 +150,18 @@ class Cupti(unittest.TestCase):
         api, _, _ = self.split(t)
         self.assertEqual(sum(1 for e in api if e["name"] == "cuLaunchKernel"), 6)
 
+    def test_fork_before_cuda_each_process_has_its_gpu_side(self):
+        r = run([binary("fork_launch"), "3", "2"], OMNIPROF=f"autostart=1,dir={self.dir}",
+                **cupti_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        kernels = {}
+        for path in traces(self.dir):
+            t = load(path)
+            self.assertEqual(t["omniprof"]["event_source"], "cupti")
+            kernels.update(collections.Counter(e["name"] for e in t["traceEvents"]
+                                               if e.get("cat") == "kernel"))
+        self.assertEqual(kernels, {"parent_kernel": 3, "child_kernel": 2})
+
     def test_session_begun_before_cuda_gets_the_gpu_side(self):
         # autostart begins before each stage calls cuInit: CUPTI comes in
         # when CUDA does, and the session gets the GPU side from then on
