@@ -151,10 +151,15 @@ __attribute__((destructor)) static void on_unload(void)
     ctl_shutdown();
 }
 
-/* CUDA_INJECTION64_PATH entry: the driver calls it at cuInit. */
+/* CUDA_INJECTION64_PATH entry: the driver calls it at cuInit.  Loaded this
+ * way alone, omniprof sees the program's calls through CUPTI only (its
+ * symbols were bound before we came): set CUPTI up now, as CUDA starts. */
 PL_EXPORT int InitializeInjection(void)
 {
     pl_init();
+    pl_in_hook = true;
+    ctl_cuda_arrived();
+    pl_in_hook = false;
     return 1;
 }
 

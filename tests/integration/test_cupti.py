@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import unittest
 
-from helpers import binary, load, run, traces
+from helpers import LIB, binary, load, run, traces
 
 
 def cupti_env(**extra):
@@ -149,6 +149,18 @@ class Cupti(unittest.TestCase):
         self.assertIn("torch.profiler, nsys", r.stderr)
         api, _, _ = self.split(t)
         self.assertEqual(sum(1 for e in api if e["name"] == "cuLaunchKernel"), 6)
+
+    def test_injection_path_alone_records_through_cupti(self):
+        # no LD_PRELOAD: the driver loads omniprof at cuInit; CUPTI sees the calls
+        r = run([binary("driver_loop"), "4"], preload=False, CUDA_INJECTION64_PATH=LIB,
+                OMNIPROF=f"autostart=1,dir={self.dir}", **cupti_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (t,) = [load(p) for p in traces(self.dir)]
+        self.assertEqual(t["omniprof"]["event_source"], "cupti")
+        api, gpu, flows = self.split(t)
+        self.assertEqual(collections.Counter(e["name"] for e in gpu if e["cat"] == "kernel"),
+                         {"vec_add": 4, "scale": 4})
+        self.assertEqual(sum(1 for e in api if e["name"] == "cuLaunchKernel"), 8)
 
     def test_fork_before_cuda_each_process_has_its_gpu_side(self):
         r = run([binary("fork_launch"), "3", "2"], OMNIPROF=f"autostart=1,dir={self.dir}",
