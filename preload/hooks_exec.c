@@ -83,34 +83,33 @@ static char *const *filter_env(char *const *envp, char **out, char *preload_buf,
     char *name##_preload = name##_array ? alloca(4096) : NULL;                                     \
     char *const *name = name##_array ? filter_env(envp, name##_array, name##_preload, 4096) : envp
 
-PL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+typedef int (*exec_fn)(const char *, char *const[], char *const[]);
+
+/* execve and execvpe: write a running session, replace the image with the
+ * environment children should get, and restart the session if that failed. */
+static int exec_image(exec_fn real, const char *what, char *const argv[], char *const envp[])
 {
-    if (!PL_REAL(execve)) {
+    if (!real) {
         errno = ENOSYS;
         return -1;
     }
     CHILD_ENV(envp, env);
     bool was_running = ctl_exec_prepare();
-    int r = pl_real.execve(path, argv, env);
+    int r = real(what, argv, env);
     int saved = errno;
     ctl_exec_failed(was_running);
     errno = saved;
     return r;
 }
 
+PL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return exec_image(PL_REAL(execve), path, argv, envp);
+}
+
 PL_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    if (!PL_REAL(execvpe)) {
-        errno = ENOSYS;
-        return -1;
-    }
-    CHILD_ENV(envp, env);
-    bool was_running = ctl_exec_prepare();
-    int r = pl_real.execvpe(file, argv, env);
-    int saved = errno;
-    ctl_exec_failed(was_running);
-    errno = saved;
-    return r;
+    return exec_image(PL_REAL(execvpe), file, argv, envp);
 }
 
 /* glibc's execv/execvp/execl* call its internal execve, not ours. */
