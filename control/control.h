@@ -107,7 +107,7 @@ struct ctl_entry {
 int ctl_registry_dir(const struct ctl_config *c, char *out, size_t cap, struct ctl_error *err);
 int ctl_registry_publish(const char *dir, const struct ctl_entry *e);
 void ctl_registry_remove(const char *dir, int pid);
-/* 0 when the process is gone. */
+/* 0 when the process is gone or a zombie (exited, not yet reaped). */
 unsigned long long ctl_process_start_time(int pid);
 
 /* ---- signals (signals.c) ------------------------------------------------------ */

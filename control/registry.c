@@ -73,7 +73,11 @@ unsigned long long ctl_process_start_time(int pid)
     /* field 22 (starttime); the command in field 2 may hold spaces: skip
      * past its closing parenthesis */
     char *p = strrchr(buf, ')');
-    if (!p)
+    if (!p || p[1] != ' ')
+        return 0;
+    /* field 3 (state): a zombie has exited; only its parent (often an init
+     * that never reaps, in a container) has not collected it yet */
+    if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x')
         return 0;
     unsigned long long start = 0;
     int field = 2;

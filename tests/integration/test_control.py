@@ -39,6 +39,30 @@ def entries():
     return found
 
 
+def stat_fields(pid):
+    """Fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def parent(pid):
+    """The parent pid of a live process, None once it is gone."""
+    fields = stat_fields(pid)
+    return int(fields[1]) if fields and fields[0] != "Z" else None
+
+
+def group_alive(group):
+    """Whether a process of process group `group` still runs (zombies do not)."""
+    for name in os.listdir("/proc"):
+        fields = stat_fields(name) if name.isdigit() else None
+        if fields and fields[0] != "Z" and int(fields[2]) == group:
+            return True
+    return False
+
+
 def wait_for(predicate, timeout=10.0):
     end = time.time() + timeout
     while time.time() < end:
@@ -54,21 +78,34 @@ class Control(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="omniprof-control-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.procs = []
+        self.groups = []
 
     def tearDown(self):
+        # The pipeline's stage processes outlive a killed launcher (and hold
+        # its stdout): end the whole group first, so that the next test's
+        # `--stages` reaches only its own processes.
+        for group in self.groups:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            wait_for(lambda: not group_alive(group))
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
             p.communicate()
 
     def pipeline(self, items=400, sleep_ms=10):
-        """Runs the pipeline under `omniprof run`; returns {stage: pid}."""
+        """Runs the pipeline under `omniprof run` in a process group of its
+        own; returns {stage: pid} of its three stage processes."""
         p = subprocess.Popen([CLI, "run", "-o", self.dir, "--", binary("pipeline"), str(items),
                               str(sleep_ms)], env=base_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.procs.append(p)
+        self.groups.append(p.pid)
         stages = wait_for(lambda: (lambda s: s if len(s) == 3 else None)(
-            {e["stage"]: pid for pid, e in entries().items() if e["stage"] >= 0}))
+            {e["stage"]: pid for pid, e in entries().items()
+             if e["stage"] >= 0 and parent(pid) == p.pid}))
         return p, stages
 
     def test_list_shows_stages(self):
@@ -86,7 +123,7 @@ class Control(unittest.TestCase):
     def test_start_stop_stages_0_and_2(self):
         p, stages = self.pipeline()
         r = cli("start", "--stages", "0,2", "--wait")
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stdout.count(": recording"), 2, r.stdout)
         time.sleep(0.4)
         r = cli("stop", "--stages", "0,2", "--wait")
@@ -131,6 +168,20 @@ class Control(unittest.TestCase):
         r = cli("list")
         self.assertIn("stale entr", r.stdout)
         self.assertNotIn(p.pid, entries())
+
+    def test_unreaped_process_is_not_listed(self):
+        # killed but not waited for: a zombie still has its /proc entry
+        p = spawn([binary("driver_loop"), "500", "10"], OMNIPROF=f"dir={self.dir}")
+        self.procs.append(p)
+        wait_for(lambda: p.pid in entries())
+        p.kill()
+        wait_for(lambda: stat_fields(p.pid)[0] == "Z")
+        r = cli("list")
+        self.assertNotIn(f"{p.pid} ", r.stdout)
+        self.assertNotIn(p.pid, entries())
+        r = cli("start", "--pid", str(p.pid))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        p.wait()
 
     def test_exited_process_removes_its_entry(self):
         p = spawn([binary("driver_loop"), "5"], OMNIPROF=f"dir={self.dir}")
