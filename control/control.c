@@ -164,31 +164,31 @@ static void describe_process(void)
 
 /* ---- the slow work (work_lock held) --------------------------------------- */
 
-static void write_session(bool keep_empty);
+static bool write_session(bool keep_empty);
 
-static void write_pending(void)
+static bool write_pending(void)
 {
-    write_session(true);
+    return write_session(true);
 }
 
 /* Collects a stopped session and writes it; keep_empty=false drops a
  * session without events (e.g. a fork child that exec'd at once).  The
- * result and the files go into the registry entry. */
-static void write_session(bool keep_empty)
+ * result and the files go into the registry entry; true when it set them. */
+static bool write_session(bool keep_empty)
 {
     if (!coll_pending())
-        return;
+        return false;
     publish("writing");
     if (coll_state() == COLL_GATE_DONE)
         coll_log(COLL_LOG_INFO, NULL, "max_iterations (%ld) reached", cfg.max_iterations);
     struct coll_session *s = coll_collect();
     if (!s) {
         result("the session was lost (out of memory)");
-        return;
+        return true;
     }
     if (!keep_empty && s->n_events == 0) {
         coll_session_free(s);
-        return;
+        return false;
     }
     struct wr_options o = {
         .dir = ctl_config_dir(&cfg),
@@ -230,6 +230,7 @@ static void write_session(bool keep_empty)
         result("writing to %s failed: %s", o.dir, strerror(-rc));
     }
     coll_session_free(s);
+    return true;
 }
 
 /* level: COLL_LOG_INFO, or COLL_LOG_DEBUG where starting is routine (a
@@ -261,16 +262,16 @@ static void do_start(void)
 
 static void do_stop(void)
 {
-    result("not recording: nothing to write");
     entry.n_files = 0;
-    write_pending(); /* one that max_iterations ended, not written yet */
+    bool wrote = write_pending(); /* one that max_iterations ended, not written yet */
     enum coll_gate_state before = coll_state();
     coll_stop();
     if (before == COLL_GATE_RECORDING)
         coll_log(COLL_LOG_INFO, NULL, "recording stopped");
-    else if (before == COLL_GATE_ARMED)
-        result("armed, nothing recorded yet: disarmed");
-    write_pending();
+    wrote |= write_pending();
+    if (!wrote)
+        result(before == COLL_GATE_ARMED ? "armed, nothing recorded yet: disarmed"
+                                         : "not recording: nothing to write");
 }
 
 static bool stage_selected(void)
@@ -298,7 +299,6 @@ static void handle_request(char req)
     case CTL_REQ_START:
     case CTL_REQ_STOP:
     case CTL_REQ_TOGGLE:
-        entry.requests++;
         if (!stage_selected()) {
             coll_log(COLL_LOG_INFO, NULL, "stage %ld is not in stages; signal ignored", cfg.stage);
             result("stage %ld is not in stages: ignored", cfg.stage);
@@ -314,6 +314,9 @@ static void handle_request(char req)
             else
                 do_start();
         }
+        /* Counted only now: `omniprof start/stop --wait` takes a moved count
+         * as the answer, and a stop publishes "writing" on its way. */
+        entry.requests++;
         break;
     }
     publish(NULL);

@@ -169,6 +169,26 @@ class Control(unittest.TestCase):
         self.assertIn("stale entr", r.stdout)
         self.assertNotIn(p.pid, entries())
 
+    def test_stop_wait_reports_a_long_write(self):
+        # a session big enough that writing it takes many of --wait's polls:
+        # the answer is what the stop did, not the state it passed through
+        p = spawn([binary("driver_loop"), "100000000", "0"],
+                  OMNIPROF=f"dir={self.dir}")
+        self.procs.append(p)
+        wait_for(lambda: p.pid in entries())
+        r = cli("start", "--pid", str(p.pid), "--wait")
+        self.assertIn(": recording", r.stdout)
+        time.sleep(0.5)
+        r = cli("stop", "--pid", str(p.pid), "--wait")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        events = int(re.search(r": wrote (\d+) events", r.stdout).group(1))
+        self.assertGreater(events, 10000)
+        paths = re.findall(r"^  (/\S+)$", r.stdout, re.M)
+        self.assertEqual(len(paths), 2, r.stdout)
+        with gzip.open(paths[0], "rt", encoding="utf-8") as f:  # too big for json.load
+            self.assertIn(f'"events": {events},', f.read())
+        p.kill()
+
     def test_unreaped_process_is_not_listed(self):
         # killed but not waited for: a zombie still has its /proc entry
         p = spawn([binary("driver_loop"), "500", "10"], OMNIPROF=f"dir={self.dir}")
@@ -242,7 +262,7 @@ class Control(unittest.TestCase):
         self.assertEqual(status, 200, body)
         (proc,) = body["processes"]
         self.assertTrue(proc["ok"])
-        self.assertEqual(len(proc["files"]), 2)
+        self.assertEqual(len(proc["files"]), 2, proc)
         self.assertTrue(all(os.path.exists(f) for f in proc["files"]))
         self.assertEqual(set(per_kernel(load(proc["files"][0]))), {"thinker_kernel"})
         # no body / null stages: every process
