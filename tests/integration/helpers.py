@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 BUILD = os.environ.get("OMNI_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 FAKE = os.environ.get("OMNI_FAKE_CUDA", os.path.join(BUILD, "fake"))
@@ -53,6 +54,40 @@ def spawn(cmd, **env):
     """Starts cmd under the preload, with pipes, for tests that signal it."""
     return subprocess.Popen(cmd, env=dict(base_env(LD_PRELOAD=LIB), **env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def entries():
+    """This run's registry: {pid: entry} of the processes omniprof runs in."""
+    found = {}
+    for f in os.listdir(RUNTIME_DIR):
+        if f.endswith(".json") and f[0].isdigit():
+            try:
+                found[int(f[:-5])] = json.loads(read_text(os.path.join(RUNTIME_DIR, f)))
+            except (OSError, ValueError):
+                pass  # removed or replaced while we looked
+    return found
+
+
+def wait_for(predicate, timeout=20.0):
+    """Polls predicate until it gives a true value, which it returns."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def wait_ready(p):
+    """Waits until omniprof in process p has taken its signals (it registers
+    after that), so a signal sent now reaches omniprof, not the default action."""
+    wait_for(lambda: p.pid in entries() or p.poll() is not None)
+
+
+def wait_traces(d, n):
+    """Waits until directory d holds n trace files; returns them."""
+    return wait_for(lambda: (lambda f: f if len(f) >= n else None)(traces(d)))
 
 
 def traces(d):

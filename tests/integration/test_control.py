@@ -17,8 +17,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from helpers import (CLI, LIB, RUNTIME_DIR, base_env, binary, load, per_kernel, read_text,
-                     spawn, traces)
+from helpers import (CLI, LIB, base_env, binary, entries, load, per_kernel,
+                     read_text, spawn, traces, wait_for)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures")
 
@@ -26,17 +26,6 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures
 def cli(*args, timeout=60, **env):
     return subprocess.run([CLI, *args], env=base_env(**env), capture_output=True, text=True,
                           timeout=timeout)
-
-
-def entries():
-    found = {}
-    for f in os.listdir(RUNTIME_DIR):
-        if f.endswith(".json") and f[0].isdigit():
-            try:
-                found[int(f[:-5])] = json.loads(read_text(os.path.join(RUNTIME_DIR, f)))
-            except (OSError, ValueError):
-                pass  # removed or replaced while we looked
-    return found
 
 
 def stat_fields(pid):
@@ -61,16 +50,6 @@ def group_alive(group):
         if fields and fields[0] != "Z" and int(fields[2]) == group:
             return True
     return False
-
-
-def wait_for(predicate, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 class Control(unittest.TestCase):

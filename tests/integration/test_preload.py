@@ -16,7 +16,7 @@ import time
 import unittest
 
 from helpers import (CLI, LIB, base_env, load, per_kernel, launches, abs_ns, read_text, run,
-                     spawn, traces, binary)
+                     spawn, traces, binary, wait_ready, wait_traces)
 
 SAMPLE = binary("driver_loop")
 RUNTIME_SAMPLE = binary("runtime_alloc")
@@ -84,15 +84,15 @@ class Preload(unittest.TestCase):
     def test_signals_bound_the_session(self):
         p = spawn([SAMPLE, "400", "10"], OMNIPROF=f"dir={self.dir}")
         try:
-            time.sleep(0.5)
+            wait_ready(p)
             t_on = time.time_ns()
             p.send_signal(signal.SIGUSR1)
             time.sleep(0.6)
             t_off = time.time_ns()
             p.send_signal(signal.SIGUSR2)
-            time.sleep(0.3)
-            files = traces(self.dir)
-            self.assertEqual(len(files), 1, "the file exists while the program still runs")
+            files = wait_traces(self.dir, 1)
+            self.assertIsNone(p.poll(), "the file exists while the program still runs")
+            self.assertEqual(len(files), 1)
         finally:
             p.kill()
             p.communicate()
@@ -108,15 +108,15 @@ class Preload(unittest.TestCase):
     def test_two_toggles_give_two_files(self):
         p = spawn([SAMPLE, "400", "10"], OMNIPROF=f"dir={self.dir}")
         try:
-            time.sleep(0.5)
+            wait_ready(p)
             marks = []
-            for _ in range(2):
+            for i in range(2):
                 marks.append(time.time_ns())
                 p.send_signal(signal.SIGUSR1)
                 time.sleep(0.4)
                 marks.append(time.time_ns())
                 p.send_signal(signal.SIGUSR1)
-                time.sleep(0.3)
+                wait_traces(self.dir, i + 1)
             files = traces(self.dir)
         finally:
             p.kill()
@@ -201,7 +201,8 @@ class Preload(unittest.TestCase):
         # the program closes omniprof's control pipe; omniprof makes a new one,
         # and never writes into the file that took a freed descriptor number
         p = spawn([binary("close_fds"), "150"], OMNIPROF=f"dir={self.dir}")
-        time.sleep(0.4)
+        wait_ready(p)
+        time.sleep(0.2)
         p.send_signal(signal.SIGUSR1)
         time.sleep(0.4)
         p.send_signal(signal.SIGUSR2)
@@ -214,7 +215,7 @@ class Preload(unittest.TestCase):
 
     def test_stages_not_selected_ignore_signals(self):
         p = spawn([SAMPLE, "200", "10"], OMNIPROF=f"dir={self.dir},stage=1,stages=0,2")
-        time.sleep(0.4)
+        wait_ready(p)
         p.send_signal(signal.SIGUSR1)
         time.sleep(0.3)
         p.send_signal(signal.SIGUSR2)
@@ -227,7 +228,7 @@ class Preload(unittest.TestCase):
         # the shell's trap '' makes SIGUSR1 ignored across exec: the program owns it
         cmd = ["/bin/sh", "-c", f"trap '' USR1; exec {SAMPLE} 200 10"]
         p = spawn(cmd, OMNIPROF=f"dir={self.dir},stop_signal=SIGRTMIN+2")
-        time.sleep(0.4)
+        wait_ready(p)
         p.send_signal(signal.SIGUSR1)   # ignored: the program keeps running, nothing starts
         time.sleep(0.2)
         p.send_signal(signal.SIGRTMIN + 2)
