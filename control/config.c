@@ -51,6 +51,7 @@ static const struct key {
     {"max_threads", NULL, T_LONG, F(max_threads), 0, 1, 1 << 16},
     {"stack_depth", NULL, T_LONG, F(stack_depth), 0, 1, 256},
     {"gzip_level", NULL, T_LONG, F(gzip_level), 0, 0, 9},
+    {"table_rows", NULL, T_LONG, F(table_rows), 0, 0, LONG_MAX},
     {"log_level", NULL, T_LOGLEVEL, F(log_level), 0, 0, 0},
     {"file_prefix", NULL, T_STRING, F(file_prefix), sizeof(((struct ctl_config *)0)->file_prefix),
      0, 0},
@@ -104,6 +105,7 @@ void ctl_config_defaults(struct ctl_config *c)
     c->max_threads = 1024;
     c->stack_depth = 32;
     c->gzip_level = 1;
+    c->table_rows = 100; /* torch: key_averages().table(row_limit=100) */
     c->log_level = COLL_LOG_INFO;
     c->follow_exec = true;
     c->step_signal = -1;

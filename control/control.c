@@ -195,6 +195,7 @@ static bool write_session(bool keep_empty)
         .worker = worker,
         .gzip = cfg.use_gzip,
         .gzip_level = (int)cfg.gzip_level,
+        .table_rows = (size_t)cfg.table_rows,
         .table = cfg.dump_cuda_time_total,
         .version = OMNIPROF_VERSION,
         .config = config_text,

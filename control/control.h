@@ -31,6 +31,7 @@ struct ctl_config {
     long max_threads;
     long stack_depth;
     long gzip_level;
+    long table_rows; /* rows of profiler_out_*.txt; 0: all */
     long log_level; /* enum coll_log_level */
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */

@@ -224,7 +224,7 @@ int wr_rows_print(FILE *f, struct wr_rows *t, size_t top)
     format_time(total, sizeof total, host_all);
     fprintf(f, "Host API time total: %s\n", total);
     if (shown < t->n)
-        fprintf(f, "(%zu more rows)\n", t->n - shown);
+        fprintf(f, "(%zu more rows, not shown; their times are in the totals)\n", t->n - shown);
     return ferror(f) ? -EIO : 0;
 }
 
@@ -286,7 +286,7 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
     fprintf(f, "omniprof %s: %s, session of %.3f ms, %" PRIu64 " steps, %zu events\n",
             opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
             s->n_events);
-    int rc = wr_rows_print(f, &t, 0);
+    int rc = wr_rows_print(f, &t, opt->table_rows);
     if (s->dropped)
         fprintf(f, "Dropped events: %" PRIu64 " (event buffers were full; raise buffer_size)\n",
                 s->dropped);

@@ -22,6 +22,7 @@ struct wr_options {
     bool gzip;
     int gzip_level;
     bool table; /* write profiler_out_<worker>.txt */
+    size_t table_rows; /* its rows, the most costly first; 0: all */
     /* metadata written into the trace */
     const char *version;
     const char *config; /* the configuration as a k=v string */

@@ -41,6 +41,7 @@ Test(config, defaults_are_the_seed_defaults)
     cr_expect_eq(c.buffer_size, 64);
     cr_expect_eq(c.stack_depth, 32);
     cr_expect_eq(c.gzip_level, 1);
+    cr_expect_eq(c.table_rows, 100);
     cr_expect_eq(c.log_level, COLL_LOG_INFO);
     cr_expect_str_eq(ctl_config_dir(&c), "omniprof_traces");
 }

@@ -187,6 +187,29 @@ Test(writer, table_rows_sorted_by_total_with_counts)
     cr_expect(aligned, "rules, header and rows have one width");
 }
 
+Test(writer, table_rows_keeps_the_most_costly_and_all_in_the_totals)
+{
+    struct wr_options o = options(false);
+    o.table_rows = 1;
+    struct wr_result r;
+    cr_assert_eq(wr_write_session(&session, &o, &r), 0);
+    FILE *f = fopen(r.table_path, "r");
+    cr_assert_not_null(f);
+    char line[512];
+    int hostile = 0, gemm = 0, more = 0, total = 0;
+    while (fgets(line, sizeof line, f)) {
+        hostile += strstr(line, "hostile") != NULL;
+        gemm += strstr(line, "gemm") != NULL;
+        more += strcmp(line, "(1 more rows, not shown; their times are in the totals)\n") == 0;
+        total += strcmp(line, "Host API time total: 14.000us\n") == 0;
+    }
+    fclose(f);
+    cr_expect_eq(hostile, 1);
+    cr_expect_eq(gemm, 0, "the cheaper row is cut");
+    cr_expect_eq(more, 1);
+    cr_expect_eq(total, 1, "the totals count every row");
+}
+
 Test(writer, unwritable_directory_fails_cleanly)
 {
     struct wr_options o = options(true);
