@@ -42,8 +42,8 @@ static const struct key {
     {"torch_profiler_with_memory", "with_memory", T_BOOL, F(with_memory), 0, 0, 0},
     {"delay_iterations", NULL, T_LONG, F(delay_iterations), 0, 0, LONG_MAX},
     {"max_iterations", NULL, T_LONG, F(max_iterations), 0, 0, LONG_MAX},
-    {"stage", NULL, T_STAGE, F(stage), 0, 0, 1000000},
-    {"stages", NULL, T_STAGES, F(stages), 0, 0, 1000000},
+    {"stage", NULL, T_STAGE, F(stage), 0, 0, CTL_MAX_STAGE},
+    {"stages", NULL, T_STAGES, F(stages), 0, 0, CTL_MAX_STAGE},
     {"autostart", NULL, T_BOOL, F(autostart), 0, 0, 0},
     {"toggle_signal", NULL, T_SIGNAL, F(toggle_signal), 0, 0, 0},
     {"stop_signal", NULL, T_SIGNAL, F(stop_signal), 0, 0, 0},
@@ -209,7 +209,7 @@ static int parse_stages(const char *v, struct ctl_config *c)
         char *end;
         errno = 0;
         long x = strtol(p, &end, 10);
-        if (end == p || errno || x < 0 || x > 1000000 || n == CTL_MAX_STAGES)
+        if (end == p || errno || x < 0 || x > CTL_MAX_STAGE || n == CTL_MAX_STAGES)
             return -1;
         c->stages[n++] = (int)x;
         p = end;

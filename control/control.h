@@ -12,6 +12,7 @@
 
 #define OMNIPROF_VERSION "0.1.0"
 #define CTL_MAX_STAGES 64
+#define CTL_MAX_STAGE 1000000 /* the largest stage number */
 
 enum ctl_profiler { CTL_PROFILER_NONE = 0, CTL_PROFILER_TORCH, CTL_PROFILER_CUDA };
 

@@ -143,13 +143,17 @@ static unsigned parse_body(const char *body, size_t len, struct cli_selection *s
         yajl_tree_free(root);
         return MHD_HTTP_BAD_REQUEST;
     }
+    bool seen = false;
     for (size_t k = 0; k < YAJL_GET_OBJECT(root)->len && !status; k++) {
         const char *key = YAJL_GET_OBJECT(root)->keys[k];
         yajl_val v = YAJL_GET_OBJECT(root)->values[k];
         if (strcmp(key, "stages") != 0) {
             snprintf(msg, cap, "unknown field \"%.100s\" (only \"stages\" is accepted)", key);
             status = MHD_HTTP_BAD_REQUEST;
-        } else if (YAJL_IS_NULL(v)) {
+        } else if (seen) {
+            snprintf(msg, cap, "\"stages\" is given twice");
+            status = MHD_HTTP_BAD_REQUEST;
+        } else if ((seen = true) && YAJL_IS_NULL(v)) {
             sel->n_stages = 0;
         } else if (!YAJL_IS_ARRAY(v)) {
             snprintf(msg, cap, "\"stages\" must be a list of stage numbers or null");
@@ -157,7 +161,8 @@ static unsigned parse_body(const char *body, size_t len, struct cli_selection *s
         } else {
             for (size_t j = 0; j < YAJL_GET_ARRAY(v)->len && !status; j++) {
                 yajl_val s = YAJL_GET_ARRAY(v)->values[j];
-                if (!YAJL_IS_INTEGER(s) || YAJL_GET_INTEGER(s) < 0 || sel->n_stages == CTL_MAX_STAGES) {
+                if (!YAJL_IS_INTEGER(s) || YAJL_GET_INTEGER(s) < 0 ||
+                    YAJL_GET_INTEGER(s) > CTL_MAX_STAGE || sel->n_stages == CTL_MAX_STAGES) {
                     snprintf(msg, cap, "\"stages\" must hold stage numbers (0, 1, 2, ...)");
                     status = MHD_HTTP_BAD_REQUEST;
                 } else {

@@ -259,6 +259,9 @@ class Control(unittest.TestCase):
                                   ('{"stages": [-1]}', 400, "stage numbers"),
                                   ('{"stages": []}', 400, "empty"),
                                   ('{"stage": [0]}', 400, "unknown field"),
+                                  ('{"stages": [4294967296]}', 400, "stage numbers"),
+                                  ('{"stages": [1.0]}', 400, "stage numbers"),
+                                  ('{"stages": [0], "stages": [2]}', 400, "given twice"),
                                   ("[1, 2]", 400, "object"),
                                   ('{"stages": [7]}', 404, "no profiled process has stage 7")):
             status, body = self.http(base + "/start_profile", text)
