@@ -6,11 +6,15 @@
  * unversioned definition too).  Instead this reads libc.so.6's dynamic
  * symbol table in memory (dl_iterate_phdr: safe before any constructor) and
  * takes the default version of each name.
+ *
+ * Nothing here calls libc's string functions: a sanitizer runtime looks its
+ * real functions up with dlsym (ours) from its initialiser, before its own
+ * strcmp/strrchr interceptors can forward anywhere.
  */
 #include <elf.h>
 #include <link.h>
+#include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "preload.h"
 
@@ -18,6 +22,27 @@ struct lookup {
     const char *name;
     void *found;
 };
+
+static bool same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* Whether the file name of path (after its last '/') starts with "libc.so". */
+static bool is_libc(const char *path)
+{
+    const char *base = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/')
+            base = p + 1;
+    static const char want[] = "libc.so";
+    for (size_t i = 0; i < sizeof want - 1; i++)
+        if (base[i] != want[i])
+            return false;
+    return true;
+}
 
 /* Number of symbols covered by a DT_GNU_HASH table. */
 static uint32_t gnu_hash_count(const uint32_t *h)
@@ -39,9 +64,7 @@ static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct lookup *l = arg;
-    const char *base = strrchr(info->dlpi_name, '/');
-    base = base ? base + 1 : info->dlpi_name;
-    if (strncmp(base, "libc.so", 7) != 0)
+    if (!info->dlpi_name || !is_libc(info->dlpi_name))
         return 0;
     const ElfW(Dyn) *dyn = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++)
@@ -73,7 +96,7 @@ static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
             continue;
         if (versym && (versym[i] & 0x8000)) /* hidden: not the default version */
             continue;
-        if (strcmp(strtab + s->st_name, l->name) == 0) {
+        if (same(strtab + s->st_name, l->name)) {
             l->found = (void *)(info->dlpi_addr + s->st_value);
             return 1;
         }

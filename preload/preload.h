@@ -75,6 +75,11 @@ struct pl_real {
 #undef PL_REAL_FIELD
     void *(*dlsym)(void *, const char *);
     void *(*dlvsym)(void *, const char *, const char *);
+    /* libc's own dlopen/dlclose, not a sanitizer's interceptor of them
+     * (which cannot forward while the sanitizer still initialises, and
+     * asks omniprof's dlsym for its real functions as it does). */
+    void *(*dlopen)(const char *, int);
+    int (*dlclose)(void *);
 };
 
 enum pl_sym {
@@ -97,7 +102,7 @@ int pl_resolve(enum pl_sym sym);
 
 /* libc's own dlsym/dlvsym (libc_syms.c), found without calling them. */
 void *pl_libc_symbol(const char *name);
-/* Resolves pl_real.dlsym and pl_real.dlvsym; 0 or -1. */
+/* Resolves pl_real.dlsym, dlvsym, dlopen and dlclose; 0 or -1. */
 int pl_resolve_dl(void);
 
 /* dlsym/cuGetProcAddress answers: if `name` is a function omniprof wraps

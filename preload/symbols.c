@@ -43,6 +43,12 @@ static const struct entry {
 int pl_resolve_dl(void)
 {
     if (!__atomic_load_n(&pl_real.dlsym, __ATOMIC_ACQUIRE)) {
+        /* glibc < 2.34 keeps dlopen in libdl: there the bound one is libc's */
+        void *open = pl_libc_symbol("dlopen"), *close = pl_libc_symbol("dlclose");
+        __atomic_store_n(&pl_real.dlopen, open ? (__typeof__(&dlopen))open : &dlopen,
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&pl_real.dlclose, close ? (__typeof__(&dlclose))close : &dlclose,
+                         __ATOMIC_RELEASE);
         __atomic_store_n(&pl_real.dlvsym, pl_libc_symbol("dlvsym"), __ATOMIC_RELEASE);
         __atomic_store_n(&pl_real.dlsym, pl_libc_symbol("dlsym"), __ATOMIC_RELEASE);
     }
@@ -72,10 +78,10 @@ int pl_resolve(enum pl_sym sym)
         void *fn = pl_real.dlsym(RTLD_NEXT, table[sym].name);
         for (const char *const *lib = table[sym].libs; (!fn || fn == table[sym].wrapper) && *lib;
              lib++) {
-            void *h = dlopen(*lib, RTLD_LAZY | RTLD_NOLOAD);
+            void *h = pl_real.dlopen(*lib, RTLD_LAZY | RTLD_NOLOAD);
             if (h) {
                 fn = pl_real.dlsym(h, table[sym].name);
-                dlclose(h);
+                pl_real.dlclose(h);
             }
         }
         keep(sym, fn);

@@ -30,6 +30,12 @@ int main(void)
     show("next_cuLaunchKernel", dlsym(RTLD_NEXT, "cuLaunchKernel"));
     show("next_printf", dlsym(RTLD_NEXT, "printf"));
     show("next_missing", dlsym(RTLD_NEXT, "no_such_function_anywhere"));
+    const char *why = dlerror(); /* libc's words, naming this program */
+    printf("next_missing_error=");
+    for (; why && *why; why++)
+        putchar(*why == ' ' ? '_' : *why);
+    putchar('\n');
+    show("next_dlvsym_printf", dlvsym(RTLD_NEXT, "printf", "GLIBC_2.2.5"));
     show("dlvsym_printf", dlvsym(RTLD_DEFAULT, "printf", "GLIBC_2.2.5"));
     return 0;
 }

@@ -7,10 +7,12 @@ fake libcuda.so.1 and libcudart.so (helpers.py)."""
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import unittest
 
-from helpers import (LIB, api_events, binary, load, per_api, read_text, run, traces)
+from helpers import (LIB, api_events, binary, load, per_api, per_kernel, read_text, run,
+                     traces)
 
 
 def launch_counts(trace):
@@ -118,9 +120,27 @@ class Paths(unittest.TestCase):
                   "default_cuLaunchKernel", "next_cuLaunchKernel"):
             self.assertEqual(pre[k], "libomniprof.so", k)
         # names omniprof does not wrap, and libc's, come back untouched
-        for k in ("handle_cuDeviceGetName", "next_printf", "next_missing", "dlvsym_printf"):
+        for k in ("handle_cuDeviceGetName", "next_printf", "next_missing", "dlvsym_printf",
+                  "next_missing_error", "next_dlvsym_printf"):
             self.assertEqual(pre[k], bare[k], k)
         self.assertEqual(pre["next_missing"], "none")
+
+    def test_a_sanitized_program_runs_as_without_omniprof(self):
+        # AddressSanitizer's runtime resolves its interceptors with
+        # dlsym(RTLD_NEXT) from its initialiser, before its own dlopen or
+        # strcmp work and before other objects' constructors ran.
+        libasan = re.search(r"(/\S*libasan\.so\S*)", subprocess.run(
+            ["ldd", binary("driver_loop_asan")], capture_output=True, text=True).stdout).group(1)
+        asan = "detect_leaks=0:verify_asan_link_order=0"
+        bare = run([binary("driver_loop_asan"), "4"], preload=False, ASAN_OPTIONS=asan)
+        self.assertEqual(bare.returncode, 0, bare.stderr)
+        for i, preload in enumerate((LIB, f"{libasan} {LIB}")):
+            out = os.path.join(self.dir, str(i))
+            r = run([binary("driver_loop_asan"), "4"], preload=False, LD_PRELOAD=preload,
+                    ASAN_OPTIONS=asan, OMNIPROF=f"autostart=1,dir={out}")
+            self.assertEqual((r.returncode, r.stdout), (0, bare.stdout), r.stderr)
+            (t,) = [load(f) for f in traces(out)]
+            self.assertEqual(per_kernel(t), {"vec_add": 4, "scale": 4})
 
     def test_threads_all_recorded_under_their_ids(self):
         _, (t,) = self.profile("threads_launch", 8, 10000)
