@@ -4,12 +4,13 @@
  * omniprof interposes dlsym and dlvsym, so it cannot ask them for the real
  * ones (a versioned reference such as dlsym@GLIBC_2.34 would bind to our
  * unversioned definition too).  Instead this reads libc.so.6's dynamic
- * symbol table in memory (dl_iterate_phdr: safe before any constructor) and
- * takes the default version of each name.
+ * symbol table in memory and takes the default version of each name.
  *
- * Nothing here calls libc's string functions: a sanitizer runtime looks its
- * real functions up with dlsym (ours) from its initialiser, before its own
- * strcmp/strrchr interceptors can forward anywhere.
+ * Nothing here calls a libc function: a sanitizer runtime looks its real
+ * functions up with dlsym (ours) from its initialiser, before its own
+ * interceptors (of strcmp, of dl_iterate_phdr, ...) can forward anywhere.
+ * The loaded objects are found through the dynamic linker's r_debug list,
+ * which is complete before any initialiser runs.
  */
 #include <elf.h>
 #include <link.h>
@@ -17,11 +18,6 @@
 #include <stdint.h>
 
 #include "preload.h"
-
-struct lookup {
-    const char *name;
-    void *found;
-};
 
 static bool same(const char *a, const char *b)
 {
@@ -60,18 +56,8 @@ static uint32_t gnu_hash_count(const uint32_t *h)
     return last + 1;
 }
 
-static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
+static void *find_in(const ElfW(Dyn) *dyn, ElfW(Addr) base, const char *name)
 {
-    (void)size;
-    struct lookup *l = arg;
-    if (!info->dlpi_name || !is_libc(info->dlpi_name))
-        return 0;
-    const ElfW(Dyn) *dyn = NULL;
-    for (int i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-    if (!dyn)
-        return 0;
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
     const ElfW(Half) *versym = NULL;
@@ -88,7 +74,7 @@ static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
         }
     }
     if (!symtab || !strtab || (!gnu_hash && !sysv_hash))
-        return 0;
+        return NULL;
     uint32_t n = gnu_hash ? gnu_hash_count(gnu_hash) : sysv_hash[1];
     for (uint32_t i = 1; i < n; i++) {
         const ElfW(Sym) *s = &symtab[i];
@@ -96,17 +82,16 @@ static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
             continue;
         if (versym && (versym[i] & 0x8000)) /* hidden: not the default version */
             continue;
-        if (same(strtab + s->st_name, l->name)) {
-            l->found = (void *)(info->dlpi_addr + s->st_value);
-            return 1;
-        }
+        if (same(strtab + s->st_name, name))
+            return (void *)(base + s->st_value);
     }
-    return 0;
+    return NULL;
 }
 
 void *pl_libc_symbol(const char *name)
 {
-    struct lookup l = {name, NULL};
-    dl_iterate_phdr(find_in_libc, &l);
-    return l.found;
+    for (const struct link_map *l = _r_debug.r_map; l; l = l->l_next)
+        if (l->l_name && is_libc(l->l_name) && l->l_ld)
+            return find_in(l->l_ld, l->l_addr, name);
+    return NULL;
 }
