@@ -523,6 +523,7 @@ void coll_cupti_atfork_child(void)
      * lock at the fork does not exist here. */
     atomic_store(&coll_cupti_active, 0);
     pthread_mutex_init(&store_lock, NULL);
+    pthread_mutex_init(&setup_lock, NULL); /* a thread of the parent may have been setting up */
     n_store = 0;
 }
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -46,6 +47,7 @@ static char config_text[8192];
 static int rank = -1;
 static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
 static int pipe_fd[2] = {-1, -1};
+static ino_t pipe_ino[2]; /* what pipe_fd[] were when made */
 
 /* Guarded by work_lock. */
 static bool shut_down;
@@ -355,6 +357,8 @@ static int make_pipe(int fds[2])
         fds[i] = high >= 0 ? high : raw[i];
         if (high >= 0)
             close(raw[i]);
+        struct stat st;
+        pipe_ino[i] = fstat(fds[i], &st) == 0 ? st.st_ino : 0;
     }
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     ctl_signals_set_pipe(fds[1]);
@@ -561,16 +565,18 @@ void ctl_exec_failed(bool was_recording)
     pthread_mutex_unlock(&work_lock);
 }
 
-void ctl_atfork_prepare(void)
+/* Closes fd if it is still the pipe end omniprof made (the program may have
+ * closed it and got the number back for a file of its own). */
+static void close_own(int fd, ino_t ino)
 {
-    pthread_mutex_lock(&work_lock);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_ino == ino)
+        close(fd);
 }
 
-void ctl_atfork_parent(void)
-{
-    pthread_mutex_unlock(&work_lock);
-}
-
+/* No lock is held across fork(): a fork in the program never waits for a
+ * trace being written.  The child takes nothing of the parent's control
+ * state as it is: it makes its own lock, pipe, thread and entry. */
 void ctl_atfork_child(void)
 {
     pthread_mutex_init(&work_lock, NULL);
@@ -580,11 +586,9 @@ void ctl_atfork_child(void)
      * its own name, pipe and control thread. */
     coll_session_atfork_child();
     name_worker();
-    if (pipe_fd[0] >= 0) {
-        close(pipe_fd[0]);
-        close(pipe_fd[1]);
-        pipe_fd[0] = pipe_fd[1] = -1;
-    }
+    close_own(pipe_fd[0], pipe_ino[0]);
+    close_own(pipe_fd[1], pipe_ino[1]);
+    pipe_fd[0] = pipe_fd[1] = -1;
     if (start_thread() < 0)
         coll_log(COLL_LOG_ERROR, NULL, "cannot start the control thread in the child");
     describe_process();

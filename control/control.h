@@ -151,9 +151,8 @@ bool ctl_follow_exec(void);
 /* CUDA was initialised in the process: set CUPTI up (once), and bring it
  * into a session that is already recording. */
 void ctl_cuda_arrived(void);
-/* fork(): prepare/parent/child handlers for pthread_atfork. */
-void ctl_atfork_prepare(void);
-void ctl_atfork_parent(void);
+/* fork(): the child handler for pthread_atfork (there is no prepare
+ * handler: a fork never waits for omniprof). */
 void ctl_atfork_child(void);
 
 /* Called by preload/ to enter and leave the cuProfilerStart/Stop window of

@@ -4,6 +4,7 @@ API, driver API linked or dlopen'ed, cuGetProcAddress with its variants,
 many threads, fork, exec, CUDA_INJECTION64_PATH — is recorded exactly once,
 in the right thread, under the right kernel name.  Samples run against the
 fake libcuda.so.1 and libcudart.so (helpers.py)."""
+import glob
 import os
 import re
 import shutil
@@ -169,6 +170,18 @@ class Paths(unittest.TestCase):
         warnings = [l for l in r.stderr.splitlines() if "dropped" in l]
         self.assertEqual(len(warnings), 1, r.stderr)
         self.assertIn(f"{dropped} events were dropped", warnings[0])
+
+    def test_fork_does_not_wait_for_a_trace_being_written(self):
+        # gzip level 9 makes the write of 300k events take seconds; a fork made
+        # meanwhile (a data-loader worker, a subprocess) goes ahead at once
+        r = run([binary("fork_during_write"), "300000", self.dir],
+                OMNIPROF=f"autostart=1,dir={self.dir},gzip_level=9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        times = dict((k, float(v)) for k, v in re.findall(r"(\w+_ms)=([\d.]+)", r.stdout))
+        self.assertGreater(times["write_ms"], 400, "the write must outlast the fork's start")
+        self.assertLess(times["fork_ms"], times["write_ms"] / 4, r.stdout)
+        (table,) = glob.glob(os.path.join(self.dir, "profiler_out_*.txt"))
+        self.assertRegex(read_text(table), r"fork_kernel .* 300000\n")
 
     def test_fork_gives_each_process_its_own_file(self):
         r, ts = self.profile("fork_launch", 5, 3, expect_files=2)
