@@ -209,6 +209,9 @@ Test(config, ini_errors_name_file_and_line)
 
     cr_expect_neq(ctl_config_load_ini(&c, "/nonexistent/omniprof.ini", &err), 0);
     cr_expect(strstr(err.msg, "cannot read /nonexistent/omniprof.ini") != NULL, "%s", err.msg);
+
+    cr_expect_neq(ctl_config_load_ini(&c, "/", &err), 0, "a directory is not a config file");
+    cr_expect(strstr(err.msg, "cannot read /: Is a directory") != NULL, "%s", err.msg);
 }
 
 Test(config, precedence_ini_then_string_then_variables)
