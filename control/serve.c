@@ -305,7 +305,11 @@ int cli_cmd_serve(int argc, char **argv)
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, handle,
         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, done,
-        NULL, MHD_OPTION_END);
+        NULL,
+        /* a client that connects and sends nothing goes after 30 s, and
+         * at most 64 connections (threads) are served at once */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)64, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "omniprof: cannot listen on %s: %s\n", listen, strerror(errno));
         return 1;
