@@ -34,7 +34,8 @@ static int trace_written(const char *dir)
     int found = 0;
     for (struct dirent *e; d && !found && (e = readdir(d));) {
         size_t n = strlen(e->d_name);
-        found = e->d_name[0] != '.' && n > 17 && strcmp(e->d_name + n - 17, ".pt.trace.json.gz") == 0;
+        found =
+            e->d_name[0] != '.' && n > 17 && strcmp(e->d_name + n - 17, ".pt.trace.json.gz") == 0;
     }
     if (d)
         closedir(d);
