@@ -26,16 +26,15 @@ static bool same(const char *a, const char *b)
     return *a == *b;
 }
 
-/* Whether the file name of path (after its last '/') starts with "libc.so". */
-static bool is_libc(const char *path)
+/* Whether the file name of path (after its last '/') starts with want. */
+static bool named(const char *path, const char *want)
 {
     const char *base = path;
     for (const char *p = path; *p; p++)
         if (*p == '/')
             base = p + 1;
-    static const char want[] = "libc.so";
-    for (size_t i = 0; i < sizeof want - 1; i++)
-        if (base[i] != want[i])
+    for (; *want; want++, base++)
+        if (*base != *want)
             return false;
     return true;
 }
@@ -88,10 +87,17 @@ static void *find_in(const ElfW(Dyn) *dyn, ElfW(Addr) base, const char *name)
     return NULL;
 }
 
+/* libc, then libdl: before glibc 2.34 the dl* functions lived in libdl. */
 void *pl_libc_symbol(const char *name)
 {
-    for (const struct link_map *l = _r_debug.r_map; l; l = l->l_next)
-        if (l->l_name && is_libc(l->l_name) && l->l_ld)
-            return find_in(l->l_ld, l->l_addr, name);
+    static const char *const libs[] = {"libc.so", "libdl.so"};
+    for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
+        for (const struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
+            void *found = l->l_name && named(l->l_name, libs[i]) && l->l_ld
+                              ? find_in(l->l_ld, l->l_addr, name)
+                              : NULL;
+            if (found)
+                return found;
+        }
     return NULL;
 }

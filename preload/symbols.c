@@ -43,7 +43,7 @@ static const struct entry {
 int pl_resolve_dl(void)
 {
     if (!__atomic_load_n(&pl_real.dlsym, __ATOMIC_ACQUIRE)) {
-        /* glibc < 2.34 keeps dlopen in libdl: there the bound one is libc's */
+        /* not found (libdl not loaded yet): the one bound at link time */
         void *open = pl_libc_symbol("dlopen"), *close = pl_libc_symbol("dlclose");
         __atomic_store_n(&pl_real.dlopen, open ? (__typeof__(&dlopen))open : &dlopen,
                          __ATOMIC_RELEASE);
