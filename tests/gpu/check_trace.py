@@ -4,10 +4,16 @@ made (per name), every kernel has one flow from its launch, no kernel starts
 before the call that launched it.  Prints one line; exit 1 on a failure.
 
   check_trace.py TRACE.json.gz NAME=COUNT [NAME=COUNT...]
+
+NAME matches a kernel whose name holds it as a whole identifier ("scale"
+matches "scale" and "scale(float*, int)", not "rescale" or "scale_ex");
+~NAME matches any kernel whose name contains NAME (for library kernels
+such as PyTorch's "...CUDAFunctorOnSelf_add<float>...").
 """
 import collections
 import gzip
 import json
+import re
 import sys
 
 path, expected = sys.argv[1], dict(a.split("=") for a in sys.argv[2:])
@@ -21,8 +27,15 @@ starts = collections.Counter(e["id"] for e in ev if e.get("cat") == "ac2g" and e
 ends = collections.Counter(e["id"] for e in ev if e.get("cat") == "ac2g" and e["ph"] == "f")
 problems = []
 names = collections.Counter(e["name"] for e in kernels)
+
+def matches(pattern, kernel):
+    if pattern.startswith("~"):
+        return pattern[1:] in kernel
+    return re.search(r"(?<![A-Za-z0-9_])" + re.escape(pattern) + r"(?![A-Za-z0-9_])", kernel)
+
+
 for name, count in expected.items():
-    got = sum(n for k, n in names.items() if name in k)
+    got = sum(n for k, n in names.items() if matches(name, k))
     if got != int(count):
         problems.append(f"{name}: {got} kernels, {count} launched")
 for k in kernels:
