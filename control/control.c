@@ -265,6 +265,7 @@ static void do_start(void)
 
 static void do_stop(void)
 {
+    int last_files = entry.n_files;
     entry.n_files = 0;
     bool wrote = write_pending(); /* one that max_iterations ended, not written yet */
     enum coll_gate_state before = coll_state();
@@ -272,9 +273,17 @@ static void do_stop(void)
     if (before == COLL_GATE_RECORDING)
         coll_log(COLL_LOG_INFO, NULL, "recording stopped");
     wrote |= write_pending();
-    if (!wrote)
+    if (wrote)
+        return;
+    if (before == COLL_GATE_DONE) {
+        /* max_iterations ended the session and it was written then: those
+         * are the files this stop would have written */
+        entry.n_files = last_files;
+        result("max_iterations (%ld) had ended the session; it was written", cfg.max_iterations);
+    } else {
         result(before == COLL_GATE_ARMED ? "armed, nothing recorded yet: disarmed"
                                          : "not recording: nothing to write");
+    }
 }
 
 static bool stage_selected(void)

@@ -137,6 +137,22 @@ class Control(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no profiled process has stage 9", r.stderr)
 
+    def test_stop_after_max_iterations_names_the_files_written(self):
+        p = spawn([binary("driver_loop"), "500", "10"],
+                  OMNIPROF=f"dir={self.dir},max_iterations=3")
+        self.procs.append(p)
+        wait_for(lambda: p.pid in entries())
+        r = cli("start", "--pid", str(p.pid), "--wait")
+        self.assertIn(": recording", r.stdout)
+        (trace,) = wait_for(lambda: traces(self.dir))   # the session ends by itself
+        r = cli("stop", "--pid", str(p.pid), "--wait")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("max_iterations (3) had ended the session; it was written", r.stdout)
+        paths = re.findall(r"^  (/\S+)$", r.stdout, re.M)
+        self.assertEqual(paths[0], trace)
+        self.assertEqual(len(paths), 2)
+        self.assertEqual(load(trace)["omniprof"]["steps"], 3)
+
     def test_killed_process_entry_is_cleaned(self):
         p = spawn([binary("driver_loop"), "500", "10"], OMNIPROF=f"dir={self.dir}")
         self.procs.append(p)
