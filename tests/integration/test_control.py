@@ -137,13 +137,18 @@ class Control(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no profiled process has stage 9", r.stderr)
 
-    def test_stop_after_max_iterations_names_the_files_written(self):
-        p = spawn([binary("driver_loop"), "500", "10"],
-                  OMNIPROF=f"dir={self.dir},max_iterations=3")
+    def recording(self, args, config=""):
+        """driver_loop ARGS under the preload, started with `omniprof start
+        --pid --wait`; returns its Popen."""
+        p = spawn([binary("driver_loop"), *args], OMNIPROF=f"dir={self.dir}{config}")
         self.procs.append(p)
         wait_for(lambda: p.pid in entries())
         r = cli("start", "--pid", str(p.pid), "--wait")
         self.assertIn(": recording", r.stdout)
+        return p
+
+    def test_stop_after_max_iterations_names_the_files_written(self):
+        p = self.recording(["500", "10"], ",max_iterations=3")
         (trace,) = wait_for(lambda: traces(self.dir))   # the session ends by itself
         r = cli("stop", "--pid", str(p.pid), "--wait")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -167,12 +172,7 @@ class Control(unittest.TestCase):
     def test_stop_wait_reports_a_long_write(self):
         # a session big enough that writing it takes many of --wait's polls:
         # the answer is what the stop did, not the state it passed through
-        p = spawn([binary("driver_loop"), "100000000", "0"],
-                  OMNIPROF=f"dir={self.dir}")
-        self.procs.append(p)
-        wait_for(lambda: p.pid in entries())
-        r = cli("start", "--pid", str(p.pid), "--wait")
-        self.assertIn(": recording", r.stdout)
+        p = self.recording(["100000000", "0"])
         time.sleep(0.5)
         r = cli("stop", "--pid", str(p.pid), "--wait")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
