@@ -400,6 +400,9 @@ void coll_set_kernel_describer(coll_kernel_describer describe);
 char *coll_demangle(const char *name);
 /* Fills frame from ip: module, function and offset. */
 void coll_symbolize(uint64_t ip, struct coll_frame *frame);
+/* In a fork child: the lock the parent's control thread may have held
+ * while symbolizing is made anew (the module list is always consistent). */
+void coll_symbols_atfork_child(void);
 
 /* Called (from the thread that stepped) after a step began (BEGIN) or
  * ended (END, by max_iterations) a session: the control side writes the

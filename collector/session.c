@@ -293,4 +293,5 @@ void coll_session_atfork_child(void)
     pending = false;
     coll_buffers_atfork_child();
     coll_cupti_atfork_child();
+    coll_symbols_atfork_child();
 }

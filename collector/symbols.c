@@ -125,7 +125,7 @@ static struct module *module_of(uint64_t ip)
     m->bias = lm->l_addr;
     read_functions(m);
     m->next = modules;
-    modules = m;
+    __atomic_store_n(&modules, m, __ATOMIC_RELEASE); /* complete before it is seen (fork) */
     return m;
 }
 
@@ -144,6 +144,11 @@ static const struct func *function_at(const struct module *m, uint64_t rel)
     const struct func *f = &m->funcs[lo - 1];
     /* size 0: assembly without .size; accept it as the nearest symbol */
     return f->size == 0 || rel < f->start + f->size ? f : NULL;
+}
+
+void coll_symbols_atfork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
 }
 
 void coll_symbolize(uint64_t ip, struct coll_frame *frame)

@@ -1,8 +1,12 @@
 /* Symbolizing addresses (static functions too) and demangling. */
 #include <criterion/criterion.h>
 #include <gnu/libc-version.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "collector.h"
 
@@ -66,4 +70,42 @@ Test(symbols, demangling)
     cr_expect_null(coll_demangle("vec_add"), "plain C names stay as they are");
     cr_expect_null(coll_demangle("_Znot a name"));
     cr_expect_null(coll_demangle(NULL));
+}
+
+static atomic_int stop_spinning;
+
+static void *symbolize_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_spinning)) {
+        struct coll_frame f;
+        coll_symbolize((uint64_t)(uintptr_t)hidden_helper, &f);
+        free(f.function);
+    }
+    return NULL;
+}
+
+/* The program may fork while omniprof's control thread symbolizes (holding
+ * the module lock): the child must still symbolize its own session. */
+Test(symbols, a_fork_child_symbolizes_whatever_the_parent_held)
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, symbolize_loop, NULL), 0);
+    int stuck = 0;
+    for (int i = 0; i < 20; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            alarm(1); /* a child that deadlocked dies here */
+            coll_symbols_atfork_child();
+            struct coll_frame f;
+            coll_symbolize((uint64_t)(uintptr_t)hidden_helper, &f);
+            _exit(f.function && strcmp(f.function, "hidden_helper") == 0 ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(p, &status, 0);
+        stuck += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    atomic_store(&stop_spinning, 1);
+    pthread_join(t, NULL);
+    cr_expect_eq(stuck, 0, "%d of 20 fork children could not symbolize", stuck);
 }
