@@ -49,6 +49,7 @@ struct slot {
 };
 
 _Atomic int coll_recording_flag;
+_Atomic int coll_forking;
 
 /* Set once by coll_buffers_init() (control thread), read-only afterwards. */
 static unsigned char *pool;
@@ -235,8 +236,35 @@ uint64_t coll_buffers_take_dropped(void)
     return atomic_exchange(&dropped, 0);
 }
 
+/* The same Dekker pairing as the quiesce: a record sets busy, fences, then
+ * reads coll_forking (stack.c); here coll_forking is set, then busy read.
+ * Each slot is waited for until seen idle once (a record lasts microseconds),
+ * at most 100 ms in all, and never the forking thread's own (a fork from a
+ * signal handler that interrupted a record). */
+void coll_buffers_atfork_prepare(void)
+{
+    atomic_store(&coll_forking, 1);
+    if (!slots)
+        return;
+    uint64_t give_up = coll_now_ns() + 100000000ull;
+    for (unsigned i = 0; i < n_slots; i++) {
+        if (&slots[i] == t_slot ||
+            atomic_load_explicit(&slots[i].state, memory_order_acquire) == SLOT_FREE)
+            continue;
+        while (atomic_load_explicit(&slots[i].busy, memory_order_acquire) &&
+               coll_now_ns() < give_up)
+            sched_yield();
+    }
+}
+
+void coll_buffers_atfork_parent(void)
+{
+    atomic_store(&coll_forking, 0);
+}
+
 void coll_buffers_atfork_child(void)
 {
+    atomic_store(&coll_forking, 0);
     /* Only the forking thread exists in the child: every other slot is dead,
      * and whatever the parent recorded is not the child's to write. */
     atomic_store(&coll_recording_flag, 0);

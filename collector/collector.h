@@ -445,7 +445,14 @@ void coll_buffers_quiesce(void);
 void coll_buffers_visit(coll_event_visitor visit, void *arg);
 void coll_buffers_reset(void);
 uint64_t coll_buffers_take_dropped(void);
-/* fork(): the child's copy forgets every other thread. */
+/* fork().  An unwind takes locks inside libunwind and the loader; a child
+ * copied while another thread is mid-unwind would find them taken forever.
+ * So prepare sets coll_forking, under which records take no stack, and
+ * waits (bounded) for the records in flight; parent and child clear it.
+ * The child's copy also forgets every other thread. */
+extern _Atomic int coll_forking;
+void coll_buffers_atfork_prepare(void);
+void coll_buffers_atfork_parent(void);
 void coll_buffers_atfork_child(void);
 void coll_session_atfork_child(void);
 

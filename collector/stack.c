@@ -10,6 +10,7 @@
  * inside a record's busy window (coll_record_begin..commit), so once the
  * control thread has quiesced the writers every published stack is
  * complete.  A full table or arena drops the stack (counted), never blocks.
+ * While a fork is under way no unwind starts (coll_forking, buffer.c).
  *
  * Symbolization happens at collection, on the control thread (symbols.c).
  */
@@ -138,7 +139,9 @@ static uint64_t hash_frames(void *const *f, int n)
 uint32_t coll_stack_capture(void)
 {
     struct stack_slot *table = __atomic_load_n(&slots, __ATOMIC_ACQUIRE);
-    if (!table)
+    /* a fork is under way: no unwind may be in flight as it copies us (the
+     * record's seq_cst fence orders this load after its busy flag) */
+    if (!table || atomic_load_explicit(&coll_forking, memory_order_relaxed))
         return 0;
     void *buf[MAX_DEPTH + SKIP_SLACK];
     int n = unw_backtrace(buf, depth + SKIP_SLACK);

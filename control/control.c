@@ -584,8 +584,19 @@ static void close_own(int fd, ino_t ino)
 }
 
 /* No lock is held across fork(): a fork in the program never waits for a
- * trace being written.  The child takes nothing of the parent's control
- * state as it is: it makes its own lock, pipe, thread and entry. */
+ * trace being written, only for records in flight (no unwind may be under
+ * way as the child is copied).  The child takes nothing of the parent's
+ * control state as it is: it makes its own lock, pipe, thread and entry. */
+void ctl_atfork_prepare(void)
+{
+    coll_buffers_atfork_prepare();
+}
+
+void ctl_atfork_parent(void)
+{
+    coll_buffers_atfork_parent();
+}
+
 void ctl_atfork_child(void)
 {
     pthread_mutex_init(&work_lock, NULL);

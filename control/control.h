@@ -151,8 +151,11 @@ bool ctl_follow_exec(void);
 /* CUDA was initialised in the process: set CUPTI up (once), and bring it
  * into a session that is already recording. */
 void ctl_cuda_arrived(void);
-/* fork(): the child handler for pthread_atfork (there is no prepare
- * handler: a fork never waits for omniprof). */
+/* fork(): pthread_atfork handlers.  Prepare waits only for records in
+ * flight (microseconds, see coll_buffers_atfork_prepare), never for a
+ * trace being written. */
+void ctl_atfork_prepare(void);
+void ctl_atfork_parent(void);
 void ctl_atfork_child(void);
 
 /* Called by preload/ to enter and leave the cuProfilerStart/Stop window of

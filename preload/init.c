@@ -133,7 +133,7 @@ static void init_once(void)
     /* atexit from the constructor runs after the program's own atexit work
      * and before library destructors, while libcuda can still name kernels. */
     atexit(at_exit);
-    pthread_atfork(NULL, NULL, ctl_atfork_child);
+    pthread_atfork(ctl_atfork_prepare, ctl_atfork_parent, ctl_atfork_child);
 }
 
 void pl_init(void)

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from helpers import (LIB, api_events, binary, load, per_api, per_kernel, read_text, run,
+from helpers import (BUILD, LIB, api_events, binary, load, per_api, per_kernel, read_text, run,
                      traces)
 
 
@@ -182,6 +182,16 @@ class Paths(unittest.TestCase):
         self.assertLess(times["fork_ms"], times["write_ms"] / 4, r.stdout)
         (table,) = glob.glob(os.path.join(self.dir, "profiler_out_*.txt"))
         self.assertRegex(read_text(table), r"fork_kernel .* 300000\n")
+
+    def test_fork_while_other_threads_take_stacks(self):
+        # An unwinder's locks (libunwind's slow path, the loader's) copied
+        # taken into a fork child would hang it at its first stack; the
+        # locking unwinder holds one around every unwind, nearly all the time.
+        unwinder = os.path.join(BUILD, "lib", "liblocking_unwinder.so")
+        r = run([binary("fork_while_unwinding"), "3", "20"], preload=False,
+                LD_PRELOAD=f"{LIB} {unwinder}", OMNIPROF=f"autostart=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "forks=20 hung=0")
 
     def test_fork_gives_each_process_its_own_file(self):
         r, ts = self.profile("fork_launch", 5, 3, expect_files=2)
