@@ -192,17 +192,26 @@ void coll_record_commit(struct coll_event *ev)
     atomic_store_explicit(&s->busy, 0, memory_order_release);
 }
 
+/* Waits until every used slot but `except` has been seen outside a record
+ * once; gives up at `deadline` (coll_now_ns, 0: never). */
+static void wait_for_records(const struct slot *except, uint64_t deadline)
+{
+    for (unsigned i = 0; i < n_slots; i++) {
+        if (&slots[i] == except ||
+            atomic_load_explicit(&slots[i].state, memory_order_acquire) == SLOT_FREE)
+            continue;
+        while (atomic_load_explicit(&slots[i].busy, memory_order_acquire) &&
+               (!deadline || coll_now_ns() < deadline))
+            sched_yield();
+    }
+}
+
 void coll_buffers_quiesce(void)
 {
     if (!slots)
         return;
     atomic_thread_fence(memory_order_seq_cst);
-    for (unsigned i = 0; i < n_slots; i++) {
-        if (atomic_load_explicit(&slots[i].state, memory_order_acquire) == SLOT_FREE)
-            continue;
-        while (atomic_load_explicit(&slots[i].busy, memory_order_acquire))
-            sched_yield();
-    }
+    wait_for_records(NULL, 0);
 }
 
 void coll_buffers_visit(coll_event_visitor visit, void *arg)
@@ -244,17 +253,8 @@ uint64_t coll_buffers_take_dropped(void)
 void coll_buffers_atfork_prepare(void)
 {
     atomic_store(&coll_forking, 1);
-    if (!slots)
-        return;
-    uint64_t give_up = coll_now_ns() + 100000000ull;
-    for (unsigned i = 0; i < n_slots; i++) {
-        if (&slots[i] == t_slot ||
-            atomic_load_explicit(&slots[i].state, memory_order_acquire) == SLOT_FREE)
-            continue;
-        while (atomic_load_explicit(&slots[i].busy, memory_order_acquire) &&
-               coll_now_ns() < give_up)
-            sched_yield();
-    }
+    if (slots)
+        wait_for_records(t_slot, coll_now_ns() + 100000000ull);
 }
 
 void coll_buffers_atfork_parent(void)

@@ -91,20 +91,24 @@ static void *nothing(void)
     return NULL;
 }
 
+/* ours for a CUDA name, else libc's (as resolved by pl_resolve_dl) */
+static void *route(const char *name, void *ours, void *const *libc)
+{
+    if (pl_resolve_dl() < 0)
+        return (void *)nothing;
+    return cuda_name(name) ? ours : *libc;
+}
+
 void *pl_dlsym_route(void *handle, const char *name)
 {
     (void)handle;
-    if (pl_resolve_dl() < 0)
-        return (void *)nothing;
-    return cuda_name(name) ? (void *)pl_dlsym_lookup : (void *)pl_real.dlsym;
+    return route(name, (void *)pl_dlsym_lookup, (void *const *)&pl_real.dlsym);
 }
 
 void *pl_dlvsym_route(void *handle, const char *name, const char *version)
 {
     (void)handle, (void)version;
-    if (pl_resolve_dl() < 0)
-        return (void *)nothing;
-    return cuda_name(name) ? (void *)pl_dlvsym_lookup : (void *)pl_real.dlvsym;
+    return route(name, (void *)pl_dlvsym_lookup, (void *const *)&pl_real.dlvsym);
 }
 
 #if defined(__x86_64__)

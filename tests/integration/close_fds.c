@@ -12,8 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char ptx[] = ".version 8.0\n.target sm_80\n.address_size 64\n"
-                          ".visible .entry daemon_kernel()\n{\n    ret;\n}\n";
+#include "common.h"
+
+static const char ptx[] = PTX_HEADER PTX_KERNEL("daemon_kernel");
 
 int main(int argc, char **argv)
 {
@@ -22,14 +23,8 @@ int main(int argc, char **argv)
         close(fd);
     char path[] = "/tmp/omniprof-closefds-XXXXXX";
     int mine = mkstemp(path);
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction k;
-    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) ||
-        cuCtxSetCurrent(ctx) || cuModuleLoadData(&mod, ptx) ||
-        cuModuleGetFunction(&k, mod, "daemon_kernel"))
-        return 1;
+    CHECK(load_kernel(ptx, "daemon_kernel", &k));
     for (int i = 0; i < n; i++) {
         cuLaunchKernel(k, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL);
         struct timespec ts = {0, 10000000};

@@ -18,8 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char ptx[] = ".version 8.0\n.target sm_80\n.address_size 64\n"
-                          ".visible .entry fork_kernel()\n{\n    ret;\n}\n";
+#include "common.h"
+
+static const char ptx[] = PTX_HEADER PTX_KERNEL("fork_kernel");
 
 static double now_ms(void)
 {
@@ -47,17 +48,10 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     int n = atoi(argv[1]);
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction f;
-    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) ||
-        cuCtxSetCurrent(ctx) || cuModuleLoadData(&mod, ptx) ||
-        cuModuleGetFunction(&f, mod, "fork_kernel"))
-        return 1;
+    CHECK(load_kernel(ptx, "fork_kernel", &f));
     for (int i = 0; i < n; i++)
-        if (cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL))
-            return 1;
+        CHECK(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
     double signalled = now_ms();
     kill(getpid(), SIGUSR2);
     struct timespec pause = {0, 50 * 1000000L};

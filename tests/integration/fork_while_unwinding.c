@@ -19,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char ptx[] = ".version 8.0\n.target sm_80\n.address_size 64\n"
-                          ".visible .entry storm_kernel()\n{\n    ret;\n}\n";
+#include "common.h"
+
+static const char ptx[] = PTX_HEADER PTX_KERNEL("storm_kernel");
 static CUfunction kernel;
 static atomic_int done;
 
@@ -50,13 +51,9 @@ static int exited(pid_t child)
 int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 3, forks = argc > 2 ? atoi(argv[2]) : 100;
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
-    if (threads > 64 || cuInit(0) || cuDeviceGet(&dev, 0) ||
-        cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx) ||
-        cuModuleLoadData(&mod, ptx) || cuModuleGetFunction(&kernel, mod, "storm_kernel"))
-        return 1;
+    if (threads > 64)
+        return 2;
+    CHECK(load_kernel(ptx, "storm_kernel", &kernel));
     pthread_t t[64];
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, launcher, NULL);
