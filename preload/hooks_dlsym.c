@@ -6,7 +6,7 @@
  *
  * libc's dlsym takes the object RTLD_NEXT starts after from its return
  * address.  So on x86-64 and AArch64 the exported dlsym/dlvsym are small
- * assembly trampolines: they ask route_dlsym() where to go, restore the
+ * assembly trampolines: they ask pl_dlsym_route() where to go, restore the
  * arguments and jump there, leaving the caller's return address in place.
  * A name that is not a CUDA one (cu...) goes straight to libc's dlsym,
  * which then sees the real caller: its answer, RTLD_NEXT and dlerror()
