@@ -143,17 +143,17 @@ static unsigned parse_body(const char *body, size_t len, struct cli_selection *s
         yajl_tree_free(root);
         return MHD_HTTP_BAD_REQUEST;
     }
-    bool seen = false;
+    int seen = 0; /* "stages" keys so far */
     for (size_t k = 0; k < YAJL_GET_OBJECT(root)->len && !status; k++) {
         const char *key = YAJL_GET_OBJECT(root)->keys[k];
         yajl_val v = YAJL_GET_OBJECT(root)->values[k];
         if (strcmp(key, "stages") != 0) {
             snprintf(msg, cap, "unknown field \"%.100s\" (only \"stages\" is accepted)", key);
             status = MHD_HTTP_BAD_REQUEST;
-        } else if (seen) {
+        } else if (seen++) {
             snprintf(msg, cap, "\"stages\" is given twice");
             status = MHD_HTTP_BAD_REQUEST;
-        } else if ((seen = true) && YAJL_IS_NULL(v)) {
+        } else if (YAJL_IS_NULL(v)) {
             sel->n_stages = 0;
         } else if (!YAJL_IS_ARRAY(v)) {
             snprintf(msg, cap, "\"stages\" must be a list of stage numbers or null");

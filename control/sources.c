@@ -52,25 +52,25 @@ static int on_ini_pair(void *user, const char *section, const char *name, const 
     return x->rc == 0;
 }
 
+static int cannot_read(struct ctl_error *err, const char *path, int e)
+{
+    snprintf(err->msg, sizeof err->msg, "OMNIPROF_CONFIG: cannot read %.400s: %s", path, strerror(e));
+    return -e;
+}
+
 int ctl_config_load_ini(struct ctl_config *c, const char *path, struct ctl_error *err)
 {
     struct ini_ctx x = {.c = c, .err = err, .path = path};
     x.f = fopen(path, "re");
-    if (!x.f) {
-        int e = errno;
-        snprintf(err->msg, sizeof err->msg, "OMNIPROF_CONFIG: cannot read %.400s: %s", path, strerror(e));
-        return -e;
-    }
+    if (!x.f)
+        return cannot_read(err, path, errno);
     int line = ini_parse_stream(ini_read_line, &x, on_ini_pair, &x);
     int read_error = ferror(x.f) ? (errno ? errno : EIO) : 0; /* e.g. a directory */
     fclose(x.f);
     if (x.rc < 0)
         return x.rc;
-    if (read_error) {
-        snprintf(err->msg, sizeof err->msg, "OMNIPROF_CONFIG: cannot read %.400s: %s", path,
-                 strerror(read_error));
-        return -read_error;
-    }
+    if (read_error)
+        return cannot_read(err, path, read_error);
     if (line != 0) {
         snprintf(err->msg, sizeof err->msg, "%.400s:%d: not a key = value line or [section]", path,
                  line < 0 ? 0 : line);
