@@ -188,7 +188,8 @@ struct coll_event {
 };
 
 /* What is recorded besides the API calls; set once by the control side
- * before recording can start, read by the hooks. */
+ * (coll_set_options, its only writer) before recording can start, read by
+ * the hooks. */
 struct coll_options {
     bool with_stack;
     int stack_depth;
@@ -197,6 +198,7 @@ struct coll_options {
     int step_on; /* enum coll_api whose completed calls are steps; 0: none */
 };
 extern struct coll_options coll_opt;
+void coll_set_options(const struct coll_options *o);
 
 /* ---- host stacks (stack.c) ----------------------------------------------- */
 

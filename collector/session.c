@@ -43,6 +43,14 @@ void coll_set_transition_hook(coll_transition_hook hook)
     transition_hook = hook;
 }
 
+/* Written only by coll_set_options, before recording can start. */
+struct coll_options coll_opt;
+
+void coll_set_options(const struct coll_options *o)
+{
+    coll_opt = *o;
+}
+
 void coll_configure(long delay_iterations, long max_iterations, bool record)
 {
     pthread_mutex_lock(&gate_lock);

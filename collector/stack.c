@@ -35,8 +35,6 @@ struct stack_slot {
     uint64_t offset; /* into arena, in frames */
 };
 
-struct coll_options coll_opt;
-
 /* Set once by coll_stacks_init (control side), read-only afterwards. */
 static struct stack_slot *slots;
 static uint64_t *arena;

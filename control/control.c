@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "collector.h"
-#include "control.h"
+#include "internal.h"
 #include "writer.h"
 
 extern char **environ;
@@ -46,8 +46,6 @@ static char worker[256];
 static char config_text[8192];
 static int rank = -1;
 static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
-static int pipe_fd[2] = {-1, -1};
-static ino_t pipe_ino[2]; /* what pipe_fd[] were when made */
 
 /* Guarded by work_lock. */
 static bool shut_down;
@@ -337,68 +335,28 @@ static void handle_request(char req)
 
 /* ---- the control thread ----------------------------------------------------- */
 
-static void post(char req)
-{
-    if (pipe_fd[1] < 0)
-        return;
-    int saved = errno;
-    ssize_t w = write(pipe_fd[1], &req, 1);
-    (void)w;
-    errno = saved;
-}
-
 /* A step began or ended a session (on the stepping thread). */
 static void on_state_change(enum coll_gate_action action)
 {
-    post(action == COLL_GATE_END ? CTL_REQ_FLUSH : CTL_REQ_PUBLISH);
-}
-
-/* The control pipe, on descriptors well above those a program uses first
- * (a program that closes "all" its descriptors at start may still close
- * them: the control thread then makes a new pipe). */
-static int make_pipe(int fds[2])
-{
-    int raw[2];
-    if (pipe2(raw, O_CLOEXEC) < 0)
-        return -errno;
-    for (int i = 0; i < 2; i++) {
-        int high = fcntl(raw[i], F_DUPFD_CLOEXEC, 512);
-        fds[i] = high >= 0 ? high : raw[i];
-        if (high >= 0)
-            close(raw[i]);
-        struct stat st;
-        pipe_ino[i] = fstat(fds[i], &st) == 0 ? st.st_ino : 0;
-    }
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    ctl_signals_set_pipe(fds[1]);
-    return 0;
+    ctl_pipe_post(action == COLL_GATE_END ? CTL_REQ_FLUSH : CTL_REQ_PUBLISH);
 }
 
 static void *control_thread(void *arg)
 {
     (void)arg;
     char buf[64];
-    for (;;) {
-        ssize_t n = read(pipe_fd[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            /* our pipe was closed under us: make a new one and go on */
-            coll_log(COLL_LOG_WARN, NULL, "the control pipe was closed by the program; "
-                                          "making a new one");
-            if (make_pipe(pipe_fd) < 0)
-                return NULL;
-            continue;
-        }
+    ssize_t n;
+    while ((n = ctl_pipe_read(buf, sizeof buf)) > 0)
         for (ssize_t i = 0; i < n; i++)
             handle_request(buf[i]);
-    }
+    return NULL;
 }
 
 static int start_thread(void)
 {
-    if (make_pipe(pipe_fd) < 0)
-        return -errno;
+    int made = ctl_pipe_open();
+    if (made < 0)
+        return made;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits "all blocked" */
@@ -437,13 +395,14 @@ static void init(void)
     bool own_trace = cfg.profiler != CTL_PROFILER_CUDA;
     if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
+    struct coll_options opt = {.step_on = coll_api_by_name(cfg.step_on)};
     if (own_trace) {
-        coll_opt.stack_depth = (int)cfg.stack_depth;
-        coll_opt.with_stack = cfg.with_stack && coll_stacks_init(MAX_STACKS, (int)cfg.stack_depth) == 0;
-        coll_opt.with_memory = cfg.with_memory && coll_memory_init(MAX_LIVE_ALLOCATIONS) == 0;
-        coll_opt.record_shapes = cfg.record_shapes;
+        opt.stack_depth = (int)cfg.stack_depth;
+        opt.with_stack = cfg.with_stack && coll_stacks_init(MAX_STACKS, (int)cfg.stack_depth) == 0;
+        opt.with_memory = cfg.with_memory && coll_memory_init(MAX_LIVE_ALLOCATIONS) == 0;
+        opt.record_shapes = cfg.record_shapes;
     }
-    coll_opt.step_on = coll_api_by_name(cfg.step_on);
+    coll_set_options(&opt);
     coll_configure(cfg.delay_iterations, cfg.max_iterations, own_trace);
     coll_set_state_notify(on_state_change);
     coll_set_transition_hook(own_trace ? NULL : cuda_window);
@@ -451,7 +410,12 @@ static void init(void)
         coll_log(COLL_LOG_ERROR, NULL, "cannot start the control thread; signals are not taken");
         cfg.toggle_signal = cfg.stop_signal = cfg.step_signal = 0;
     } else {
-        ctl_signals_take(&cfg);
+        struct ctl_signals taken;
+        ctl_signals_take(&cfg, &taken);
+        /* what the registry shows is what was really taken */
+        cfg.toggle_signal = taken.toggle;
+        cfg.stop_signal = taken.stop;
+        cfg.step_signal = taken.step;
     }
     enabled = true;
     struct ctl_error rerr;
@@ -574,15 +538,6 @@ void ctl_exec_failed(bool was_recording)
     pthread_mutex_unlock(&work_lock);
 }
 
-/* Closes fd if it is still the pipe end omniprof made (the program may have
- * closed it and got the number back for a file of its own). */
-static void close_own(int fd, ino_t ino)
-{
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_ino == ino)
-        close(fd);
-}
-
 /* No lock is held across fork(): a fork in the program never waits for a
  * trace being written, only for records in flight (no unwind may be under
  * way as the child is copied).  The child takes nothing of the parent's
@@ -606,9 +561,7 @@ void ctl_atfork_child(void)
      * its own name, pipe and control thread. */
     coll_session_atfork_child();
     name_worker();
-    close_own(pipe_fd[0], pipe_ino[0]);
-    close_own(pipe_fd[1], pipe_ino[1]);
-    pipe_fd[0] = pipe_fd[1] = -1;
+    ctl_pipe_drop_inherited();
     if (start_thread() < 0)
         coll_log(COLL_LOG_ERROR, NULL, "cannot start the control thread in the child");
     describe_process();

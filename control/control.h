@@ -1,7 +1,11 @@
 /*
- * control/ — configuration (defaults < INI file < OMNIPROF="k=v,..." <
- * OMNIPROF_<KEY>), signals and the control thread, and the process's
- * start/stop/step entry points.  Drives collector/ and writer/.
+ * control/ — the interface other folders use:
+ *   - preload/ calls the process side: ctl_init, ctl_start/stop/step,
+ *     exec and fork care, CUDA's arrival;
+ *   - the omniprof command (control/cli/) and the process side share the
+ *     configuration (keys, sources, serialisation) and the registry format.
+ * What only control/'s own files share (the control pipe, the signal
+ * handlers, request bytes) is in internal.h.
  */
 #ifndef OMNIPROF_CONTROL_H
 #define OMNIPROF_CONTROL_H
@@ -81,7 +85,7 @@ size_t ctl_config_key_count(void);
 const char *ctl_config_key_name(size_t i);
 const char *ctl_config_key_alias(size_t i);
 
-/* ---- the registry (registry.c: written by processes; registry_read.c:
+/* ---- the registry (registry.c: written by processes; cli/registry_read.c:
  * read by the omniprof command) ------------------------------------------- */
 
 #define CTL_MAX_FILES 2
@@ -116,18 +120,6 @@ unsigned long long ctl_process_start_time(int pid);
 
 /* sigqueue() values on the toggle signal: what the omniprof command sends. */
 enum { CTL_SIGNAL_START = 1, CTL_SIGNAL_STOP = 2 };
-/* Bytes on the control pipe. */
-enum {
-    CTL_REQ_TOGGLE = 'T',
-    CTL_REQ_START = 'B',
-    CTL_REQ_STOP = 'S',
-    CTL_REQ_STEP = 'P',
-    CTL_REQ_FLUSH = 'F',   /* max_iterations ended a session: write it */
-    CTL_REQ_PUBLISH = 'R', /* the state changed: update the registry */
-};
-/* Installs the handlers; updates c's signals to those really taken. */
-void ctl_signals_take(struct ctl_config *c);
-void ctl_signals_set_pipe(int fd);
 
 /* ---- the process side (control.c) --------------------------------------- */
 

@@ -19,21 +19,9 @@
 #include <unistd.h>
 
 #include "collector.h"
-#include "control.h"
+#include "internal.h"
 
-/* Written before the handlers are installed (and again when the pipe is
- * made anew).  The inode tells our pipe from a file the program may have
- * opened under the same number after closing all its descriptors. */
-static volatile int pipe_out = -1;
-static volatile ino_t pipe_ino;
 static int sig_toggle, sig_stop, sig_step;
-
-void ctl_signals_set_pipe(int fd)
-{
-    struct stat st;
-    pipe_ino = fstat(fd, &st) == 0 ? st.st_ino : 0;
-    pipe_out = fd;
-}
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
@@ -48,11 +36,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         req = CTL_REQ_START;
     else if (si && si->si_code == SI_QUEUE && si->si_value.sival_int == CTL_SIGNAL_STOP)
         req = CTL_REQ_STOP;
-    struct stat st; /* fstat is async-signal-safe */
-    if (pipe_out >= 0 && fstat(pipe_out, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_ino == pipe_ino) {
-        ssize_t w = write(pipe_out, &req, 1);
-        (void)w;
-    }
+    ctl_pipe_post(req);
     errno = saved;
 }
 
@@ -93,14 +77,13 @@ static int free_realtime_signal(void)
     return 0;
 }
 
-void ctl_signals_take(struct ctl_config *c)
+void ctl_signals_take(const struct ctl_config *c, struct ctl_signals *taken)
 {
     sig_toggle = take(c->toggle_signal, "toggle_signal", "OMNIPROF_TOGGLE_SIGNAL");
     sig_stop = take(c->stop_signal, "stop_signal", "OMNIPROF_STOP_SIGNAL");
     int step = c->step_signal < 0 ? free_realtime_signal() : c->step_signal;
     sig_step = take(step, "step_signal", "OMNIPROF_STEP_SIGNAL");
-    /* what the registry shows is what was really taken */
-    c->toggle_signal = sig_toggle;
-    c->stop_signal = sig_stop;
-    c->step_signal = sig_step;
+    taken->toggle = sig_toggle;
+    taken->stop = sig_stop;
+    taken->step = sig_step;
 }

@@ -1,7 +1,8 @@
 /*
- * The omniprof command's own parts (linked into the command only, never
- * into libomniprof.so): reading the registry, controlling processes, the
- * HTTP server and the trace summary.
+ * The omniprof command's internal header (control/cli/: linked into the
+ * command only, never into libomniprof.so): reading the registry,
+ * selecting and controlling processes, and one entry point per subcommand
+ * (cmd_<name>.c).
  */
 #ifndef OMNIPROF_CLI_H
 #define OMNIPROF_CLI_H
@@ -11,14 +12,14 @@
 
 #include "control.h"
 
-/* registry_read.c */
-int ctl_registry_read(const char *dir, int pid, struct ctl_entry *e);
-bool ctl_entry_alive(const struct ctl_entry *e);
+/* registry_read.c: reading what processes publish (registry.c) */
+int cli_registry_read(const char *dir, int pid, struct ctl_entry *e);
+bool cli_entry_alive(const struct ctl_entry *e);
 /* Live entries sorted by stage then pid; entries of dead processes are
  * removed (cleaned counts them). */
-int ctl_registry_scan(const char *dir, struct ctl_entry **out, size_t *count, int *cleaned);
+int cli_registry_scan(const char *dir, struct ctl_entry **out, size_t *count, int *cleaned);
 
-/* commands.c: selecting processes and sending them requests. */
+/* request.c: selecting processes and sending them requests. */
 struct cli_selection {
     int stages[CTL_MAX_STAGES];
     int n_stages; /* 0: every process */
@@ -43,14 +44,24 @@ void cli_missing_stages(const char *registry, const struct cli_selection *sel, c
                         size_t cap);
 int cli_parse_stages(const char *text, struct cli_selection *sel);
 
-int cli_cmd_list(int argc, char **argv);
-int cli_cmd_control(int argc, char **argv, int what);
-int cli_cmd_status(int argc, char **argv);
-/* serve.c */
-int cli_cmd_serve(int argc, char **argv);
-/* summary.c */
-int cli_cmd_summary(int argc, char **argv);
-/* The registry directory from the environment's configuration. */
+/* The registry directory from the environment's configuration; 0, or a
+ * negative errno after one message. */
 int cli_registry(char *out, size_t cap);
+/* A stage or rank for display: "-" when there is none. */
+void cli_stage_text(long stage, char *buf, size_t cap);
+
+/* The subcommands: each takes its own argv (argv[0] is its name) and
+ * returns the command's exit code (0 done, 1 not everything done, 2 bad
+ * usage or input). */
+void cli_usage(FILE *f);
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_list(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+/* start or stop: what is CTL_SIGNAL_START or CTL_SIGNAL_STOP */
+int cli_cmd_control(int argc, char **argv, int what);
+int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_summary(int argc, char **argv);
+int cli_cmd_keys(int argc, char **argv);
+int cli_cmd_version(int argc, char **argv);
 
 #endif

@@ -104,7 +104,7 @@ static enum MHD_Result processes(struct MHD_Connection *c)
 {
     struct ctl_entry *all;
     size_t n;
-    if (ctl_registry_scan(registry, &all, &n, NULL) < 0)
+    if (cli_registry_scan(registry, &all, &n, NULL) < 0)
         return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the registry");
     struct buf b = {0};
     add(&b, "{\"status\": \"ok\", \"processes\": [");

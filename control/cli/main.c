@@ -1,31 +1,23 @@
 /*
- * The omniprof command.
+ * The omniprof command: one file per subcommand (cmd_*.c), as a table here.
  *
- *   omniprof run [options] -- CMD [ARGS]
- *       Runs CMD with libomniprof.so prepended to LD_PRELOAD and the whole
- *       configuration handed over as OMNIPROF="k=v,...".  Its exit code is
- *       CMD's (exec).
- *   omniprof list | status PID | start/stop [--stages 0,2] [--pid PID] [--wait]
- *       Finds profiled processes in the registry and controls them
- *       (commands.c).
- *   omniprof serve [--listen HOST:PORT]   HTTP control (serve.c)
- *   omniprof summary TRACE [--top N]      the time table of a trace (summary.c)
- *   omniprof keys | version
+ *   omniprof run [options] -- CMD [ARGS]         cmd_run.c
+ *   omniprof list                                cmd_list.c
+ *   omniprof status PID                          cmd_status.c
+ *   omniprof start|stop [--stages] [--pid] ...   cmd_control.c
+ *   omniprof serve [--listen HOST:PORT]          cmd_serve.c
+ *   omniprof summary TRACE [--top N]             cmd_summary.c
+ *   omniprof keys | version                      cmd_keys.c
+ *
+ * Shared parts: request.c (selecting processes, sending requests),
+ * registry_read.c (reading the registry).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
-extern char **environ;
-
-static void usage(FILE *f)
+void cli_usage(FILE *f)
 {
     fputs("usage: omniprof run [-o DIR] [--stage N] [--delay N] [--max N] [--autostart]\n"
           "                    [--config FILE] [--set KEY=VALUE]... [--no-stack] [--memory]\n"
@@ -44,181 +36,44 @@ static void usage(FILE *f)
           f);
 }
 
-/* libomniprof.so beside the command: build/bin -> build/lib, or prefix/bin -> prefix/lib. */
-static int find_library(char *out, size_t cap)
+static int cmd_start(int argc, char **argv)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n < 0)
-        return -errno;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    static const char *const rel[] = {"../lib/libomniprof.so", "libomniprof.so",
-                                      "../lib64/libomniprof.so"};
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-        char cand[PATH_MAX + 32];
-        snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]);
-        if (access(cand, R_OK) == 0 && realpath(cand, out) && strlen(out) < cap)
-            return 0;
-    }
-    return -ENOENT;
+    return cli_cmd_control(argc, argv, CTL_SIGNAL_START);
 }
 
-static int set(struct ctl_config *c, const char *key, const char *value, const char *source)
+static int cmd_stop(int argc, char **argv)
 {
-    struct ctl_error err;
-    if (ctl_config_set(c, key, value, source, &err) < 0) {
-        fprintf(stderr, "omniprof: config: %s\n", err.msg);
-        return -1;
-    }
+    return cli_cmd_control(argc, argv, CTL_SIGNAL_STOP);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    cli_usage(stdout);
     return 0;
 }
 
-static int cmd_run(int argc, char **argv)
-{
-    struct ctl_config c;
-    struct ctl_error err;
-    ctl_config_defaults(&c);
-    if (ctl_config_load_env(&c, environ, &err) < 0) {
-        fprintf(stderr, "omniprof: config: %s\n", err.msg);
-        return 2;
-    }
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'o'},   {"set", required_argument, NULL, 's'},
-        {"config", required_argument, NULL, 'c'}, {"autostart", no_argument, NULL, 'a'},
-        {"stage", required_argument, NULL, 'S'}, {"delay", required_argument, NULL, 'd'},
-        {"max", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
-        {"no-stack", no_argument, NULL, 'N'},    {"memory", no_argument, NULL, 'M'},
-        {"shapes", no_argument, NULL, 'H'},      {"profiler", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "+o:s:c:h", opts, NULL)) != -1) {
-        int rc = 0;
-        switch (opt) {
-        case 'o': rc = set(&c, "torch_profiler_dir", optarg, "-o"); break;
-        case 'a': rc = set(&c, "autostart", "true", "--autostart"); break;
-        case 'S': rc = set(&c, "stage", optarg, "--stage"); break;
-        case 'd': rc = set(&c, "delay_iterations", optarg, "--delay"); break;
-        case 'm': rc = set(&c, "max_iterations", optarg, "--max"); break;
-        case 'N': rc = set(&c, "with_stack", "false", "--no-stack"); break;
-        case 'M': rc = set(&c, "with_memory", "true", "--memory"); break;
-        case 'H': rc = set(&c, "record_shapes", "true", "--shapes"); break;
-        case 'P':
-            rc = set(&c, "profiler", optarg, "--profiler");
-            /* --profiler cuda writes no trace: -o does not apply, so drop the
-             * directory a default or the environment may have given */
-            if (rc == 0 && c.profiler == CTL_PROFILER_CUDA)
-                c.dir[0] = '\0';
-            break;
-        case 'c':
-            if (ctl_config_load_ini(&c, optarg, &err) < 0) {
-                fprintf(stderr, "omniprof: config: %s\n", err.msg);
-                return 2;
-            }
-            break;
-        case 's': {
-            char *eq = strchr(optarg, '=');
-            if (!eq) {
-                fprintf(stderr, "omniprof: config: --set %s: expected KEY=VALUE\n", optarg);
-                return 2;
-            }
-            *eq = '\0';
-            rc = set(&c, optarg, eq + 1, "--set");
-            break;
-        }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-        if (rc < 0)
-            return 2;
-    }
-    if (optind >= argc) {
-        usage(stderr);
-        return 2;
-    }
-    if (ctl_config_validate(&c, "omniprof run", &err) < 0) {
-        fprintf(stderr, "omniprof: config: %s\n", err.msg);
-        return 2;
-    }
-    char lib[PATH_MAX];
-    if (find_library(lib, sizeof lib) < 0) {
-        fprintf(stderr, "omniprof: cannot find libomniprof.so beside this command\n");
-        return 2;
-    }
-    /* The whole configuration travels as OMNIPROF; the variables it was
-     * built from are removed so they cannot override the command line. */
-    static char text[16384];
-    if (ctl_config_serialize(&c, text, sizeof text) < 0) {
-        fprintf(stderr, "omniprof: configuration too long\n");
-        return 2;
-    }
-    for (int again = 1; again;) {
-        again = 0;
-        for (char **e = environ; *e; e++) {
-            if (strncmp(*e, "OMNIPROF", 8) == 0 && ((*e)[8] == '_' || (*e)[8] == '=')) {
-                char name[256];
-                size_t n = strcspn(*e, "=");
-                snprintf(name, sizeof name, "%.*s", (int)n, *e);
-                unsetenv(name);
-                again = 1;
-                break;
-            }
-        }
-    }
-    setenv("OMNIPROF", text, 1);
-    const char *old = getenv("LD_PRELOAD");
-    char *preload;
-    if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0)
-        return 2;
-    setenv("LD_PRELOAD", preload, 1);
-    execvp(argv[optind], argv + optind);
-    fprintf(stderr, "omniprof: cannot run %s: %s\n", argv[optind], strerror(errno));
-    return errno == ENOENT ? 127 : 126;
-}
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"run", cli_cmd_run},         {"list", cli_cmd_list},         {"status", cli_cmd_status},
+    {"start", cmd_start},         {"stop", cmd_stop},             {"serve", cli_cmd_serve},
+    {"summary", cli_cmd_summary}, {"keys", cli_cmd_keys},         {"version", cli_cmd_version},
+    {"--version", cli_cmd_version}, {"help", cmd_help},           {"-h", cmd_help},
+    {"--help", cmd_help},
+};
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        cli_usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
-    if (strcmp(argv[1], "list") == 0)
-        return cli_cmd_list(argc - 1, argv + 1);
-    if (strcmp(argv[1], "status") == 0)
-        return cli_cmd_status(argc - 1, argv + 1);
-    if (strcmp(argv[1], "start") == 0)
-        return cli_cmd_control(argc - 1, argv + 1, CTL_SIGNAL_START);
-    if (strcmp(argv[1], "stop") == 0)
-        return cli_cmd_control(argc - 1, argv + 1, CTL_SIGNAL_STOP);
-    if (strcmp(argv[1], "serve") == 0)
-        return cli_cmd_serve(argc - 1, argv + 1);
-    if (strcmp(argv[1], "summary") == 0)
-        return cli_cmd_summary(argc - 1, argv + 1);
-    if (strcmp(argv[1], "keys") == 0) {
-        for (size_t i = 0; i < ctl_config_key_count(); i++) {
-            const char *alias = ctl_config_key_alias(i);
-            if (alias)
-                printf("%s (short: %s)\n", ctl_config_key_name(i), alias);
-            else
-                printf("%s\n", ctl_config_key_name(i));
-        }
-        return 0;
-    }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("omniprof %s\n", OMNIPROF_VERSION);
-        return 0;
-    }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "omniprof: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    cli_usage(stderr);
     return 2;
 }

@@ -30,7 +30,7 @@ static long long get_int(yajl_val root, const char *key, long long fallback)
     return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : fallback;
 }
 
-int ctl_registry_read(const char *dir, int pid, struct ctl_entry *e)
+int cli_registry_read(const char *dir, int pid, struct ctl_entry *e)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%d.json", dir, pid);
@@ -77,7 +77,7 @@ int ctl_registry_read(const char *dir, int pid, struct ctl_entry *e)
     return e->pid == pid ? 0 : -EINVAL;
 }
 
-bool ctl_entry_alive(const struct ctl_entry *e)
+bool cli_entry_alive(const struct ctl_entry *e)
 {
     return e->pid > 0 && ctl_process_start_time(e->pid) == e->start_time && e->start_time != 0;
 }
@@ -90,7 +90,7 @@ static int by_stage_then_pid(const void *a, const void *b)
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-int ctl_registry_scan(const char *dir, struct ctl_entry **out, size_t *count, int *cleaned)
+int cli_registry_scan(const char *dir, struct ctl_entry **out, size_t *count, int *cleaned)
 {
     *out = NULL;
     *count = 0;
@@ -116,7 +116,7 @@ int ctl_registry_scan(const char *dir, struct ctl_entry **out, size_t *count, in
             *out = grown;
         }
         struct ctl_entry *e = &(*out)[*count];
-        if (ctl_registry_read(dir, (int)pid, e) < 0 || !ctl_entry_alive(e)) {
+        if (cli_registry_read(dir, (int)pid, e) < 0 || !cli_entry_alive(e)) {
             /* a dead process (or a broken entry): clean it */
             char path[PATH_MAX + 300];
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
