@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "writer.h"
+#include "internal.h"
 
 int wr_make_dir(const char *dir)
 {

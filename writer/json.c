@@ -7,7 +7,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "writer.h"
+#include "internal.h"
 
 int wr_utf8_len(const unsigned char *s)
 {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "writer.h"
+#include "internal.h"
 
 #define OUT_BUF (256u * 1024u)
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "writer.h"
+#include "internal.h"
 
 /* Copies src as printable UTF-8 and returns its width in code points. */
 static int sanitise(char *dst, size_t cap, const char *src)

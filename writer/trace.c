@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "writer.h"
+#include "internal.h"
 
 static const char *category(const struct coll_event *ev)
 {

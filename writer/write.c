@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "writer.h"
+#include "internal.h"
 
 static int write_atomically(const struct coll_session *s, const struct wr_options *o,
                             const char *path, bool is_trace)
