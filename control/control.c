@@ -43,7 +43,7 @@ static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctl_config cfg;
 static bool enabled; /* configuration valid and buffers ready */
 static char worker[256];
-static char config_text[8192];
+static char config_text[CTL_CONFIG_TEXT_MAX];
 static int rank = -1;
 static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
 
@@ -390,7 +390,12 @@ static void init(void)
         return;
     }
     coll_log_set_level((int)cfg.log_level);
-    ctl_config_serialize(&cfg, config_text, sizeof config_text);
+    if (ctl_config_serialize(&cfg, config_text, sizeof config_text) < 0) {
+        /* cannot happen with CTL_CONFIG_TEXT_MAX; a cut text would lie */
+        coll_log(COLL_LOG_ERROR, "config", "the configuration does not fit %zu bytes; "
+                 "profiling is off", sizeof config_text);
+        return;
+    }
     name_worker();
     bool own_trace = cfg.profiler != CTL_PROFILER_CUDA;
     if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)

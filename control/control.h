@@ -71,7 +71,11 @@ int ctl_config_load_ini(struct ctl_config *c, const char *path, struct ctl_error
 /* Everything from the environment: OMNIPROF_CONFIG, OMNIPROF, OMNIPROF_<KEY>
  * (not validated: call ctl_config_validate when all sources are in). */
 int ctl_config_load_env(struct ctl_config *c, char *const *env, struct ctl_error *err);
-/* Every key as k=v, parseable back into an equal config. */
+/* The longest k=v text of a config: every path (3 of PATH_MAX) with each
+ * byte escaped, plus the other keys. */
+#define CTL_CONFIG_TEXT_MAX (3 * 2 * PATH_MAX + 4096)
+/* Every key as k=v, parseable back into an equal config: 0, or -ENOSPC
+ * when cap is too small (never with CTL_CONFIG_TEXT_MAX). */
 int ctl_config_serialize(const struct ctl_config *c, char *buf, size_t cap);
 bool ctl_config_equal(const struct ctl_config *a, const struct ctl_config *b);
 /* The directory traces go to (torch_profiler_dir, or ./omniprof_traces). */
@@ -101,7 +105,7 @@ struct ctl_entry {
     char cmdline[1024];
     char state[16]; /* idle, armed, recording, writing, done, off */
     char dir[PATH_MAX];
-    char config[8192];
+    char config[CTL_CONFIG_TEXT_MAX];
     int toggle_signal, stop_signal, step_signal;
     unsigned long requests; /* control requests handled so far */
     char last_result[512];  /* what the last one did */

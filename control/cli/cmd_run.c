@@ -122,7 +122,7 @@ int cli_cmd_run(int argc, char **argv)
     }
     /* The whole configuration travels as OMNIPROF; the variables it was
      * built from are removed so they cannot override the command line. */
-    static char text[16384];
+    static char text[CTL_CONFIG_TEXT_MAX];
     if (ctl_config_serialize(&c, text, sizeof text) < 0) {
         fprintf(stderr, "omniprof: configuration too long\n");
         return 2;

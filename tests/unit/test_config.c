@@ -1,6 +1,7 @@
 /* Configuration: defaults, aliases, sources and precedence, validation
  * messages, and the k=v round trip. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +270,28 @@ Test(config, serialise_and_parse_back_is_equal)
     cr_expect_str_eq(back.dir, c.dir);
     cr_expect_eq(back.stages[2], 9);
     cr_expect_eq(back.toggle_signal, SIGRTMIN + 2);
+}
+
+/* The longest config (every path full and every byte escaped) fits
+ * CTL_CONFIG_TEXT_MAX and comes back equal; a smaller buffer is -ENOSPC,
+ * never a text cut short. */
+Test(config, longest_config_fits_and_too_small_a_buffer_is_an_error)
+{
+    static char text[CTL_CONFIG_TEXT_MAX];
+    char *fields[] = {c.dir, c.runtime_dir, c.cupti_path};
+    for (size_t f = 0; f < 3; f++) {
+        memset(fields[f], ',', PATH_MAX - 1);
+        fields[f][0] = '/';
+        fields[f][PATH_MAX - 1] = '\0';
+    }
+    cr_assert_eq(ctl_config_serialize(&c, text, sizeof text), 0);
+    struct ctl_config back;
+    ctl_config_defaults(&back);
+    cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "%s", err.msg);
+    cr_expect(ctl_config_equal(&c, &back));
+    cr_expect_eq(strlen(back.cupti_path), PATH_MAX - 1);
+    char small[8192];
+    cr_expect_eq(ctl_config_serialize(&c, small, sizeof small), -ENOSPC);
 }
 
 Test(config, signal_names)
