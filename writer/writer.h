@@ -97,8 +97,13 @@ struct wr_row {
 struct wr_rows {
     struct wr_row *rows;
     size_t n, cap;
+    /* row number + 1 by name hash (0: empty slot); n_index slots, a power of
+     * two; NULL until a lookup, dropped when printing sorts the rows */
+    uint32_t *index;
+    size_t n_index;
 };
-/* The row named name, made on first use; NULL on allocation failure. */
+/* The row named name, made on first use (a hash lookup); NULL on allocation
+ * failure. */
 struct wr_row *wr_rows_get(struct wr_rows *t, const char *name);
 void wr_row_host(struct wr_row *r, uint64_t ns);
 void wr_row_gpu(struct wr_row *r, uint64_t ns);
