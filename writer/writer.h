@@ -62,6 +62,8 @@ void wr_json_string(struct wr_out *o, const char *s);
 /* The same into a buffer (NUL-terminated, truncated to fit); returns the
  * length the full literal would need.  For tests and small fields. */
 size_t wr_json_escape(char *dst, size_t cap, const char *s);
+/* The same, malloc'd to fit; NULL when out of memory. */
+char *wr_json_literal(const char *s);
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 int wr_utf8_len(const unsigned char *s);
 /* ns since base as Kineto's microseconds with three decimals. */
