@@ -3,7 +3,7 @@
 #
 #   ./run.sh demo    install what is missing, build, profile the sample, show the result
 #   ./run.sh test    install what is missing, build (warnings are errors), run every test
-#   ./run.sh bench   build and print the launch-overhead benchmark
+#   ./run.sh bench   build and print the benchmarks (launch overhead, writer, trace reader)
 #   ./run.sh build   install what is missing and build
 #   ./run.sh gpu-carry   build gpu_carry/ for tests/gpu/run.sh on a GPU machine
 #

@@ -90,11 +90,9 @@ unsigned long long ctl_process_start_time(int pid)
 
 static void put_string(FILE *f, const char *key, const char *value)
 {
-    size_t n = wr_json_escape(NULL, 0, value);
-    char *lit = malloc(n + 1);
+    char *lit = wr_json_literal(value);
     if (!lit)
         return;
-    wr_json_escape(lit, n + 1, value);
     fprintf(f, ",\n  \"%s\": %s", key, lit);
     free(lit);
 }
@@ -127,10 +125,8 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
     put_string(f, "last_result", e->last_result);
     fprintf(f, ",\n  \"last_files\": [");
     for (int i = 0; i < e->n_files; i++) {
-        size_t n = wr_json_escape(NULL, 0, e->last_files[i]);
-        char *lit = malloc(n + 1);
+        char *lit = wr_json_literal(e->last_files[i]);
         if (lit) {
-            wr_json_escape(lit, n + 1, e->last_files[i]);
             fprintf(f, "%s%s", i ? ", " : "", lit);
             free(lit);
         }

@@ -97,15 +97,6 @@ struct cache {
     char **stack;  /* by index in s->stacks */
 };
 
-static char *json_literal(const char *text)
-{
-    size_t n = wr_json_escape(NULL, 0, text);
-    char *lit = malloc(n + 1);
-    if (lit)
-        wr_json_escape(lit, n + 1, text);
-    return lit;
-}
-
 static char *stack_text(const struct coll_stack *st)
 {
     size_t cap = 32, len = 0;
@@ -115,7 +106,7 @@ static char *stack_text(const struct coll_stack *st)
     len = (size_t)snprintf(out, cap, ", \"Call stack\": [");
     for (uint32_t k = 0; k < st->depth && out; k++) {
         wr_frame_text(&st->frames[k], frame, sizeof frame);
-        char *lit = json_literal(frame);
+        char *lit = wr_json_literal(frame);
         size_t need = len + (lit ? strlen(lit) : 0) + 4;
         if (need > cap) {
             cap = need * 2;
@@ -158,7 +149,7 @@ static int cache_build(struct cache *c, const struct coll_session *s, bool stack
             snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", s->names[i].func);
             name = unknown;
         }
-        if (!(c->kernel[i] = json_literal(name)))
+        if (!(c->kernel[i] = wr_json_literal(name)))
             return -1;
     }
     for (size_t i = 0; stacks && i < s->n_stacks; i++)

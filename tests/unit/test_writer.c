@@ -218,3 +218,36 @@ Test(writer, unwritable_directory_fails_cleanly)
     cr_expect_lt(wr_write_session(&session, &o, &r), 0);
     cr_expect_str_empty(r.trace_path);
 }
+
+/* Rows are found by hash, before and after printing sorts them; names that
+ * sanitise alike share a row, as they always have. */
+Test(writer, table_rows_found_by_name_among_many)
+{
+    struct wr_rows t = {0};
+    char name[160];
+    for (int i = 0; i < 50000; i++) {
+        snprintf(name, sizeof name, "void kernel_%d<float>(int)", i);
+        struct wr_row *r = wr_rows_get(&t, name);
+        cr_assert_not_null(r);
+        wr_row_gpu(r, (uint64_t)i + 1);
+    }
+    cr_expect_eq(t.n, 50000);
+    cr_expect_eq(wr_rows_get(&t, "void kernel_123<float>(int)")->gpu_total, 124);
+    memset(name, 'x', 120);
+    name[120] = '\0';
+    struct wr_row *a = wr_rows_get(&t, name);
+    name[110] = 'y';
+    cr_expect_eq(wr_rows_get(&t, name), a, "the same first 97 code points: one row");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_eq(wr_rows_print(f, &t, 3), 0);
+    fclose(f);
+    cr_expect(strstr(text, "(49998 more rows, not shown") != NULL, "%s", text);
+    free(text);
+    cr_expect_eq(t.rows[0].gpu_total, 50000, "sorted");
+    cr_expect_eq(wr_rows_get(&t, "void kernel_123<float>(int)")->gpu_total, 124);
+    cr_expect_eq(wr_rows_get(&t, "void kernel_49999<float>(int)"), &t.rows[0]);
+    cr_expect_eq(t.n, 50001);
+    wr_rows_free(&t);
+}
