@@ -361,9 +361,15 @@ class Control(unittest.TestCase):
                                         "max_iterations=2"))
         self.assertEqual(r.returncode, 0, r.stderr)
         (t,) = [load(f) for f in traces(self.dir)]
-        # memory_paths also calls omni_step once per iteration: both count
-        launches = [e for e in t["traceEvents"] if e.get("name") == "cuLaunchCooperativeKernel"]
-        self.assertGreaterEqual(len(launches), 1)
+        # memory_paths also calls omni_step at the top of each iteration: both
+        # count.  omni_step 1 is the delay; the synchronisation ends recorded
+        # step 1 and the next omni_step step 2: one loop's worth of calls
+        # (without step_on it would be two loops, two launches).
+        calls = [e["name"] for e in t["traceEvents"] if e.get("ph") == "X"]
+        self.assertEqual(t["omniprof"]["steps"], 2)
+        self.assertEqual(calls.count("cuLaunchCooperativeKernel"), 1, calls)
+        self.assertEqual(calls.count("cuStreamSynchronize"), 1, calls)
+        self.assertEqual((calls[0], calls[-1]), ("cuMemAllocPitch_v2", "cuMemFree_v2"), calls)
         self.assertIn("step_on=cuStreamSynchronize", t["omniprof"]["config"])
 
     def test_bad_step_on_is_a_config_error(self):
