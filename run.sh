@@ -130,25 +130,24 @@ changed_c_files() {
 # what clang-format makes of it (with the count of places), and with diff the
 # changes it would make.  Fails when any file differs.
 format_files() {
-    local show=$1 cf version out n f bad=() places=0
+    local show=$1 cf version out places f bad=()
     shift
     cf=$(clang_format_bin)
     version=$("$cf" --version | sed -n 's/.*version \([0-9][0-9.]*\).*/\1/p')
     [ "${version%%.*}" = 14 ] ||
         say "note: .clang-format is checked with clang-format 14; $version may lay some code out differently"
-    for f in "$@"; do
-        out=$("$cf" --dry-run --Werror "$f" 2>&1) && continue
-        n=$(grep -c ': error: code should be clang-formatted' <<<"$out" || true)
-        # anything else (an unreadable file, a bad .clang-format) is shown as is
-        [ "$n" -eq 0 ] && { echo "$out" >&2; n=1; }
-        bad+=("$f")
-        places=$((places + n))
-        printf '   %4d  %s\n' "$n" "$f"
-    done
-    if [ ${#bad[@]} -eq 0 ]; then
+    if out=$("$cf" --dry-run --Werror "$@" 2>&1); then
         say "layout: $# C files as clang-format $version lays them out"
         return 0
     fi
+    places=$(grep -c ': error: code should be clang-formatted' <<<"$out" || true)
+    if [ "$places" -eq 0 ]; then
+        echo "$out" >&2 # not drift: an unreadable file, a bad .clang-format
+        return 1
+    fi
+    grep ': error: code should be clang-formatted' <<<"$out" | cut -d: -f1 | uniq -c |
+        while read -r n f; do printf '   %4d  %s\n' "$n" "$f"; done
+    mapfile -t bad < <(grep ': error: code should be clang-formatted' <<<"$out" | cut -d: -f1 | uniq)
     if [ "$show" = diff ]; then
         for f in "${bad[@]}"; do
             "$cf" "$f" | diff -u --label "$f" --label "$f (clang-format)" "$f" - || true
