@@ -238,38 +238,86 @@ Test(config, unknown_variable_is_an_error)
     cr_expect(strstr(err.msg, "OMNIPROF_DELAY: unknown key 'delay'") != NULL, "%s", err.msg);
 }
 
+/* A value other than the default for every key, in the order of the key
+ * table: a key added without a line here fails the test below. */
+static const struct {
+    const char *key, *value;
+} changed[] = {
+    {"profiler", "torch"},
+    {"torch_profiler_dir", "/tmp/with,comma\\and backslash"},
+    {"torch_profiler_with_stack", "false"},
+    {"torch_profiler_with_flops", "true"},
+    {"torch_profiler_use_gzip", "false"},
+    {"torch_profiler_dump_cuda_time_total", "false"},
+    {"torch_profiler_record_shapes", "true"},
+    {"torch_profiler_with_memory", "true"},
+    {"delay_iterations", "7"},
+    {"max_iterations", "11"},
+    {"stage", "2"},
+    {"stages", "0,2,9"},
+    {"autostart", "true"},
+    {"toggle_signal", "SIGRTMIN+2"},
+    {"stop_signal", "none"},
+    {"buffer_size", "16"},
+    {"max_threads", "77"},
+    {"stack_depth", "12"},
+    {"gzip_level", "6"},
+    {"table_rows", "0"},
+    {"log_level", "warn"},
+    {"file_prefix", "run1_"},
+    {"follow_exec", "false"},
+    {"step_signal", "SIGRTMIN+5"},
+    {"step_on", "cuStreamSynchronize"},
+    {"runtime_dir", "/tmp/registry"},
+    {"cupti", "false"},
+    {"cupti_buffer_size", "16"},
+    {"cupti_path", "/opt/cupti/libcupti.so"},
+};
+#define N_CHANGED (sizeof changed / sizeof changed[0])
+
 Test(config, serialise_and_parse_back_is_equal)
 {
-    char text[8192];
-    struct ctl_config back;
+    static char text[16384];
+    struct ctl_config defaults, all, one;
+    ctl_config_defaults(&defaults);
 
-    ctl_config_defaults(&back);
-    cr_assert_eq(ctl_config_serialize(&c, text, sizeof text), 0);
-    cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "%s", err.msg);
-    cr_expect(ctl_config_equal(&c, &back), "defaults: %s", text);
+    /* every key, each on its own: a value equal() tells from the default */
+    cr_assert_eq(N_CHANGED, ctl_config_key_count(), "a key without a changed value here");
+    ctl_config_defaults(&all);
+    for (size_t i = 0; i < N_CHANGED; i++) {
+        cr_assert_str_eq(changed[i].key, ctl_config_key_name(i));
+        one = defaults;
+        cr_assert_eq(ctl_config_set(&one, changed[i].key, changed[i].value, "t", &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(ctl_config_set(&all, changed[i].key, changed[i].value, "t", &err), 0, "%s",
+                     err.msg);
+        cr_expect(!ctl_config_equal(&one, &defaults), "%s=%s", changed[i].key, changed[i].value);
+    }
+    cr_expect_str_eq(all.dir, "/tmp/with,comma\\and backslash");
 
-    c.profiler = CTL_PROFILER_TORCH;
-    strcpy(c.dir, "/tmp/with,comma\\and backslash");
-    c.with_stack = false;
-    c.use_gzip = false;
-    c.delay_iterations = 7;
-    c.max_iterations = 11;
-    c.stage = 2;
-    c.n_stages = 3;
-    c.stages[0] = 0, c.stages[1] = 2, c.stages[2] = 9;
-    c.autostart = true;
-    c.toggle_signal = SIGRTMIN + 2;
-    c.stop_signal = 0;
-    c.gzip_level = 6;
-    c.log_level = COLL_LOG_WARN;
-    strcpy(c.file_prefix, "run1_");
-    cr_assert_eq(ctl_config_serialize(&c, text, sizeof text), 0);
-    ctl_config_defaults(&back);
+    /* the defaults' text, parsed over the changed config, gives back every
+     * default: the text names every key, with a value that parses */
+    cr_assert_eq(ctl_config_serialize(&defaults, text, sizeof text), 0);
+    for (size_t i = 0; i < N_CHANGED; i++) {
+        char item[64];
+        snprintf(item, sizeof item, ",%s=", changed[i].key);
+        cr_expect(strstr(text, item) || strncmp(text, item + 1, strlen(item + 1)) == 0,
+                  "%s is missing from %s", changed[i].key, text);
+    }
+    struct ctl_config back = all;
     cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "%s", err.msg);
-    cr_expect(ctl_config_equal(&c, &back), "changed: %s", text);
-    cr_expect_str_eq(back.dir, c.dir);
+    cr_expect(ctl_config_equal(&back, &defaults), "defaults: %s", text);
+
+    /* and the changed config's text, parsed over the defaults, every change */
+    cr_assert_eq(ctl_config_serialize(&all, text, sizeof text), 0);
+    back = defaults;
+    cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "%s", err.msg);
+    cr_expect(ctl_config_equal(&back, &all), "changed: %s", text);
+    cr_expect_str_eq(back.dir, all.dir);
+    cr_expect_eq(back.n_stages, 3);
     cr_expect_eq(back.stages[2], 9);
     cr_expect_eq(back.toggle_signal, SIGRTMIN + 2);
+    cr_expect_eq(back.step_signal, SIGRTMIN + 5);
 }
 
 /* The longest config (every path full and every byte escaped) fits
