@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,92 @@ static int fail(struct ctl_error *err, const char *fmt, ...)
     return -EINVAL;
 }
 
+/* ---- byte strings as text ---------------------------------------------------- */
+
+/* The length of the valid UTF-8 sequence at s (1 for ASCII), 0 when none
+ * starts there.  Stops at a NUL (never a continuation byte). */
+static int utf8_len(const unsigned char *s)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned c = s[0];
+    int n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        n = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        n = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Appends n bytes at buf[len] (as far as cap allows, NUL-terminated);
+ * returns the length the whole text would have. */
+static size_t put_bytes(char *buf, size_t cap, size_t len, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++, len++)
+        if (len + 1 < cap)
+            buf[len] = p[i];
+    if (cap)
+        buf[len < cap ? len : cap - 1] = '\0';
+    return len;
+}
+
+/* Appends v as text: control bytes, DEL and bytes that are not UTF-8
+ * become \xHH, so the text is one printable line whatever v holds.  kv:
+ * the k=v form besides, where a backslash or comma is escaped with a
+ * backslash and a space at either end (which parsing trims) is \x20. */
+static size_t put_text(char *buf, size_t cap, size_t len, const char *v, bool kv)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)v;
+    size_t n = strlen(v), lead = 0, trail = n;
+    len = put_bytes(buf, cap, len, "", 0); /* terminated even when v is empty */
+    while (kv && lead < n && s[lead] == ' ')
+        lead++;
+    while (kv && trail > lead && s[trail - 1] == ' ')
+        trail--;
+    for (size_t i = 0; i < n;) {
+        int u = utf8_len(s + i);
+        char esc[4] = {'\\', 'x', hex[s[i] >> 4], hex[s[i] & 15]};
+        if (kv && (s[i] == '\\' || s[i] == ',')) {
+            esc[1] = (char)s[i];
+            len = put_bytes(buf, cap, len, esc, 2);
+        } else if (u == 0 || s[i] < 0x20 || s[i] == 0x7f ||
+                   (s[i] == ' ' && (i < lead || i >= trail))) {
+            len = put_bytes(buf, cap, len, esc, 4);
+        } else {
+            len = put_bytes(buf, cap, len, (const char *)s + i, (size_t)u);
+        }
+        i += u ? (size_t)u : 1;
+    }
+    return len;
+}
+
+const char *ctl_config_show(const char *v, char *buf, size_t cap)
+{
+    if (cap < 8)
+        return "...";
+    if (put_text(buf, cap, 0, v, false) >= cap) {
+        size_t cut = cap - 4;
+        while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80)
+            cut--;
+        memcpy(buf + cut, "...", 4);
+    }
+    return buf;
+}
+
 static const struct key *find_key(const char *name)
 {
     for (size_t i = 0; i < N_KEYS; i++)
@@ -231,8 +318,10 @@ int ctl_config_set(struct ctl_config *c, const char *name, const char *v, const 
                    struct ctl_error *err)
 {
     const struct key *k = find_key(name);
+    char shown[160];
     if (!k)
-        return fail(err, "%s: unknown key '%s' (see the README's table of keys)", source, name);
+        return fail(err, "%s: unknown key '%s' (see the README's table of keys)", source,
+                    ctl_config_show(name, shown, sizeof shown));
     int rc = set_value(c, k, v, source, err);
     if (rc == 0 && k->off == offsetof(struct ctl_config, profiler))
         snprintf(c->profiler_source, sizeof c->profiler_source, "%s", source);
@@ -248,6 +337,8 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
     long n;
     bool b;
     int i;
+    char sv[160]; /* v as messages show it */
+    ctl_config_show(v, sv, sizeof sv);
     switch (k->type) {
     case T_PROFILER:
         if (!*v || strcasecmp(v, "none") == 0)
@@ -258,7 +349,7 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             c->profiler = CTL_PROFILER_CUDA;
         else
             return fail(err, "%s: %s: '%s' is not a profiler; expected torch or cuda", source,
-                        k->name, v);
+                        k->name, sv);
         return 0;
     case T_STRING:
         if (strlen(v) >= k->size)
@@ -268,12 +359,12 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
     case T_BOOL:
         if (parse_bool(v, &b) < 0)
             return fail(err, "%s: %s: '%s' is not a boolean; expected true/false, 1/0, yes/no or on/off",
-                        source, k->name, v);
+                        source, k->name, sv);
         *(bool *)field = b;
         return 0;
     case T_LONG:
         if (parse_long(v, &n) < 0)
-            return fail(err, "%s: %s: '%s' is not a whole number", source, k->name, v);
+            return fail(err, "%s: %s: '%s' is not a whole number", source, k->name, sv);
         if (n < k->min || n > k->max) {
             if (k->min == 0 && n < 0)
                 return fail(err, "%s: %s: %ld is negative; expected a count >= 0", source, k->name, n);
@@ -288,13 +379,14 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             return 0;
         }
         if (parse_long(v, &n) < 0 || n < 0 || n > k->max)
-            return fail(err, "%s: %s: '%s' is not a stage number (0, 1, 2, ...)", source, k->name, v);
+            return fail(err, "%s: %s: '%s' is not a stage number (0, 1, 2, ...)", source, k->name,
+                        sv);
         c->stage = n;
         return 0;
     case T_STAGES:
         if (parse_stages(v, c) < 0)
             return fail(err, "%s: %s: '%s' is not a list of stage numbers (e.g. 0,2; at most %d)",
-                        source, k->name, v, CTL_MAX_STAGES);
+                        source, k->name, sv, CTL_MAX_STAGES);
         return 0;
     case T_SIGNAL:
         if (k->min == -1 && strcasecmp(v, "auto") == 0) {
@@ -304,7 +396,7 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
         i = ctl_signal_parse(v);
         if (i < 0 || i == SIGKILL || i == SIGSTOP)
             return fail(err, "%s: %s: '%s' is not a usable signal (e.g. SIGUSR1, SIGRTMIN+3, none)",
-                        source, k->name, v);
+                        source, k->name, sv);
         *(int *)field = i;
         return 0;
     case T_LOGLEVEL:
@@ -312,7 +404,7 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             if (strcasecmp(v, log_levels[i]) == 0)
                 return c->log_level = i, 0;
         return fail(err, "%s: %s: '%s' is not a log level; expected error, warn, info or debug",
-                    source, k->name, v);
+                    source, k->name, sv);
     }
     return fail(err, "%s: %s: unsupported key type", source, k->name);
 }
@@ -332,11 +424,12 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
         return fail(err, "%s: stop_signal: same signal as toggle_signal", source);
     if (c->step_signal > 0 && (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
         return fail(err, "%s: step_signal: same signal as toggle_signal or stop_signal", source);
+    char shown[160];
     if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
         return fail(err,
                     "%s: step_on: '%s' is not a call omniprof intercepts (e.g. cuGraphLaunch, "
                     "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel)",
-                    source, c->step_on);
+                    source, ctl_config_show(c->step_on, shown, sizeof shown));
     return 0;
 }
 

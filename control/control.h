@@ -83,6 +83,9 @@ const char *ctl_config_dir(const struct ctl_config *c);
 /* Signal names: "SIGUSR1", "USR1", "10", "SIGRTMIN+2", "none". */
 int ctl_signal_parse(const char *s);
 void ctl_signal_name(int sig, char *buf, size_t cap);
+/* v as messages show it: one line, control bytes and bytes that are not
+ * UTF-8 as \xHH, cut with "..." to fit cap.  Returns buf. */
+const char *ctl_config_show(const char *v, char *buf, size_t cap);
 
 /* Key names, for the CLI's help and the README. */
 size_t ctl_config_key_count(void);

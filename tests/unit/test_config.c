@@ -308,3 +308,15 @@ Test(config, signal_names)
     ctl_signal_name(SIGRTMIN + 4, name, sizeof name);
     cr_expect_str_eq(name, "SIGRTMIN+4");
 }
+
+/* A message quotes what it refuses on one line, whatever bytes it holds. */
+Test(config, messages_are_one_line)
+{
+    cr_expect_neq(ctl_config_set(&c, "toggle_signal", "x\ny", "t", &err), 0);
+    cr_expect(strchr(err.msg, '\n') == NULL, "%s", err.msg);
+    cr_expect(strstr(err.msg, "'x\\x0ay'") != NULL, "%s", err.msg);
+    cr_expect_neq(ctl_config_set(&c, "no\rkey", "1", "t", &err), 0);
+    cr_expect(strchr(err.msg, '\r') == NULL, "%s", err.msg);
+    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,\x01oops\n", "OMNIPROF", &err), 0);
+    cr_expect(strchr(err.msg, '\n') == NULL && strchr(err.msg, '\x01') == NULL, "%s", err.msg);
+}
