@@ -247,6 +247,12 @@ static int parse_long(const char *v, long *out)
     return 0;
 }
 
+/* Names glibc's sigabbrev_np() does not give. */
+static const struct {
+    const char *name;
+    int sig;
+} signal_aliases[] = {{"IO", SIGIO}, {"POLL", SIGPOLL}, {"IOT", SIGABRT}, {"CLD", SIGCHLD}};
+
 int ctl_signal_parse(const char *s)
 {
     if (!*s || strcasecmp(s, "none") == 0 || strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0)
@@ -264,12 +270,67 @@ int ctl_signal_parse(const char *s)
         long sig = (min ? SIGRTMIN : SIGRTMAX) + off;
         return sig >= SIGRTMIN && sig <= SIGRTMAX ? (int)sig : -1;
     }
+    for (size_t i = 0; i < sizeof signal_aliases / sizeof signal_aliases[0]; i++)
+        if (strcasecmp(signal_aliases[i].name, s) == 0)
+            return signal_aliases[i].sig;
     for (int sig = 1; sig < SIGRTMIN; sig++) {
         const char *abbrev = sigabbrev_np(sig);
         if (abbrev && strcasecmp(abbrev, s) == 0)
             return sig;
     }
     return -1;
+}
+
+bool ctl_signal_allowed(int sig)
+{
+    return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
+/* Why sig cannot be a control signal (one that is not ctl_signal_allowed). */
+static const char *refusal(int sig)
+{
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP: return "cannot be caught";
+    /* default action: core.  A handler that returns from a fault re-runs
+     * the faulting instruction: a crash would become a loop. */
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGQUIT:
+    case SIGXCPU:
+    case SIGXFSZ: return "is a crash signal; taking it would change how the program crashes";
+    /* sent by terminals, shells and supervisors to end a program */
+    case SIGHUP:
+    case SIGINT:
+    case SIGTERM: return "asks the program to end; taking it would change how the program ends";
+    case SIGPIPE:
+    case SIGCHLD:
+    case SIGALRM:
+    case SIGVTALRM:
+    case SIGPROF:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+    case SIGCONT:
+    case SIGWINCH:
+    case SIGURG:
+    case SIGIO:
+#ifdef SIGPWR
+    case SIGPWR:
+#endif
+#ifdef SIGSTKFLT
+    case SIGSTKFLT:
+#endif
+        return "is one the system sends on its own; taking it would change how the program runs";
+    }
+    if (sig < SIGRTMIN && sig > SIGSYS)
+        return "is reserved by the C library";
+    return "is not a control signal";
 }
 
 void ctl_signal_name(int sig, char *buf, size_t cap)
@@ -388,17 +449,26 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             return fail(err, "%s: %s: '%s' is not a list of stage numbers (e.g. 0,2; at most %d)",
                         source, k->name, sv, CTL_MAX_STAGES);
         return 0;
-    case T_SIGNAL:
+    case T_SIGNAL: {
         if (k->min == -1 && strcasecmp(v, "auto") == 0) {
             *(int *)field = -1;
             return 0;
         }
+        char allowed[160], name[32];
+        snprintf(allowed, sizeof allowed,
+                 "allowed: SIGUSR1, SIGUSR2, SIGRTMIN..SIGRTMAX (SIGRTMIN+n or SIGRTMAX-n, n = "
+                 "0..%d), %snone",
+                 SIGRTMAX - SIGRTMIN, k->min == -1 ? "auto, " : "");
         i = ctl_signal_parse(v);
-        if (i < 0 || i == SIGKILL || i == SIGSTOP)
-            return fail(err, "%s: %s: '%s' is not a usable signal (e.g. SIGUSR1, SIGRTMIN+3, none)",
-                        source, k->name, sv);
+        if (i < 0)
+            return fail(err, "%s: %s: '%s' is not a signal; %s", source, k->name, sv, allowed);
+        if (i > 0 && !ctl_signal_allowed(i)) {
+            ctl_signal_name(i, name, sizeof name);
+            return fail(err, "%s: %s: %s %s; %s", source, k->name, name, refusal(i), allowed);
+        }
         *(int *)field = i;
         return 0;
+    }
     case T_LOGLEVEL:
         for (i = 0; i < 4; i++)
             if (strcasecmp(v, log_levels[i]) == 0)

@@ -83,6 +83,11 @@ const char *ctl_config_dir(const struct ctl_config *c);
 /* Signal names: "SIGUSR1", "USR1", "10", "SIGRTMIN+2", "none". */
 int ctl_signal_parse(const char *s);
 void ctl_signal_name(int sig, char *buf, size_t cap);
+/* Whether sig may be a control signal: SIGUSR1, SIGUSR2 or SIGRTMIN..
+ * SIGRTMAX.  Never a crash signal, one the system sends on its own, one
+ * that ends the program or one that cannot be caught: taking it would
+ * change how the program runs or dies. */
+bool ctl_signal_allowed(int sig);
 /* v as messages show it: one line, control bytes and bytes that are not
  * UTF-8 as \xHH, cut with "..." to fit cap.  Returns buf. */
 const char *ctl_config_show(const char *v, char *buf, size_t cap);

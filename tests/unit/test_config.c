@@ -69,8 +69,8 @@ Test(config, values_of_every_type)
     cr_expect_eq(c.stages[2], 5);
     cr_assert_eq(ctl_config_set(&c, "toggle_signal", "SIGRTMIN+3", "t", &err), 0);
     cr_expect_eq(c.toggle_signal, SIGRTMIN + 3);
-    cr_assert_eq(ctl_config_set(&c, "stop_signal", "hup", "t", &err), 0);
-    cr_expect_eq(c.stop_signal, SIGHUP);
+    cr_assert_eq(ctl_config_set(&c, "stop_signal", "rtmax", "t", &err), 0);
+    cr_expect_eq(c.stop_signal, SIGRTMAX);
     cr_assert_eq(ctl_config_set(&c, "stop_signal", "none", "t", &err), 0);
     cr_expect_eq(c.stop_signal, 0);
     cr_assert_eq(ctl_config_set(&c, "log_level", "debug", "t", &err), 0);
@@ -94,7 +94,8 @@ Test(config, bad_values_name_key_source_and_value)
         {"profiler", "nsys", "src:7: profiler: 'nsys' is not a profiler"},
         {"gzip_level", "10", "src:7: gzip_level: 10 is out of range [0, 9]"},
         {"stages", "0,x", "src:7: stages: '0,x' is not a list"},
-        {"toggle_signal", "SIGKILL", "src:7: toggle_signal: 'SIGKILL' is not a usable signal"},
+        {"toggle_signal", "SIGKILL", "src:7: toggle_signal: SIGKILL cannot be caught"},
+        {"toggle_signal", "SIGNOPE", "src:7: toggle_signal: 'SIGNOPE' is not a signal"},
         {"log_level", "loud", "src:7: log_level: 'loud' is not a log level"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -307,6 +308,89 @@ Test(config, signal_names)
     cr_expect_str_eq(name, "SIGUSR1");
     ctl_signal_name(SIGRTMIN + 4, name, sizeof name);
     cr_expect_str_eq(name, "SIGRTMIN+4");
+}
+
+/* ---- control signals: only those nobody else sends ------------------------ */
+
+static const char *const signal_keys[] = {"toggle_signal", "stop_signal", "step_signal"};
+
+/* Every key refuses every signal of names[], naming key, source, signal,
+ * why, and what is allowed; the config is left as it was. */
+static void expect_refused(const char *const *names, size_t n, const char *why)
+{
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t i = 0; i < n; i++) {
+            struct ctl_config before = c;
+            cr_expect_neq(ctl_config_set(&c, signal_keys[k], names[i], "src:7", &err), 0, "%s=%s",
+                          signal_keys[k], names[i]);
+            char want[128];
+            snprintf(want, sizeof want, "src:7: %s: ", signal_keys[k]);
+            cr_expect(strstr(err.msg, want) == err.msg, "%s", err.msg);
+            cr_expect(strstr(err.msg, why) != NULL, "'%s' lacks '%s'", err.msg, why);
+            cr_expect(strstr(err.msg, "allowed: SIGUSR1, SIGUSR2, SIGRTMIN..SIGRTMAX") != NULL,
+                      "%s", err.msg);
+            cr_expect(ctl_config_equal(&before, &c), "a refused signal changed the config");
+        }
+    }
+}
+
+Test(config, crash_signals_are_refused)
+{
+    /* a handler that returns from a fault re-runs the faulting instruction */
+    static const char *const names[] = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT",
+                                        "SIGTRAP", "SIGSYS", "SIGQUIT", "SIGXCPU", "SIGXFSZ",
+                                        "segv", "11", "6"};
+    expect_refused(names, sizeof names / sizeof names[0], "crash");
+}
+
+Test(config, signals_the_system_sends_are_refused)
+{
+    static const char *const names[] = {"SIGPIPE", "SIGCHLD", "SIGALRM", "SIGVTALRM", "SIGPROF",
+                                        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT", "SIGWINCH",
+                                        "SIGURG",  "SIGIO",   "SIGPWR",  "SIGSTKFLT", "13"};
+    expect_refused(names, sizeof names / sizeof names[0], "the system sends");
+}
+
+Test(config, signals_that_end_the_program_are_refused)
+{
+    static const char *const names[] = {"SIGHUP", "SIGINT", "SIGTERM", "term", "15"};
+    expect_refused(names, sizeof names / sizeof names[0], "end");
+}
+
+Test(config, uncatchable_and_reserved_signals_are_refused)
+{
+    static const char *const uncatchable[] = {"SIGKILL", "SIGSTOP", "9"};
+    expect_refused(uncatchable, 3, "cannot be caught");
+    /* the real-time signals below SIGRTMIN belong to the C library's threads */
+    char low[2][16];
+    snprintf(low[0], sizeof low[0], "%d", SIGRTMIN - 1);
+    snprintf(low[1], sizeof low[1], "%d", SIGRTMIN - 2);
+    const char *const reserved[] = {low[0], low[1]};
+    expect_refused(reserved, 2, "C library");
+}
+
+Test(config, allowed_control_signals)
+{
+    char rtmin5[16];
+    snprintf(rtmin5, sizeof rtmin5, "%d", SIGRTMIN + 5);
+    const struct {
+        const char *text;
+        int sig;
+    } ok[] = {{"SIGUSR1", SIGUSR1}, {"usr2", SIGUSR2},         {"10", SIGUSR1},
+              {"SIGRTMIN", SIGRTMIN}, {"RTMIN+3", SIGRTMIN + 3}, {rtmin5, SIGRTMIN + 5},
+              {"SIGRTMAX", SIGRTMAX}, {"rtmax-2", SIGRTMAX - 2}, {"none", 0}};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+            cr_expect_eq(ctl_config_set(&c, signal_keys[k], ok[i].text, "t", &err), 0, "%s=%s: %s",
+                         signal_keys[k], ok[i].text, err.msg);
+            cr_expect_eq(*(k == 0   ? &c.toggle_signal
+                           : k == 1 ? &c.stop_signal
+                                    : &c.step_signal),
+                         ok[i].sig, "%s=%s", signal_keys[k], ok[i].text);
+        }
+    cr_expect_eq(ctl_config_set(&c, "step_signal", "auto", "t", &err), 0);
+    cr_expect_eq(c.step_signal, -1);
+    cr_expect_neq(ctl_config_set(&c, "toggle_signal", "auto", "t", &err), 0);
 }
 
 /* A message quotes what it refuses on one line, whatever bytes it holds. */
