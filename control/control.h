@@ -67,7 +67,15 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
  * continues the previous value ("stages=0,2"). */
 int ctl_config_parse_string(struct ctl_config *c, const char *s, const char *source,
                             struct ctl_error *err);
+/* The INI file: a regular file (a FIFO, device, directory or socket is
+ * refused without waiting) of at most CTL_CONFIG_FILE_MAX bytes.  Comment
+ * lines may have any length; a setting line longer than inih's line buffer
+ * is an error naming it. */
+#define CTL_CONFIG_FILE_MAX (1 << 20)
 int ctl_config_load_ini(struct ctl_config *c, const char *path, struct ctl_error *err);
+/* The same from text in memory; name stands for the file in messages. */
+int ctl_config_parse_ini(struct ctl_config *c, const char *text, size_t len, const char *name,
+                         struct ctl_error *err);
 /* Everything from the environment: OMNIPROF_CONFIG, OMNIPROF, OMNIPROF_<KEY>
  * (not validated: call ctl_config_validate when all sources are in). */
 int ctl_config_load_env(struct ctl_config *c, char *const *env, struct ctl_error *err);

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Integration tests of hostile configurations: control signals that would
-change how a program dies.  Programs run under the preload against the fake
-CUDA driver (helpers.py)."""
+change how a program dies, and OMNIPROF_CONFIG naming something that is not
+a file.  Programs run under the preload against the fake CUDA driver
+(helpers.py)."""
 import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -14,6 +16,7 @@ import unittest
 from helpers import LIB, base_env, binary
 
 HELPER = binary("default_actions")
+SAMPLE = binary("driver_loop")
 
 
 def no_core():
@@ -65,6 +68,47 @@ class Signals(unittest.TestCase):
                 (line,) = omniprof_lines(r.stderr)
                 self.assertIn(f"{key}: ", line)
                 self.assertEqual(os.listdir(self.dir), [], "no trace was written")
+
+
+class ConfigFile(unittest.TestCase):
+    """OMNIPROF_CONFIG naming something that is not a regular file is refused
+    at once: the program starts, runs unchanged and is not profiled."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-cfg-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def check_refused(self, path, what):
+        bare = subprocess.run([SAMPLE, "2"], env=base_env(), capture_output=True, text=True,
+                              timeout=30)
+        start = time.monotonic()
+        r = subprocess.run([SAMPLE, "2"], env=base_env(LD_PRELOAD=LIB, OMNIPROF_CONFIG=path,
+                                                       OMNIPROF=f"autostart=1,dir={self.dir}"),
+                           capture_output=True, text=True, timeout=15)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual((r.returncode, r.stdout), (0, bare.stdout), r.stderr)
+        (line,) = omniprof_lines(r.stderr)
+        self.assertIn(f"omniprof: config: OMNIPROF_CONFIG: {path} is {what}, not a regular file",
+                      line)
+        self.assertEqual([f for f in os.listdir(self.dir) if f != "fifo" and f != "sock"], [])
+
+    def test_fifo(self):
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        self.check_refused(fifo, "a FIFO")
+
+    def test_dev_zero(self):
+        self.check_refused("/dev/zero", "a character device")
+
+    def test_directory(self):
+        self.check_refused(self.dir, "a directory")
+
+    def test_socket(self):
+        path = os.path.join(self.dir, "sock")
+        s = socket.socket(socket.AF_UNIX)
+        self.addCleanup(s.close)
+        s.bind(path)
+        self.check_refused(path, "a socket")
 
 
 if __name__ == "__main__":

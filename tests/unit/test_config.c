@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -161,15 +164,20 @@ Test(config, kv_string_errors_name_the_item)
     cr_expect(strstr(err.msg, "OMNIPROF item 1: 'oops' is not key=value") != NULL, "%s", err.msg);
 }
 
-static char *write_ini(const char *text)
+static char *write_bytes(const char *text, size_t len)
 {
     static char path[] = "/tmp/omniprof-test-XXXXXX";
     strcpy(path, "/tmp/omniprof-test-XXXXXX");
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
-    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    cr_assert_eq(write(fd, text, len), (ssize_t)len);
     close(fd);
     return path;
+}
+
+static char *write_ini(const char *text)
+{
+    return write_bytes(text, strlen(text));
 }
 
 Test(config, ini_file_with_sections_and_comments)
@@ -212,8 +220,6 @@ Test(config, ini_errors_name_file_and_line)
     cr_expect_neq(ctl_config_load_ini(&c, "/nonexistent/omniprof.ini", &err), 0);
     cr_expect(strstr(err.msg, "cannot read /nonexistent/omniprof.ini") != NULL, "%s", err.msg);
 
-    cr_expect_neq(ctl_config_load_ini(&c, "/", &err), 0, "a directory is not a config file");
-    cr_expect(strstr(err.msg, "cannot read /: Is a directory") != NULL, "%s", err.msg);
 }
 
 Test(config, precedence_ini_then_string_then_variables)
@@ -403,4 +409,128 @@ Test(config, messages_are_one_line)
     cr_expect(strchr(err.msg, '\r') == NULL, "%s", err.msg);
     cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,\x01oops\n", "OMNIPROF", &err), 0);
     cr_expect(strchr(err.msg, '\n') == NULL && strchr(err.msg, '\x01') == NULL, "%s", err.msg);
+}
+
+/* ---- the INI file: any line length, only regular files -------------------- */
+
+/* The tail of a comment longer than the INI reader's line buffer must
+ * not be read as a setting. */
+Test(config, a_long_comment_is_only_a_comment)
+{
+    static const char *const starts[] = {";", "#", "   ;", "\t# "};
+    for (size_t s = 0; s < 4; s++) {
+        size_t n = 300;
+        char *text = malloc(n + 64);
+        size_t len = (size_t)sprintf(text, "%s", starts[s]);
+        memset(text + len, 'x', n - len);
+        len = n;
+        len += (size_t)sprintf(text + len, "autostart = 1\nmax_iterations = 4\n");
+        char *path = write_bytes(text, len);
+        cr_expect_eq(ctl_config_load_ini(&c, path, &err), 0, "%s", err.msg);
+        unlink(path);
+        free(text);
+        cr_expect(!c.autostart, "a comment's tail switched autostart on");
+        cr_expect_eq(c.max_iterations, 4);
+    }
+}
+
+Test(config, a_comment_of_almost_a_mebibyte_is_read_as_a_comment)
+{
+    size_t n = (1 << 20) - 64;
+    char *text = malloc(n + 64);
+    text[0] = '#';
+    memset(text + 1, 'y', n - 1);
+    size_t len = n + (size_t)sprintf(text + n, "\ndelay_iterations = 3\n");
+    char *path = write_bytes(text, len);
+    free(text);
+    cr_expect_eq(ctl_config_load_ini(&c, path, &err), 0, "%s", err.msg);
+    unlink(path);
+    cr_expect_eq(c.delay_iterations, 3);
+}
+
+Test(config, a_setting_line_too_long_for_the_reader_is_an_error_naming_it)
+{
+    char text[600];
+    int n = snprintf(text, sizeof text, "delay_iterations = 1\ntorch_profiler_dir = /");
+    memset(text + n, 'd', 400);
+    strcpy(text + n + 400, "\nautostart = 1\n");
+    char *path = write_ini(text);
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0);
+    char want[256];
+    snprintf(want, sizeof want, "%s:2: ", path);
+    cr_expect(strstr(err.msg, want) == err.msg, "%s", err.msg);
+    cr_expect(strstr(err.msg, "long") != NULL, "%s", err.msg);
+    unlink(path);
+    cr_expect_str_empty(c.dir, "never a value cut short");
+}
+
+Test(config, a_nul_byte_in_the_file_is_an_error_naming_the_line)
+{
+    static const char text[] = "autostart = 0\nmax_iterations = 2\0autostart = 1\n";
+    char *path = write_bytes(text, sizeof text - 1);
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0);
+    char want[256];
+    snprintf(want, sizeof want, "%s:2: ", path);
+    cr_expect(strstr(err.msg, want) == err.msg, "%s", err.msg);
+    cr_expect(strstr(err.msg, "NUL") != NULL, "%s", err.msg);
+    unlink(path);
+}
+
+Test(config, a_config_file_larger_than_a_mebibyte_is_refused)
+{
+    size_t n = (1 << 20) + 1;
+    char *text = malloc(n);
+    memset(text, '\n', n);
+    char *path = write_bytes(text, n);
+    free(text);
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0);
+    cr_expect(strstr(err.msg, "larger than 1 MiB") != NULL, "%s", err.msg);
+    unlink(path);
+}
+
+static void expect_not_a_file(const char *path, const char *what)
+{
+    cr_expect_neq(ctl_config_load_ini(&c, path, &err), 0, "%s", path);
+    char want[PATH_MAX + 100];
+    snprintf(want, sizeof want, "OMNIPROF_CONFIG: %s is %s, not a regular file", path, what);
+    cr_expect(strstr(err.msg, want) != NULL, "'%s' lacks '%s'", err.msg, want);
+}
+
+/* Opening a FIFO for reading waits for a writer; reading /dev/zero never
+ * ends: both must be refused at once. */
+Test(config, a_config_path_that_is_not_a_regular_file_is_refused_at_once, .timeout = 10)
+{
+    char dir[] = "/tmp/omniprof-test-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char fifo[64], sock[64];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(sock, sizeof sock, "%s/sock", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+
+    expect_not_a_file(fifo, "a FIFO");
+    expect_not_a_file("/dev/zero", "a character device");
+    expect_not_a_file(dir, "a directory");
+    expect_not_a_file("/", "a directory");
+    expect_not_a_file(sock, "a socket");
+
+    close(s);
+    unlink(sock);
+    unlink(fifo);
+    rmdir(dir);
+}
+
+Test(config, a_symbolic_link_to_a_config_file_is_followed)
+{
+    char *path = write_ini("max_iterations = 9\n");
+    char link[64];
+    snprintf(link, sizeof link, "%s.link", path);
+    cr_assert_eq(symlink(path, link), 0);
+    cr_expect_eq(ctl_config_load_ini(&c, link, &err), 0, "%s", err.msg);
+    cr_expect_eq(c.max_iterations, 9);
+    unlink(link);
+    unlink(path);
 }
