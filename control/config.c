@@ -510,23 +510,6 @@ const char *ctl_config_dir(const struct ctl_config *c)
 
 /* ---- k=v strings ---------------------------------------------------------- */
 
-static size_t put(char *buf, size_t cap, size_t len, const char *s, bool escape)
-{
-    for (; *s; s++) {
-        if (escape && (*s == ',' || *s == '\\')) {
-            if (len + 1 < cap)
-                buf[len] = '\\';
-            len++;
-        }
-        if (len + 1 < cap)
-            buf[len] = *s;
-        len++;
-    }
-    if (cap)
-        buf[len < cap ? len : cap - 1] = '\0';
-    return len;
-}
-
 static void value_text(const struct ctl_config *c, const struct key *k, char *v, size_t cap)
 {
     static const char *const profilers[] = {"", "torch", "cuda"};
@@ -560,10 +543,13 @@ int ctl_config_serialize(const struct ctl_config *c, char *buf, size_t cap)
     char v[PATH_MAX + 16];
     for (size_t i = 0; i < N_KEYS; i++) {
         value_text(c, &keys[i], v, sizeof v);
-        len = put(buf, cap, len, i ? "," : "", false);
-        len = put(buf, cap, len, keys[i].name, false);
-        len = put(buf, cap, len, "=", false);
-        len = put(buf, cap, len, v, true);
+        len = put_bytes(buf, cap, len, ",", i ? 1 : 0);
+        len = put_bytes(buf, cap, len, keys[i].name, strlen(keys[i].name));
+        len = put_bytes(buf, cap, len, "=", 1);
+        if (keys[i].type == T_STAGES) /* digits and the commas of a list */
+            len = put_bytes(buf, cap, len, v, strlen(v));
+        else
+            len = put_text(buf, cap, len, v, true);
     }
     return len < cap ? 0 : -ENOSPC;
 }
@@ -580,87 +566,133 @@ bool ctl_config_equal(const struct ctl_config *a, const struct ctl_config *b)
     return true;
 }
 
-static char *trim(char *s)
+/* The end of the item that starts at p: the first comma that no backslash
+ * escapes, or the NUL; *eq: its first '=' that no backslash escapes. */
+static const char *item_end(const char *p, const char **eq)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
+    *eq = NULL;
+    for (; *p && *p != ','; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '=' && !*eq)
+            *eq = p;
+    }
+    return p;
 }
 
-/* Sets one item of a k=v string, turning kept-aside escaped commas back. */
-static int set_item(struct ctl_config *c, const char *key, char *value, const char *source,
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* ASCII white space, whatever the program's locale (in ISO-8859-1,
+ * isspace(0xA0) holds, and 0xA0 ends the UTF-8 of many letters). */
+static bool blank(unsigned char ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
+/* Unescapes [p, end) into out (NUL-terminated): \\ \, \= "\ " and \xHH
+ * stand for one byte; a backslash before anything else is itself.  Spaces
+ * at either end are dropped unless escaped.  Returns the length, or -1
+ * for \x00 (a value is a C string). */
+static long unescape(char *out, const char *p, const char *end)
+{
+    size_t len = 0, keep = 0;
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p++;
+        bool escaped = false;
+        if (ch == '\\' && p < end) {
+            if (*p == '\\' || *p == ',' || *p == '=' || *p == ' ') {
+                ch = (unsigned char)*p++;
+                escaped = true;
+            } else if (*p == 'x' && end - p >= 3 && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+                ch = (unsigned char)(hex_digit(p[1]) << 4 | hex_digit(p[2]));
+                p += 3;
+                escaped = true;
+                if (!ch)
+                    return -1;
+            }
+        }
+        if (!escaped && blank(ch) && len == 0)
+            continue;
+        out[len++] = (char)ch;
+        if (escaped || !blank(ch))
+            keep = len;
+    }
+    out[keep] = '\0';
+    return (long)keep;
+}
+
+/* Sets one item of a k=v string. */
+static int set_item(struct ctl_config *c, const char *key, const char *value, const char *source,
                     int index, struct ctl_error *err)
 {
     char where[96];
     snprintf(where, sizeof where, "%s item %d", source, index);
-    for (char *p = value; *p; p++)
-        if (*p == '\x1f')
-            *p = ',';
     return ctl_config_set(c, key, value, where, err);
 }
 
 int ctl_config_parse_string(struct ctl_config *c, const char *s, const char *source,
                             struct ctl_error *err)
 {
-    size_t n = strlen(s);
-    char *items = malloc(n + 1);
-    char *value = malloc(n + 1);
-    if (!items || !value) {
-        free(items);
-        free(value);
+    char *value = malloc(strlen(s) + 2); /* unescaping never lengthens */
+    if (!value)
         return fail(err, "%s: out of memory", source);
-    }
-    /* Unescape into NUL-separated pieces, splitting on unescaped commas;
-     * a piece without '=' is joined to the previous one with a comma. */
-    size_t len = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (s[i] == '\\' && (s[i + 1] == ',' || s[i + 1] == '\\'))
-            items[len++] = s[++i] == ',' ? '\x1f' : '\\'; /* an escaped comma, kept aside */
-        else
-            items[len++] = s[i] == ',' ? '\0' : s[i];
-    }
-    int rc = 0;
-    char key[128] = "";
+    int rc = 0, index = 0;
+    char key[128] = "", shown[160];
     size_t vlen = 0;
-    int index = 0;
-    char where[96];
-    for (char *p = items, *next; p < items + len; p = next) {
-        next = p + strlen(p) + 1; /* before trim() and *eq shorten the piece */
-        char *eq = strchr(p, '=');
-        if (!eq) {
-            char *piece = trim(p);
-            if (!*piece)
-                continue;
+    for (const char *p = s, *end, *eq; rc == 0; p = end + 1) {
+        end = item_end(p, &eq);
+        if (eq) {
+            /* key=value: set the previous item, then start this one */
+            if (key[0] && (rc = set_item(c, key, value, source, index, err)) < 0)
+                break;
+            index++;
+            const char *k = p, *ke = eq;
+            while (k < ke && blank((unsigned char)*k))
+                k++;
+            while (ke > k && blank((unsigned char)ke[-1]))
+                ke--;
+            snprintf(key, sizeof key, "%.*s", (int)(ke - k), k);
             if (!key[0]) {
-                snprintf(where, sizeof where, "%s item %d", source, index + 1);
-                rc = fail(err, "%s: '%s' is not key=value", where, piece);
+                rc = fail(err, "%s item %d: empty key", source, index);
                 break;
             }
-            value[vlen++] = ',';
-            memcpy(value + vlen, piece, strlen(piece) + 1);
-            vlen += strlen(piece);
-            continue;
+            long n = unescape(value, eq + 1, end);
+            if (n < 0) {
+                rc = fail(err, "%s item %d: %s: a value cannot hold a NUL byte (\\x00)", source,
+                          index, ctl_config_show(key, shown, sizeof shown));
+                break;
+            }
+            vlen = (size_t)n;
+        } else {
+            /* no '=': continues the previous value ("stages=0,2") */
+            long n = unescape(value + vlen + 1, p, end);
+            if (n < 0) {
+                rc = fail(err, "%s item %d: %s: a value cannot hold a NUL byte (\\x00)", source,
+                          index, ctl_config_show(key, shown, sizeof shown));
+                break;
+            }
+            if (n > 0 && !key[0]) {
+                rc = fail(err, "%s item %d: '%s' is not key=value", source, index + 1,
+                          ctl_config_show(value + vlen + 1, shown, sizeof shown));
+                break;
+            }
+            if (n > 0) {
+                value[vlen] = ',';
+                vlen += 1 + (size_t)n;
+            }
         }
-        if (key[0] && (rc = set_item(c, key, value, source, index, err)) < 0)
+        if (!*end)
             break;
-        *eq = '\0';
-        snprintf(key, sizeof key, "%s", trim(p));
-        char *v = trim(eq + 1);
-        vlen = strlen(v);
-        memcpy(value, v, vlen + 1);
-        index++;
-        if (!key[0]) {
-            snprintf(where, sizeof where, "%s item %d", source, index);
-            rc = fail(err, "%s: empty key", where);
-            break;
-        }
     }
     if (rc == 0 && key[0])
         rc = set_item(c, key, value, source, index, err);
-    free(items);
     free(value);
     return rc;
 }

@@ -63,8 +63,10 @@ int ctl_config_set(struct ctl_config *c, const char *key, const char *value, con
                    struct ctl_error *err);
 /* Rules between keys, as vLLM's ProfilerConfig checks them. */
 int ctl_config_validate(const struct ctl_config *c, const char *source, struct ctl_error *err);
-/* "k=v,k=v": a comma in a value is written "\,"; a piece without '='
- * continues the previous value ("stages=0,2"). */
+/* "k=v,k=v": a piece without '=' continues the previous value
+ * ("stages=0,2"); spaces around keys and values are dropped.  In a value,
+ * \, \\ \= "\ " and \xHH stand for one byte (a backslash before anything
+ * else is itself); \x00 is an error. */
 int ctl_config_parse_string(struct ctl_config *c, const char *s, const char *source,
                             struct ctl_error *err);
 /* The INI file: a regular file (a FIFO, device, directory or socket is
@@ -80,10 +82,12 @@ int ctl_config_parse_ini(struct ctl_config *c, const char *text, size_t len, con
  * (not validated: call ctl_config_validate when all sources are in). */
 int ctl_config_load_env(struct ctl_config *c, char *const *env, struct ctl_error *err);
 /* The longest k=v text of a config: every path (3 of PATH_MAX) with each
- * byte escaped, plus the other keys. */
-#define CTL_CONFIG_TEXT_MAX (3 * 2 * PATH_MAX + 4096)
+ * byte escaped as \xHH, plus the other keys. */
+#define CTL_CONFIG_TEXT_MAX (3 * 4 * PATH_MAX + 4096)
 /* Every key as k=v, parseable back into an equal config: 0, or -ENOSPC
- * when cap is too small (never with CTL_CONFIG_TEXT_MAX). */
+ * when cap is too small (never with CTL_CONFIG_TEXT_MAX).  Any byte string
+ * comes back unchanged; the text is printable UTF-8 on one line (control
+ * bytes, bytes that are not UTF-8 and spaces at a value's ends are \xHH). */
 int ctl_config_serialize(const struct ctl_config *c, char *buf, size_t cap);
 bool ctl_config_equal(const struct ctl_config *a, const struct ctl_config *b);
 /* The directory traces go to (torch_profiler_dir, or ./omniprof_traces). */

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Integration tests of hostile configurations: control signals that would
-change how a program dies, and OMNIPROF_CONFIG naming something that is not
-a file.  Programs run under the preload against the fake CUDA driver
-(helpers.py)."""
+change how a program dies, OMNIPROF_CONFIG naming something that is not a
+file, and `omniprof run -o DIR` with names that hold any byte but NUL.
+Programs run under the preload against the fake CUDA driver (helpers.py)."""
 import os
+import re
 import resource
 import shutil
 import signal
@@ -13,10 +14,17 @@ import tempfile
 import time
 import unittest
 
-from helpers import LIB, base_env, binary
+from helpers import CLI, LIB, RUNTIME_DIR, base_env, binary, entries, wait_for
 
 HELPER = binary("default_actions")
 SAMPLE = binary("driver_loop")
+
+# Directory names a file system accepts and a k=v text must carry unchanged.
+HOSTILE_NAMES = [
+    b"trailing space ", b"  leading", b"com,ma", b"eq=ual,x=1", b"back\\slash\\",
+    b"escapes \\x41 \\, \\= \\\\", b"new\nline", b"tab\tand\rcr", b"ctl\x01\x7f",
+    b"not-utf8-\xff\xfe", b"\xc3\xa9t\xc3\xa9 \xe2\x82\xac", b"autostart=0,max_iterations=1",
+]
 
 
 def no_core():
@@ -25,6 +33,40 @@ def no_core():
 
 def omniprof_lines(stderr):
     return [l for l in stderr.splitlines() if l.startswith("omniprof:")]
+
+
+def kv_value(text, key):
+    """The value of key in a k=v text, unescaped (README: the k=v form)."""
+    items, cur, i = [], "", 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            cur += text[i:i + 2]
+            i += 2
+        elif text[i] == ",":
+            items.append(cur)
+            cur, i = "", i + 1
+        else:
+            cur += text[i]
+            i += 1
+    items.append(cur)
+    for item in items:
+        k, _, v = item.partition("=")
+        if k.strip() == key:
+            out = bytearray()
+            v = v.strip().encode("utf-8", "surrogateescape")
+            j = 0
+            while j < len(v):
+                if v[j:j + 2] == b"\\x" and re.fullmatch(rb"[0-9a-fA-F]{2}", v[j + 2:j + 4]):
+                    out.append(int(v[j + 2:j + 4], 16))
+                    j += 4
+                elif v[j:j + 1] == b"\\" and v[j + 1:j + 2] in (b"\\", b",", b"=", b" "):
+                    out += v[j + 1:j + 2]
+                    j += 2
+                else:
+                    out += v[j:j + 1]
+                    j += 1
+            return bytes(out)
+    return None
 
 
 class Signals(unittest.TestCase):
@@ -109,6 +151,72 @@ class ConfigFile(unittest.TestCase):
         self.addCleanup(s.close)
         s.bind(path)
         self.check_refused(path, "a socket")
+
+
+class OutputDirectory(unittest.TestCase):
+    """`omniprof run -o DIR` hands DIR to the library byte for byte."""
+
+    def setUp(self):
+        self.base = tempfile.mkdtemp(prefix="omniprof-odir-").encode()
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+
+    def test_trace_lands_in_exactly_that_directory(self):
+        for name in HOSTILE_NAMES:
+            with self.subTest(name=name):
+                d = os.path.join(self.base, name)
+                r = subprocess.run([CLI, "run", "-o", d, "--autostart", "--", SAMPLE, "2"],
+                                   env=base_env(), capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(name, os.listdir(self.base))
+                files = os.listdir(d)
+                self.assertEqual(len(files), 2, files)
+                self.assertEqual(sum(f.endswith(b".pt.trace.json.gz") for f in files), 1, files)
+                self.assertEqual(sum(f.startswith(b"profiler_out_") for f in files), 1, files)
+        self.assertEqual(sorted(os.listdir(self.base)), sorted(HOSTILE_NAMES),
+                         "no other directory was made")
+
+    def test_stop_wait_and_the_registry_name_the_directory(self):
+        for name in HOSTILE_NAMES:
+            with self.subTest(name=name):
+                d = os.path.join(self.base, name)
+                p = subprocess.Popen([CLI, "run", "-o", d, "--", SAMPLE, "1000", "10"],
+                                     env=base_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+                self.procs.append(p)
+                entry = wait_for(lambda: entries().get(p.pid))
+                self.assertEqual(kv_value(entry["config"], "torch_profiler_dir"), d)
+                cli = [CLI, "start", "--pid", str(p.pid), "--wait"]
+                r = subprocess.run(cli, env=base_env(), capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                time.sleep(0.1)
+                cli[1] = "stop"
+                r = subprocess.run(cli, env=base_env(), capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                files = sorted(os.listdir(d))
+                self.assertEqual(len(files), 2, files)
+                try:
+                    d.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue  # the registry's JSON strings carry UTF-8 only
+                for f in files:
+                    self.assertIn(b"  " + os.path.join(d, f) + b"\n", r.stdout)
+                self.assertNotIn(b"(missing!)", r.stdout)
+                p.kill()
+
+    def test_a_directory_that_cannot_be_passed_is_one_error(self):
+        d = b"/tmp/" + b"a" * os.pathconf("/", "PC_PATH_MAX")
+        r = subprocess.run([CLI, "run", "-o", d, "--", SAMPLE, "1"], env=base_env(),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertIn("omniprof: config: -o: torch_profiler_dir: value is longer than", r.stderr)
 
 
 if __name__ == "__main__":

@@ -279,15 +279,17 @@ Test(config, serialise_and_parse_back_is_equal)
     cr_expect_eq(back.toggle_signal, SIGRTMIN + 2);
 }
 
-/* The longest config (every path full and every byte escaped) fits
- * CTL_CONFIG_TEXT_MAX and comes back equal; a smaller buffer is -ENOSPC,
- * never a text cut short. */
+/* The longest config (every string full and every byte escaped as \xHH)
+ * fits CTL_CONFIG_TEXT_MAX and comes back equal; a smaller buffer is
+ * -ENOSPC, never a text cut short. */
 Test(config, longest_config_fits_and_too_small_a_buffer_is_an_error)
 {
     static char text[CTL_CONFIG_TEXT_MAX];
+    memset(c.file_prefix, '\x01', sizeof c.file_prefix - 1);
+    memset(c.step_on, '\xff', sizeof c.step_on - 1);
     char *fields[] = {c.dir, c.runtime_dir, c.cupti_path};
     for (size_t f = 0; f < 3; f++) {
-        memset(fields[f], ',', PATH_MAX - 1);
+        memset(fields[f], f == 1 ? '\xfe' : '\x01', PATH_MAX - 1);
         fields[f][0] = '/';
         fields[f][PATH_MAX - 1] = '\0';
     }
@@ -533,4 +535,109 @@ Test(config, a_symbolic_link_to_a_config_file_is_followed)
     cr_expect_eq(c.max_iterations, 9);
     unlink(link);
     unlink(path);
+}
+
+/* ---- the k=v text carries any byte string but NUL ------------------------- */
+
+static const char *const hostile_values[] = {
+    "/tmp/trailing space ",
+    "  leading",
+    " ",
+    "com,ma,,",
+    "eq=ual=",
+    "back\\slash\\",
+    "\\,\\\\\\=\\x41\\x0 \\",
+    "new\nline",
+    "tab\tcr\rvt\vff\f",
+    "\x01\x1f\x7f",
+    "not utf-8 \xff\xfe\xc3",
+    "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+    "autostart=1,max_iterations=1",
+    ",",
+    "=",
+    "\\",
+};
+
+/* Every byte of the serialised text is printable ASCII or part of valid
+ * UTF-8: it reads on one line in a log and in the registry's JSON. */
+static bool printable(const char *t)
+{
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+Test(config, any_byte_string_but_nul_round_trips)
+{
+    static char text[CTL_CONFIG_TEXT_MAX];
+    for (size_t i = 0; i < sizeof hostile_values / sizeof hostile_values[0]; i++) {
+        const char *v = hostile_values[i];
+        ctl_config_defaults(&c);
+        cr_assert_eq(ctl_config_set(&c, "dir", v, "t", &err), 0, "%s", err.msg);
+        cr_assert_eq(ctl_config_set(&c, "file_prefix", v, "t", &err), 0, "%s", err.msg);
+        cr_assert_eq(ctl_config_serialize(&c, text, sizeof text), 0);
+        cr_expect(printable(text), "value %zu: %s", i, text);
+        struct ctl_config back;
+        ctl_config_defaults(&back);
+        cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "value %zu: %s",
+                     i, err.msg);
+        cr_expect_str_eq(back.dir, v, "value %zu: %s", i, text);
+        cr_expect_str_eq(back.file_prefix, v, "value %zu", i);
+        cr_expect(ctl_config_equal(&c, &back), "value %zu", i);
+        /* the text of the text is the same text */
+        static char again[CTL_CONFIG_TEXT_MAX];
+        cr_assert_eq(ctl_config_serialize(&back, again, sizeof again), 0);
+        cr_expect_str_eq(again, text);
+    }
+}
+
+Test(config, kv_escapes_and_the_forms_people_type)
+{
+    static const struct {
+        const char *text, *dir;
+    } cases[] = {
+        {"dir=x,autostart=1,stages=0,2", "x"},
+        {"dir = /tmp/a\\,b , autostart=1", "/tmp/a,b"},
+        {"dir=\\x20a\\x2cb\\x20", " a,b "},
+        {"dir=a\\=b=c", "a=b=c"},
+        {"dir=a\\ ", "a "},
+        {"dir=\\\\server\\share", "\\server\\share"},
+        {"dir=C:\\temp", "C:\\temp"},   /* a backslash before anything else is itself */
+        {"dir=\\x4", "\\x4"},           /* so is an incomplete \x */
+        {"dir=\\xC3\\xA9", "\xc3\xa9"}, /* hex digits of either case */
+        {"dir=tail\\", "tail\\"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ctl_config_defaults(&c);
+        cr_expect_eq(ctl_config_parse_string(&c, cases[i].text, "OMNIPROF", &err), 0, "%s: %s",
+                     cases[i].text, err.msg);
+        cr_expect_str_eq(c.dir, cases[i].dir, "%s", cases[i].text);
+    }
+    ctl_config_defaults(&c);
+    cr_assert_eq(ctl_config_parse_string(&c, cases[0].text, "OMNIPROF", &err), 0);
+    cr_expect(c.autostart);
+    cr_expect_eq(c.n_stages, 2);
+}
+
+Test(config, a_nul_byte_cannot_be_a_value)
+{
+    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,dir=/tmp/a\\x00b", "OMNIPROF", &err),
+                  0);
+    cr_expect(strstr(err.msg, "OMNIPROF item 2: torch_profiler_dir: ") == err.msg ||
+                  strstr(err.msg, "OMNIPROF item 2: dir: ") == err.msg,
+              "%s", err.msg);
+    cr_expect(strstr(err.msg, "NUL") != NULL, "%s", err.msg);
+    cr_expect_str_empty(c.dir);
+}
+
+Test(config, a_path_longer_than_path_max_is_an_error)
+{
+    char *v = malloc(PATH_MAX + 1);
+    memset(v, 'p', PATH_MAX);
+    v[PATH_MAX] = '\0';
+    cr_expect_neq(ctl_config_set(&c, "dir", v, "-o", &err), 0);
+    cr_expect(strstr(err.msg, "-o: torch_profiler_dir: value is longer than 4095 bytes") != NULL,
+              "%s", err.msg);
+    free(v);
 }
