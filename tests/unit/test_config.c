@@ -641,3 +641,19 @@ Test(config, a_path_longer_than_path_max_is_an_error)
               "%s", err.msg);
     free(v);
 }
+
+/* The INI text from memory (what the fuzz harness drives): a byte order
+ * mark before a long comment, CRLF lines, a last line without newline. */
+Test(config, ini_text_in_memory)
+{
+    char text[512];
+    int n = snprintf(text, sizeof text, "\xEF\xBB\xBF;");
+    memset(text + n, 'c', 300);
+    n += 300;
+    n += snprintf(text + n, sizeof text - (size_t)n, " autostart = 1\r\n[omniprof]\r\nstage = 4");
+    cr_assert_eq(ctl_config_parse_ini(&c, text, (size_t)n, "mem.ini", &err), 0, "%s", err.msg);
+    cr_expect(!c.autostart);
+    cr_expect_eq(c.stage, 4);
+    cr_expect_neq(ctl_config_parse_ini(&c, "stage = 1\n\x01\n", 12, "mem\n.ini", &err), 0);
+    cr_expect(strstr(err.msg, "mem\\x0a.ini:2: ") == err.msg, "%s", err.msg);
+}
