@@ -24,8 +24,12 @@
  * built.  It cuts a longer line and reads the rest as a line of its own,
  * so the tail of a long comment could be taken for a setting.  The reader
  * below hands it whole lines only: a comment or blank line of any length
- * goes in as ";", and a setting line that does not fit is an error naming
- * the line, never a value cut short. */
+ * goes in as ";"; a setting line that does not fit goes in as its key with
+ * a placeholder value (LONG_VALUE), and the handler takes the value from
+ * the text itself, trimmed as inih trims values.  A line of any length is
+ * read whole; a key too long for inih's buffer is an error naming the
+ * line, never a value cut short. */
+#define LONG_VALUE "\x01"
 struct ini_ctx {
     struct ctl_config *c;
     struct ctl_error *err;
@@ -33,8 +37,11 @@ struct ini_ctx {
     const char *p, *end; /* the text not yet read */
     int line;
     bool nul;        /* the reader stopped at .line: a NUL byte */
-    size_t too_long; /* or: a setting line this long, more than inih takes */
+    size_t too_long; /* or: a key this long, more than inih takes */
     int max;         /* inih's buffer */
+    /* the value of the setting line now in inih, when it went in as
+     * LONG_VALUE: its text up to the end of the line */
+    const char *long_value, *long_end;
     int rc;          /* the first handler error */
 };
 
@@ -48,6 +55,46 @@ static bool comment_line(const char *p, const char *end, bool first)
     while (p < end && isspace((unsigned char)*p))
         p++;
     return p == end || *p == ';' || *p == '#';
+}
+
+/* A setting line longer than inih's buffer: "key=" LONG_VALUE into str,
+ * the value kept aside.  0, or -1 when even the key does not fit (or the
+ * line is not a plain key line: a section, a continuation). */
+static int long_setting(struct ini_ctx *x, char *str, int num, size_t text)
+{
+    const char *delim = x->p;
+    while (delim < x->p + text && *delim != '=' && *delim != ':')
+        delim++;
+    size_t key = (size_t)(delim - x->p);
+    if (delim == x->p + text || *x->p == '[' || isspace((unsigned char)*x->p) ||
+        key + sizeof "=" LONG_VALUE "\n" > (size_t)num) {
+        x->too_long = text;
+        x->max = num - 3;
+        return -1;
+    }
+    memcpy(str, x->p, key);
+    memcpy(str + key, "=" LONG_VALUE "\n", sizeof "=" LONG_VALUE "\n");
+    x->long_value = delim + 1;
+    x->long_end = x->p + text;
+    return 0;
+}
+
+/* The kept-aside value as inih gives values: leading and trailing
+ * whitespace off, and an inline comment (";" after whitespace) off. */
+static char *long_value_text(const struct ini_ctx *x)
+{
+    const char *p = x->long_value, *end = x->long_end;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    for (const char *q = p; q < end; q++) {
+        if (*q == ';' && q > p && isspace((unsigned char)q[-1])) {
+            end = q;
+            break;
+        }
+    }
+    while (end > p && isspace((unsigned char)end[-1]))
+        end--;
+    return strndup(p, (size_t)(end - p));
 }
 
 static char *ini_read_line(char *str, int num, void *stream)
@@ -66,13 +113,12 @@ static char *ini_read_line(char *str, int num, void *stream)
     /* the line, its newline, its NUL and a byte to spare, so that a line
      * never fills inih's buffer (a full buffer reads as a line cut) */
     size_t text = n - (nl ? 1 : 0);
+    x->long_value = NULL;
     if (text + 3 > (size_t)num) {
-        if (!comment_line(x->p, next, x->line == 1)) {
-            x->too_long = text;
-            x->max = num - 3;
+        if (comment_line(x->p, next, x->line == 1))
+            memcpy(str, ";\n", 3);
+        else if (long_setting(x, str, num, text) < 0)
             return NULL;
-        }
-        memcpy(str, ";\n", 3);
     } else {
         memcpy(str, x->p, n);
         str[n] = '\0';
@@ -95,6 +141,17 @@ static int on_ini_pair(void *user, const char *section, const char *name, const 
                  ctl_config_show(section, shown, sizeof shown));
         x->rc = -EINVAL;
         return 0;
+    }
+    if (x->long_value && strcmp(value, LONG_VALUE) == 0) {
+        char *whole = long_value_text(x);
+        if (!whole) {
+            snprintf(x->err->msg, sizeof x->err->msg, "%s: out of memory", where);
+            x->rc = -ENOMEM;
+            return 0;
+        }
+        x->rc = ctl_config_set(x->c, name, whole, where, x->err);
+        free(whole);
+        return x->rc == 0;
     }
     x->rc = ctl_config_set(x->c, name, value, where, x->err);
     return x->rc == 0;
@@ -124,8 +181,8 @@ int ctl_config_parse_ini(struct ctl_config *c, const char *text, size_t len, con
     }
     if (x.too_long) {
         snprintf(err->msg, sizeof err->msg,
-                 "%s:%d: a setting line %zu bytes long; the INI reader takes at most %d (a comment "
-                 "may be longer); set long values in OMNIPROF or OMNIPROF_<KEY>",
+                 "%s:%d: a line of %zu bytes whose key (or section) does not fit the INI "
+                 "reader's %d bytes",
                  x.name, x.line, x.too_long, x.max);
         return -EINVAL;
     }
