@@ -29,8 +29,17 @@ enum coll_log_level { COLL_LOG_ERROR = 0, COLL_LOG_WARN, COLL_LOG_INFO, COLL_LOG
 
 void coll_log_set_level(int level);
 int coll_log_level(void);
-/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2). */
+/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2);
+ * the message is shown as coll_escape shows text, at most ~1 KiB. */
 void coll_log(int level, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* text as a message may show it: printable ASCII and valid UTF-8 as they
+ * are, \n \t \r, and every other byte (controls, C1 controls, DEL,
+ * invalid UTF-8) as \xHH; cut after max input bytes, or where cap is
+ * reached, with "...".  Always NUL-terminated (cap > 0); returns the length.
+ * COLL_SHOWN_MAX input bytes fit in COLL_SHOWN_CAP. */
+size_t coll_escape(char *dst, size_t cap, const char *text, size_t max);
+#define COLL_SHOWN_MAX 200
+#define COLL_SHOWN_CAP (4 * COLL_SHOWN_MAX + 4)
 
 /* ---- clock ------------------------------------------------------------ */
 
