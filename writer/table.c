@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "internal.h"
@@ -294,11 +295,14 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
     return rc ? rc : ferror(f) ? -EIO : 0;
 }
 
-int wr_table(const struct coll_session *s, const struct wr_options *opt, const char *path)
+int wr_table(const struct coll_session *s, const struct wr_options *opt, int fd)
 {
-    FILE *f = fopen(path, "wxe");
-    if (!f)
-        return -errno;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
     int rc = wr_table_print(s, opt, f);
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;

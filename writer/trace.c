@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -385,21 +386,24 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
                   base);
 }
 
-int wr_trace(const struct coll_session *s, const struct wr_options *opt, const char *path,
+int wr_trace(const struct coll_session *s, const struct wr_options *opt, int fd,
              const char *trace_name)
 {
     struct wr_frames frames;
     struct cache c = {0};
     struct wr_gpu_index ix;
-    if (wr_frames_build(&frames, s) < 0)
+    if (wr_frames_build(&frames, s) < 0) {
+        close(fd);
         return -ENOMEM;
+    }
     if (cache_build(&c, s, opt->with_stack) < 0 || wr_gpu_index(&ix, s) < 0) {
         cache_free(&c, s);
         wr_frames_free(&frames);
+        close(fd);
         return -ENOMEM;
     }
     struct wr_out *o;
-    int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
+    int rc = wr_out_open(&o, fd, opt->gzip, opt->gzip_level);
     if (rc < 0) {
         wr_gpu_index_free(&ix);
         cache_free(&c, s);

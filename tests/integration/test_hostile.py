@@ -282,5 +282,28 @@ class Messages(unittest.TestCase):
         self.assertTrue(line.endswith(b"..."), line)
 
 
+class OutputDirectory(unittest.TestCase):
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to give a symlink to another user")
+    def test_a_planted_link_is_refused_with_one_line_and_the_program_runs(self):
+        base = tempfile.mkdtemp(prefix="omniprof-hostile-dir-")
+        self.addCleanup(shutil.rmtree, base, True)
+        shared, victim = os.path.join(base, "shared"), os.path.join(base, "victim")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        os.mkdir(victim)
+        link = os.path.join(shared, "traces")
+        os.symlink(victim, link)
+        os.lchown(link, 65534, 65534)
+        r = subprocess.run([binary("driver_loop"), "5"], capture_output=True, text=True,
+                           env=base_env(LD_PRELOAD=LIB, OMNIPROF=f"autostart=1,dir={link}"))
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("launches=10", r.stdout)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("omniprof:")]
+        self.assertEqual(lines, [f"omniprof: writer: cannot use directory {link}: traces is a "
+                                 "symbolic link owned by uid 65534 (neither the user's nor "
+                                 "root's); not followed; the session is lost"])
+        self.assertEqual(os.listdir(victim), [])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -184,7 +184,7 @@ class Preload(unittest.TestCase):
         r = run([SAMPLE, "5"], OMNIPROF="autostart=1,dir=/proc/self/nope")
         self.assertEqual(r.returncode, 0)
         self.assertEqual(r.stdout, self.bare_output("5"))
-        self.assertIn("omniprof: writer: cannot create directory /proc/self/nope", r.stderr)
+        self.assertIn("omniprof: writer: cannot use directory /proc/self/nope", r.stderr)
 
     # (e)
     def test_programs_without_cuda_are_unaffected(self):
