@@ -344,7 +344,11 @@ struct coll_session {
     uint64_t begin_ns; /* recording began */
     uint64_t end_ns;   /* recording ended */
     uint64_t steps;    /* iteration boundaries seen while recording */
-    uint64_t dropped;  /* events lost because the buffers were full */
+    uint64_t dropped;  /* events lost, for either reason below */
+    /* of which: by threads that found every one of max_threads slots taken
+     * (such a thread records nothing for the rest of its life) */
+    uint64_t dropped_no_slot;
+    int32_t no_slot_tid; /* one of those threads */
     size_t n_events;
     const struct coll_event **events; /* sorted by start time */
     size_t n_names;
@@ -456,6 +460,8 @@ void coll_buffers_quiesce(void);
 void coll_buffers_visit(coll_event_visitor visit, void *arg);
 void coll_buffers_reset(void);
 uint64_t coll_buffers_take_dropped(void);
+/* Of those, the events of threads that got no slot, and one such thread. */
+uint64_t coll_buffers_take_no_slot(int32_t *tid);
 /* fork().  An unwind takes locks inside libunwind and the loader; a child
  * copied while another thread is mid-unwind would find them taken forever.
  * So prepare sets coll_forking, under which records take no stack, and

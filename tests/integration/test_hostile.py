@@ -7,6 +7,7 @@ cause — against the fake CUDA driver, each test with a registry of its
 own."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -280,6 +281,36 @@ class Messages(unittest.TestCase):
         (line,) = [l for l in r.stderr.split(b"\n") if l.startswith(b"omniprof: writer:")]
         self.assertLess(len(line), 1100)
         self.assertTrue(line.endswith(b"..."), line)
+
+    def test_dropped_records_name_max_threads(self):
+        r = self.run_under([binary("threads_launch"), "4", "20"],
+                           OMNIPROF=f"autostart=1,max_threads=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        m = re.search(r"omniprof: max_threads \(1\) exhausted: thread (\d+) records nothing "
+                      r"\((\d+) events dropped\); raise max_threads", err)
+        self.assertTrue(m, err)
+        self.assertNotIn("buffer", err)
+        (t,) = [load(f) for f in traces(self.dir)]
+        self.assertEqual(t["omniprof"]["dropped_events_max_threads"], int(m.group(2)))
+        self.assertGreater(int(m.group(2)), 0)
+        tids = {e.get("tid") for e in t["traceEvents"] if e.get("ph") == "X"}
+        self.assertNotIn(int(m.group(1)), tids, "the thread named recorded nothing")
+
+    def test_dropped_records_name_full_buffers(self):
+        r = self.run_under([binary("driver_loop"), "20000"],
+                           OMNIPROF=f"autostart=1,buffer_size=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        self.assertRegex(err, r"omniprof: \d+ events dropped: event buffers full "
+                              r"\(buffer_size=1 MiB\); raise buffer_size")
+        self.assertNotIn("max_threads", err)
+
+    def test_program_closing_every_descriptor_gets_no_line(self):
+        r = self.run_under([binary("close_fds"), "30"], OMNIPROF=f"dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"own_file_bytes=0", r.stdout)
+        self.assertEqual(r.stderr, b"")
 
 
 class OutputDirectory(unittest.TestCase):

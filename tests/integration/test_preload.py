@@ -209,7 +209,8 @@ class Preload(unittest.TestCase):
         out, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("own_file_bytes=0", out)
-        self.assertIn("the control pipe was closed by the program", err)
+        # a daemon closing its descriptors is routine: nothing is said of it
+        self.assertNotIn("control pipe", err)
         (t,) = [load(f) for f in traces(self.dir)]
         self.assertGreater(per_kernel(t)["daemon_kernel"], 10)
 
