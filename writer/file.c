@@ -29,7 +29,7 @@
 #define MAX_LINKS 40
 
 struct walk {
-    int links;       /* links followed so far */
+    int links; /* links followed so far */
     char *why;
     size_t cap;
 };
@@ -108,7 +108,7 @@ static int step(struct walk *w, int fd, const char *comp, bool create)
  * directory it names, or -errno. */
 static int walk(struct walk *w, int at, const char *path, bool create)
 {
-    int fd = path[0] == '/'      ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+    int fd = path[0] == '/'   ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
              : at == AT_FDCWD ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)
                               : fcntl(at, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)

@@ -47,9 +47,9 @@ int wr_write_session(const struct coll_session *s, const struct wr_options *o, s
         rc = check_name(table_name, n, o->dir, table);
     }
     if (rc < 0) {
-        coll_log(COLL_LOG_ERROR, "writer", "cannot name the files of %s in %s: %s; the session is lost",
-                 o->worker, o->dir, rc == -EINVAL ? "a name may not hold '/' (see file_prefix)"
-                                                  : strerror(-rc));
+        coll_log(COLL_LOG_ERROR, "writer",
+                 "cannot name the files of %s in %s: %s; the session is lost", o->worker, o->dir,
+                 rc == -EINVAL ? "a name may not hold '/' (see file_prefix)" : strerror(-rc));
         return rc;
     }
     char why[PATH_MAX + 128];

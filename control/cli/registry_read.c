@@ -262,8 +262,9 @@ enum cli_trust cli_entry_check(const struct ctl_entry *e, char *why, size_t cap)
         return cli_entry_alive(e) ? CLI_UNTRUSTED : CLI_GONE;
     rc = maps_library(e);
     if (rc == 0)
-        snprintf(why, cap, "omniprof is not loaded in it (its registry entry was not written by "
-                           "omniprof in this process)");
+        snprintf(why, cap,
+                 "omniprof is not loaded in it (its registry entry was not written by "
+                 "omniprof in this process)");
     else if (rc < 0)
         snprintf(why, cap, "cannot read its mappings: %s", strerror(-rc));
     if (rc <= 0)
@@ -343,8 +344,8 @@ int cli_registry_scan_all(const char *dir, struct ctl_entry **out, size_t *count
             if (unlinkat(dir_fd, de->d_name, 0) == 0 && cleaned)
                 (*cleaned)++;
         } else if (trust == CLI_UNTRUSTED) {
-            if (skipped && (rc = grow((void **)skipped, *n_skipped, &skipped_cap,
-                                      sizeof **skipped)) == 0) {
+            if (skipped &&
+                (rc = grow((void **)skipped, *n_skipped, &skipped_cap, sizeof **skipped)) == 0) {
                 struct cli_untrusted *u = &(*skipped)[(*n_skipped)++];
                 u->pid = (int)pid;
                 u->stage = e->stage;

@@ -9,12 +9,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sys/pidfd.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +60,8 @@ int cli_parse_stages(const char *text, struct cli_selection *sel)
 
 int cli_parse_number(const char *text, long min, long max, long *out)
 {
-    if (!((text[0] >= '0' && text[0] <= '9') || (text[0] == '-' && text[1] >= '0' && text[1] <= '9')))
+    if (!((text[0] >= '0' && text[0] <= '9') ||
+          (text[0] == '-' && text[1] >= '0' && text[1] <= '9')))
         return -EINVAL;
     char *end;
     errno = 0;

@@ -17,11 +17,11 @@
 
 #define OTHER_UID 65534 /* nobody */
 
-static struct coll_event step = {.start_ns = 1000, .end_ns = 1000, .tid = 7, .kind = COLL_EV_STEP,
-                                 .api = COLL_API_omni_step};
+static struct coll_event step = {
+    .start_ns = 1000, .end_ns = 1000, .tid = 7, .kind = COLL_EV_STEP, .api = COLL_API_omni_step};
 static const struct coll_event *ptrs[1] = {&step};
-static struct coll_session session = {.begin_ns = 1000, .end_ns = 2000, .n_events = 1,
-                                      .events = ptrs};
+static struct coll_session session = {
+    .begin_ns = 1000, .end_ns = 2000, .n_events = 1, .events = ptrs};
 static char base[64];
 static mode_t saved_umask;
 
@@ -55,9 +55,17 @@ static const char *at(const char *name)
 
 static int write_to(const char *dir, const char *worker, struct wr_result *r)
 {
-    struct wr_options o = {.dir = dir, .worker = worker, .gzip = true, .gzip_level = 1,
-                           .table = true, .version = "test", .config = "", .process_name = "p",
-                           .pid = 7, .stage = -1, .rank = -1};
+    struct wr_options o = {.dir = dir,
+                           .worker = worker,
+                           .gzip = true,
+                           .gzip_level = 1,
+                           .table = true,
+                           .version = "test",
+                           .config = "",
+                           .process_name = "p",
+                           .pid = 7,
+                           .stage = -1,
+                           .rank = -1};
     return wr_write_session(&session, &o, r);
 }
 
@@ -196,8 +204,7 @@ static void expect_modes(mode_t mask, mode_t dir_mode, mode_t file_mode)
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(stat(files[i], &st), 0, "%s", files[i]);
         cr_expect_eq(st.st_mode & 07777, file_mode, "umask %03o: %s has %04o, want %04o",
-                     (unsigned)mask, files[i], (unsigned)(st.st_mode & 07777),
-                     (unsigned)file_mode);
+                     (unsigned)mask, files[i], (unsigned)(st.st_mode & 07777), (unsigned)file_mode);
     }
 }
 
