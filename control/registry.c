@@ -95,8 +95,8 @@ bool ctl_maps_line(char *line, struct ctl_mapping *m)
     char perms[8];
     unsigned long offset;
     line[strcspn(line, "\n")] = '\0';
-    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %llu %n", &m->start, &m->end, perms, &offset,
-               &m->major, &m->minor, &m->ino, &path_at) < 7)
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %llu %n", &m->start, &m->end, perms, &offset, &m->major,
+               &m->minor, &m->ino, &path_at) < 7)
         return false;
     m->path = path_at > 0 && line[path_at] ? line + path_at : NULL;
     return true;

@@ -375,14 +375,14 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
     wr_out_printf(o,
                   ",\n    \"session_begin_ns\": %" PRIu64 ",\n    \"session_end_ns\": %" PRIu64
                   ",\n    \"steps\": %" PRIu64 ",\n    \"events\": %zu,\n"
-                  "    \"dropped_events\": %" PRIu64 ",\n    \"dropped_events_max_threads\": %" PRIu64
+                  "    \"dropped_events\": %" PRIu64
+                  ",\n    \"dropped_events_max_threads\": %" PRIu64
                   ",\n    \"dropped_stacks\": %" PRIu64
                   ",\n    \"stacks\": %zu,\n    \"unknown_frees\": %" PRIu64
                   ",\n    \"gpu_records\": %zu,\n    \"dropped_gpu_records\": %" PRIu64
                   ",\n    \"event_source\": \"%s\"\n  },\n",
                   s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->dropped_no_slot,
-                  s->stacks_dropped,
-                  s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
+                  s->stacks_dropped, s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
                   s->cupti ? "cupti" : "interposition");
     wr_out_printf(o, "  \"displayTimeUnit\": \"ms\",\n  \"baseTimeNanoseconds\": %" PRIu64 ",\n",
                   base);
