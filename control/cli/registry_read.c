@@ -31,11 +31,24 @@
  * yajl frees its trees recursively). */
 #define ENTRY_MAX_DEPTH 16
 
+/* s into out, cut (when it does not fit) before a UTF-8 sequence, not in one */
+static void copy_text(char *out, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
 static void copy_string(yajl_val root, const char *key, char *out, size_t cap)
 {
     const char *path[] = {key, NULL};
     yajl_val v = yajl_tree_get(root, path, yajl_t_string);
-    snprintf(out, cap, "%s", v ? YAJL_GET_STRING(v) : "");
+    copy_text(out, cap, v ? YAJL_GET_STRING(v) : "");
 }
 
 /* An integer member within [min, max], else fallback. */
@@ -111,7 +124,7 @@ int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *
     for (size_t i = 0; files && i < YAJL_GET_ARRAY(files)->len && e->n_files < CTL_MAX_FILES; i++) {
         yajl_val f = YAJL_GET_ARRAY(files)->values[i];
         if (YAJL_IS_STRING(f))
-            snprintf(e->last_files[e->n_files++], PATH_MAX, "%s", YAJL_GET_STRING(f));
+            copy_text(e->last_files[e->n_files++], PATH_MAX, YAJL_GET_STRING(f));
     }
     yajl_tree_free(root);
     return e->pid == pid ? 0 : -EINVAL;
