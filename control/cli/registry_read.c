@@ -274,10 +274,14 @@ enum cli_trust cli_entry_check(const struct ctl_entry *e, char *why, size_t cap)
     if (rc <= 0)
         return cli_entry_alive(e) ? CLI_UNTRUSTED : CLI_GONE;
     rc = maps_library(e);
-    if (rc == 0)
+    if (rc == 0 && !e->library_ino)
         snprintf(why, cap,
-                 "omniprof is not loaded in it (its registry entry was not written by "
-                 "omniprof in this process)");
+                 "omniprof is not loaded in it (its registry entry names no omniprof library: "
+                 "it was not written by this omniprof)");
+    else if (rc == 0)
+        snprintf(why, cap,
+                 "omniprof is not loaded in it (it does not map the omniprof library its "
+                 "registry entry names)");
     else if (rc < 0)
         snprintf(why, cap, "cannot read its mappings: %s", strerror(-rc));
     if (rc <= 0)
