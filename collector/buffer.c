@@ -5,7 +5,8 @@
  * and a table of thread slots.  A thread takes a slot on its first record
  * and chunks from the pool as it fills them (one atomic fetch_add); nothing
  * is ever malloc'ed on the record path.  When the pool is empty, records are
- * dropped and counted.
+ * dropped and counted; so are the records of a thread that found every
+ * slot taken (max_threads), counted apart so that the warning names it.
  *
  * Concurrency contract (Dekker-style, no lock on the record path):
  *   writer thread:   slot->busy = 1; seq_cst fence; re-check the recording
@@ -59,12 +60,17 @@ static unsigned n_slots;
 
 static _Atomic uint32_t next_chunk; /* first unused chunk of the pool */
 static _Atomic uint64_t dropped;    /* records lost since the last take */
+static _Atomic uint64_t no_slot;    /* of which: by threads without a slot */
+static _Atomic int32_t no_slot_tid; /* one such thread since the last take */
 static _Atomic int slots_ready;
 
 /* The calling thread's slot and id; initial-exec: no allocation on access. */
 static __thread struct slot *t_slot __attribute__((tls_model("initial-exec")));
 static __thread int32_t t_tid __attribute__((tls_model("initial-exec")));
-static __thread bool t_no_slot __attribute__((tls_model("initial-exec")));
+/* NO_SLOT_FULL: every slot was taken when this thread first recorded;
+ * NO_SLOT_EXITED: the thread is exiting.  Either way it records nothing. */
+enum { NO_SLOT_FULL = 1, NO_SLOT_EXITED };
+static __thread int t_no_slot __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t exit_key;
 
@@ -79,7 +85,7 @@ static void on_thread_exit(void *arg)
 {
     struct slot *s = arg;
     t_slot = NULL;
-    t_no_slot = true; /* a hook running in a later TLS destructor records nothing */
+    t_no_slot = NO_SLOT_EXITED; /* a hook running in a later TLS destructor records nothing */
     atomic_store_explicit(&s->state, SLOT_DEAD, memory_order_release);
 }
 
@@ -135,7 +141,8 @@ static struct slot *claim_slot(void)
             return s;
         }
     }
-    t_no_slot = true; /* table full: this thread's records are dropped */
+    t_no_slot = NO_SLOT_FULL; /* table full: this thread's records are dropped */
+    coll_thread_id();
     return NULL;
 }
 
@@ -156,6 +163,10 @@ struct coll_event *coll_record_begin(void)
     struct slot *s = t_slot;
     if (!s && !(s = claim_slot())) {
         atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+        if (t_no_slot == NO_SLOT_FULL) {
+            atomic_fetch_add_explicit(&no_slot, 1, memory_order_relaxed);
+            atomic_store_explicit(&no_slot_tid, t_tid, memory_order_relaxed);
+        }
         return NULL;
     }
     atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
@@ -245,6 +256,12 @@ uint64_t coll_buffers_take_dropped(void)
     return atomic_exchange(&dropped, 0);
 }
 
+uint64_t coll_buffers_take_no_slot(int32_t *tid)
+{
+    *tid = atomic_exchange(&no_slot_tid, 0);
+    return atomic_exchange(&no_slot, 0);
+}
+
 /* The same Dekker pairing as the quiesce: a record sets busy, fences, then
  * reads coll_forking (stack.c); here coll_forking is set, then busy read.
  * Each slot is waited for until seen idle once (a record lasts microseconds),
@@ -278,7 +295,11 @@ void coll_buffers_atfork_child(void)
     }
     if (t_slot)
         t_slot->tid = (int32_t)gettid();
+    if (t_no_slot == NO_SLOT_FULL)
+        t_no_slot = 0; /* every slot is free in the child */
     t_tid = 0;
     atomic_store(&next_chunk, 0);
     atomic_store(&dropped, 0);
+    atomic_store(&no_slot, 0);
+    atomic_store(&no_slot_tid, 0);
 }

@@ -29,8 +29,17 @@ enum coll_log_level { COLL_LOG_ERROR = 0, COLL_LOG_WARN, COLL_LOG_INFO, COLL_LOG
 
 void coll_log_set_level(int level);
 int coll_log_level(void);
-/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2). */
+/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2);
+ * the message is shown as coll_escape shows text, at most ~1 KiB. */
 void coll_log(int level, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* text as a message may show it: printable ASCII and valid UTF-8 as they
+ * are, \n \t \r, and every other byte (controls, C1 controls, DEL,
+ * invalid UTF-8) as \xHH; cut after max input bytes, or where cap is
+ * reached, with "...".  Always NUL-terminated (cap > 0); returns the length.
+ * COLL_SHOWN_MAX input bytes fit in COLL_SHOWN_CAP. */
+size_t coll_escape(char *dst, size_t cap, const char *text, size_t max);
+#define COLL_SHOWN_MAX 200
+#define COLL_SHOWN_CAP (4 * COLL_SHOWN_MAX + 4)
 
 /* ---- clock ------------------------------------------------------------ */
 
@@ -335,7 +344,11 @@ struct coll_session {
     uint64_t begin_ns; /* recording began */
     uint64_t end_ns;   /* recording ended */
     uint64_t steps;    /* iteration boundaries seen while recording */
-    uint64_t dropped;  /* events lost because the buffers were full */
+    uint64_t dropped;  /* events lost, for either reason below */
+    /* of which: by threads that found every one of max_threads slots taken
+     * (such a thread records nothing for the rest of its life) */
+    uint64_t dropped_no_slot;
+    int32_t no_slot_tid; /* one of those threads */
     size_t n_events;
     const struct coll_event **events; /* sorted by start time */
     size_t n_names;
@@ -447,6 +460,8 @@ void coll_buffers_quiesce(void);
 void coll_buffers_visit(coll_event_visitor visit, void *arg);
 void coll_buffers_reset(void);
 uint64_t coll_buffers_take_dropped(void);
+/* Of those, the events of threads that got no slot, and one such thread. */
+uint64_t coll_buffers_take_no_slot(int32_t *tid);
 /* fork().  An unwind takes locks inside libunwind and the loader; a child
  * copied while another thread is mid-unwind would find them taken forever.
  * So prepare sets coll_forking, under which records take no stack, and

@@ -250,6 +250,7 @@ struct coll_session *coll_collect(void)
         s->begin_ns = b;
         s->end_ns = e;
         s->dropped = coll_buffers_take_dropped();
+        s->dropped_no_slot = coll_buffers_take_no_slot(&s->no_slot_tid);
         s->unknown_frees = coll_memory_unknown_frees();
         if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0 || coll_cupti_collect(s) < 0) {
             coll_log(COLL_LOG_ERROR, "collect", "out of memory describing the session; it is dropped");

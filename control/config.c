@@ -204,12 +204,7 @@ const char *ctl_config_show(const char *v, char *buf, size_t cap)
 {
     if (cap < 8)
         return "...";
-    if (put_text(buf, cap, 0, v, false) >= cap) {
-        size_t cut = cap - 4;
-        while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80)
-            cut--;
-        memcpy(buf + cut, "...", 4);
-    }
+    coll_escape(buf, cap, v, (cap - 4) / 4); /* the one way messages show input */
     return buf;
 }
 

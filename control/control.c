@@ -218,11 +218,17 @@ static bool write_session(bool keep_empty)
         snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.trace_path);
         if (r.table_path[0])
             snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.table_path);
-        if (s->dropped)
+        /* each cause named as it is: a full table of threads is not full buffers */
+        if (s->dropped_no_slot)
             coll_log(COLL_LOG_WARN, NULL,
-                     "%llu events were dropped because the buffers were full; raise buffer_size "
-                     "(now %ld MiB)",
-                     (unsigned long long)s->dropped, cfg.buffer_size);
+                     "max_threads (%ld) exhausted: thread %d records nothing (%llu events "
+                     "dropped); raise max_threads",
+                     cfg.max_threads, (int)s->no_slot_tid, (unsigned long long)s->dropped_no_slot);
+        if (s->dropped > s->dropped_no_slot)
+            coll_log(COLL_LOG_WARN, NULL,
+                     "%llu events dropped: event buffers full (buffer_size=%ld MiB); raise "
+                     "buffer_size",
+                     (unsigned long long)(s->dropped - s->dropped_no_slot), cfg.buffer_size);
         if (s->gpu_dropped)
             coll_log(COLL_LOG_WARN, "cupti",
                      "CUPTI dropped %llu activity records (its buffers were full)",

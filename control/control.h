@@ -100,8 +100,9 @@ void ctl_signal_name(int sig, char *buf, size_t cap);
  * that ends the program or one that cannot be caught: taking it would
  * change how the program runs or dies. */
 bool ctl_signal_allowed(int sig);
-/* v as messages show it: one line, control bytes and bytes that are not
- * UTF-8 as \xHH, cut with "..." to fit cap.  Returns buf. */
+/* v as messages show it (coll_escape: one line, \n \t \r, other control
+ * bytes and bytes that are not UTF-8 as \xHH), cut with "..." to fit
+ * cap.  Returns buf. */
 const char *ctl_config_show(const char *v, char *buf, size_t cap);
 
 /* Key names, for the CLI's help and the README. */
@@ -131,6 +132,11 @@ struct ctl_entry {
     char last_result[512];  /* what the last one did */
     char last_files[CTL_MAX_FILES][PATH_MAX];
     int n_files;
+    /* The file omniprof runs from, as /proc/<pid>/maps shows it (written by
+     * ctl_registry_publish): the command checks that the process maps it. */
+    char library[PATH_MAX];
+    char library_dev[24]; /* "major:minor" in hex, as in maps */
+    unsigned long long library_ino;
 };
 
 /* Resolves, creates and checks the registry directory. */
@@ -139,6 +145,16 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e);
 void ctl_registry_remove(const char *dir, int pid);
 /* 0 when the process is gone or a zombie (exited, not yet reaped). */
 unsigned long long ctl_process_start_time(int pid);
+/* One line of /proc/<pid>/maps: the mapping's range, device, inode and
+ * path (NULL for an anonymous mapping; " (deleted)" is left on).  Returns
+ * false for a line that does not parse. */
+struct ctl_mapping {
+    unsigned long start, end;
+    unsigned major, minor;
+    unsigned long long ino;
+    const char *path;
+};
+bool ctl_maps_line(char *line, struct ctl_mapping *m);
 
 /* ---- signals (signals.c) ------------------------------------------------------ */
 

@@ -10,7 +10,8 @@
 /* ---- output stream (out.c): buffered, into zlib or a plain file -------- */
 
 struct wr_out;
-int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level);
+/* Takes fd (closed by wr_out_close, or here on failure). */
+int wr_out_open(struct wr_out **out, int fd, bool gzip, int level);
 void wr_out_write(struct wr_out *o, const void *p, size_t n);
 void wr_out_puts(struct wr_out *o, const char *s);
 void wr_out_printf(struct wr_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -29,19 +30,23 @@ void wr_json_us(struct wr_out *o, uint64_t ns);
 
 /* ---- files (file.c) -------------------------------------------------------- */
 
-/* mkdir -p with mode 0755. */
-int wr_make_dir(const char *dir);
-/* Creates <dir>/.<name>.tmp.<pid> and returns its path for wr_out_open. */
-int wr_temp_path(char *tmp, size_t cap, const char *final_path);
-/* Renames a completed temporary file into place (or removes it on error). */
-int wr_commit(const char *tmp, const char *final_path, int status);
+/* The directory dir, made if missing (mkdir -p, 0777 less the umask),
+ * reached without following a symbolic link that neither the user nor root
+ * owns: an O_PATH descriptor, or -errno with why saying what was refused. */
+int wr_open_dir(const char *dir, char *why, size_t cap);
+/* Creates <dir_fd>/.<name>.tmp.<pid>.<n> (O_EXCL, O_NOFOLLOW, 0666 less the
+ * umask) and returns its descriptor, its name in tmp; or -errno. */
+int wr_create_temp(int dir_fd, const char *name, char *tmp, size_t cap);
+/* Renames a completed temporary file to name (or removes it on error). */
+int wr_commit(int dir_fd, const char *tmp, const char *name, int status);
 
 /* ---- the two outputs ---------------------------------------------------- */
 
-/* path: where to write; trace_name: the final path, recorded as traceName. */
-int wr_trace(const struct coll_session *s, const struct wr_options *o, const char *path,
+/* fd: where to write (always closed); trace_name: the final path, recorded
+ * as traceName. */
+int wr_trace(const struct coll_session *s, const struct wr_options *o, int fd,
              const char *trace_name);
-int wr_table(const struct coll_session *s, const struct wr_options *o, const char *path);
+int wr_table(const struct coll_session *s, const struct wr_options *o, int fd);
 /* The table rows as text into any stdio stream (used by wr_table). */
 int wr_table_print(const struct coll_session *s, const struct wr_options *o, FILE *f);
 

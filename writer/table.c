@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -328,18 +329,24 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
             opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
             s->n_events);
     int rc = wr_rows_print(f, &t, opt->table_rows);
-    if (s->dropped)
+    if (s->dropped > s->dropped_no_slot)
         fprintf(f, "Dropped events: %" PRIu64 " (event buffers were full; raise buffer_size)\n",
-                s->dropped);
+                s->dropped - s->dropped_no_slot);
+    if (s->dropped_no_slot)
+        fprintf(f, "Dropped events: %" PRIu64 " (threads beyond max_threads record nothing)\n",
+                s->dropped_no_slot);
     wr_rows_free(&t);
     return rc ? rc : ferror(f) ? -EIO : 0;
 }
 
-int wr_table(const struct coll_session *s, const struct wr_options *opt, const char *path)
+int wr_table(const struct coll_session *s, const struct wr_options *opt, int fd)
 {
-    FILE *f = fopen(path, "wxe");
-    if (!f)
-        return -errno;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
     int rc = wr_table_print(s, opt, f);
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;

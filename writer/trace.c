@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -365,32 +366,37 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
     wr_out_printf(o,
                   ",\n    \"session_begin_ns\": %" PRIu64 ",\n    \"session_end_ns\": %" PRIu64
                   ",\n    \"steps\": %" PRIu64 ",\n    \"events\": %zu,\n"
-                  "    \"dropped_events\": %" PRIu64 ",\n    \"dropped_stacks\": %" PRIu64
+                  "    \"dropped_events\": %" PRIu64
+                  ",\n    \"dropped_events_max_threads\": %" PRIu64
+                  ",\n    \"dropped_stacks\": %" PRIu64
                   ",\n    \"stacks\": %zu,\n    \"unknown_frees\": %" PRIu64
                   ",\n    \"gpu_records\": %zu,\n    \"dropped_gpu_records\": %" PRIu64
                   ",\n    \"event_source\": \"%s\"\n  },\n",
-                  s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->stacks_dropped,
-                  s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
+                  s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->dropped_no_slot,
+                  s->stacks_dropped, s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
                   s->cupti ? "cupti" : "interposition");
     wr_out_printf(o, "  \"displayTimeUnit\": \"ms\",\n  \"baseTimeNanoseconds\": %" PRIu64 ",\n",
                   base);
 }
 
-int wr_trace(const struct coll_session *s, const struct wr_options *opt, const char *path,
+int wr_trace(const struct coll_session *s, const struct wr_options *opt, int fd,
              const char *trace_name)
 {
     struct wr_frames frames;
     struct cache c = {0};
     struct wr_gpu_index ix;
-    if (wr_frames_build(&frames, s) < 0)
+    if (wr_frames_build(&frames, s) < 0) {
+        close(fd);
         return -ENOMEM;
+    }
     if (cache_build(&c, s, opt->with_stack) < 0 || wr_gpu_index(&ix, s) < 0) {
         cache_free(&c, s);
         wr_frames_free(&frames);
+        close(fd);
         return -ENOMEM;
     }
     struct wr_out *o;
-    int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
+    int rc = wr_out_open(&o, fd, opt->gzip, opt->gzip_level);
     if (rc < 0) {
         wr_gpu_index_free(&ix);
         cache_free(&c, s);

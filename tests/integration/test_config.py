@@ -205,8 +205,8 @@ class OutputDirectory(unittest.TestCase):
                     d.decode("utf-8")
                 except UnicodeDecodeError:
                     continue  # the registry's JSON strings carry UTF-8 only
-                for f in files:
-                    self.assertIn(b"  " + os.path.join(d, f) + b"\n", r.stdout)
+                for f in files:  # shown as messages show text (control bytes escaped)
+                    self.assertIn(b"  " + shown(os.path.join(d, f)) + b"\n", r.stdout)
                 self.assertNotIn(b"(missing!)", r.stdout)
                 p.kill()
 
@@ -217,6 +217,20 @@ class OutputDirectory(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
         self.assertIn("omniprof: config: -o: torch_profiler_dir: value is longer than", r.stderr)
+
+
+def shown(path):
+    """A path as omniprof's output shows it (collector/log.c coll_escape):
+    \\n \\t \\r, and other control bytes and DEL as \\xHH (UTF-8 names only)."""
+    out = bytearray()
+    for b in path:
+        if b in (0x0A, 0x09, 0x0D):
+            out += {0x0A: b"\\n", 0x09: b"\\t", 0x0D: b"\\r"}[b]
+        elif b < 0x20 or b == 0x7F:
+            out += b"\\x%02x" % b
+        else:
+            out.append(b)
+    return bytes(out)
 
 
 if __name__ == "__main__":
