@@ -142,6 +142,16 @@ static void put_string(FILE *f, const char *key, const char *value)
     free(lit);
 }
 
+/* A path's exact bytes as hex: JSON strings carry UTF-8 only (the escaper
+ * makes other bytes U+FFFD), and a path may hold any byte but NUL. */
+static void put_hex(FILE *f, const char *bytes)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)bytes; *p; p++)
+        fprintf(f, "%02x", *p);
+    fputc('"', f);
+}
+
 int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 48];
@@ -163,6 +173,8 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
     put_string(f, "cmdline", e->cmdline);
     put_string(f, "state", e->state);
     put_string(f, "dir", e->dir);
+    fprintf(f, ",\n  \"dir_hex\": ");
+    put_hex(f, e->dir);
     put_string(f, "config", e->config);
     fprintf(f, ",\n  \"toggle_signal\": %d,\n  \"stop_signal\": %d,\n  \"step_signal\": %d",
             e->toggle_signal, e->stop_signal, e->step_signal);
@@ -180,6 +192,11 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
             fprintf(f, "%s%s", i ? ", " : "", lit);
             free(lit);
         }
+    }
+    fprintf(f, "],\n  \"last_files_hex\": [");
+    for (int i = 0; i < e->n_files; i++) {
+        fputs(i ? ", " : "", f);
+        put_hex(f, e->last_files[i]);
     }
     fprintf(f, "]\n}\n");
     int rc = ferror(f) ? -EIO : 0;

@@ -11,6 +11,7 @@
  * skipped and left alone, whoever wrote them.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +88,34 @@ static bool too_deep(const char *text, size_t len)
     return false;
 }
 
+/* A path written as hex (registry.c put_hex) back into its bytes; false,
+ * leaving out untouched, when v is not such a string or does not fit. */
+static bool from_hex(yajl_val v, char *out, size_t cap)
+{
+    const char *h = v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+    size_t n = h ? strlen(h) : 0;
+    if (!h || n % 2 || n / 2 >= cap)
+        return false;
+    char tmp[PATH_MAX];
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned x;
+        if (!isxdigit((unsigned char)h[2 * i]) || !isxdigit((unsigned char)h[2 * i + 1]) ||
+            sscanf(h + 2 * i, "%2x", &x) != 1 || x == 0 || i >= sizeof tmp - 1)
+            return false;
+        tmp[i] = (char)x;
+    }
+    memcpy(out, tmp, n / 2);
+    out[n / 2] = '\0';
+    return true;
+}
+
+static yajl_val array_item(yajl_val root, const char *key, size_t i)
+{
+    const char *path[] = {key, NULL};
+    yajl_val a = yajl_tree_get(root, path, yajl_t_array);
+    return a && i < YAJL_GET_ARRAY(a)->len ? YAJL_GET_ARRAY(a)->values[i] : NULL;
+}
+
 int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *e)
 {
     memset(e, 0, sizeof *e);
@@ -108,7 +137,9 @@ int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *
     copy_string(root, "worker", e->worker, sizeof e->worker);
     copy_string(root, "cmdline", e->cmdline, sizeof e->cmdline);
     copy_string(root, "state", e->state, sizeof e->state);
-    copy_string(root, "dir", e->dir, sizeof e->dir);
+    const char *dir_hex[] = {"dir_hex", NULL};
+    if (!from_hex(yajl_tree_get(root, dir_hex, yajl_t_string), e->dir, sizeof e->dir))
+        copy_string(root, "dir", e->dir, sizeof e->dir);
     copy_string(root, "config", e->config, sizeof e->config);
     copy_string(root, "last_result", e->last_result, sizeof e->last_result);
     copy_string(root, "library", e->library, sizeof e->library);
@@ -123,8 +154,12 @@ int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *
     yajl_val files = yajl_tree_get(root, files_path, yajl_t_array);
     for (size_t i = 0; files && i < YAJL_GET_ARRAY(files)->len && e->n_files < CTL_MAX_FILES; i++) {
         yajl_val f = YAJL_GET_ARRAY(files)->values[i];
-        if (YAJL_IS_STRING(f))
-            copy_text(e->last_files[e->n_files++], PATH_MAX, YAJL_GET_STRING(f));
+        if (!YAJL_IS_STRING(f))
+            continue;
+        /* the exact bytes when the entry carries them */
+        if (!from_hex(array_item(root, "last_files_hex", i), e->last_files[e->n_files], PATH_MAX))
+            copy_text(e->last_files[e->n_files], PATH_MAX, YAJL_GET_STRING(f));
+        e->n_files++;
     }
     yajl_tree_free(root);
     return e->pid == pid ? 0 : -EINVAL;

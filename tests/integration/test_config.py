@@ -201,10 +201,6 @@ class OutputDirectory(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 files = sorted(os.listdir(d))
                 self.assertEqual(len(files), 2, files)
-                try:
-                    d.decode("utf-8")
-                except UnicodeDecodeError:
-                    continue  # the registry's JSON strings carry UTF-8 only
                 for f in files:  # shown as messages show text (control bytes escaped)
                     self.assertIn(b"  " + shown(os.path.join(d, f)) + b"\n", r.stdout)
                 self.assertNotIn(b"(missing!)", r.stdout)
@@ -221,15 +217,19 @@ class OutputDirectory(unittest.TestCase):
 
 def shown(path):
     """A path as omniprof's output shows it (collector/log.c coll_escape):
-    \\n \\t \\r, and other control bytes and DEL as \\xHH (UTF-8 names only)."""
+    \\n \\t \\r; other control bytes, DEL and bytes that are not UTF-8 as \\xHH."""
     out = bytearray()
-    for b in path:
-        if b in (0x0A, 0x09, 0x0D):
+    text = path.decode("utf-8", "surrogateescape")
+    for ch in text:
+        b = ord(ch)
+        if 0xDC80 <= b <= 0xDCFF:
+            out += b"\\x%02x" % (b - 0xDC00)
+        elif ch in "\n\t\r":
             out += {0x0A: b"\\n", 0x09: b"\\t", 0x0D: b"\\r"}[b]
-        elif b < 0x20 or b == 0x7F:
-            out += b"\\x%02x" % b
+        elif b < 0x20 or b == 0x7F or 0x80 <= b < 0xA0:
+            out += b"\\x%02x" % b if b < 0x80 else "".join("\\x%02x" % x for x in ch.encode()).encode()
         else:
-            out.append(b)
+            out += ch.encode()
     return bytes(out)
 
 
