@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define CHUNK_BYTES (64u * 1024u)
 

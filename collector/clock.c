@@ -7,7 +7,7 @@
  */
 #include <time.h>
 
-#include "collector.h"
+#include "internal.h"
 
 uint64_t coll_now_ns(void)
 {

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define MAX_BUFFERS 32
 #define BUFFER_BYTES (4u << 20)

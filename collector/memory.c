@@ -12,7 +12,7 @@
  */
 #include <sys/mman.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define EMPTY 0ull
 #define DELETED 1ull

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define MAX_DEPTH 256
 #define SKIP_SLACK 8 /* frames of omniprof's own above the caller's */

@@ -1,8 +1,12 @@
 /*
- * preload/ — the injected surface: constructor, InitializeInjection, the
- * interposed CUDA, dlsym and exec functions, and the exported API.  Hooks do
- * no I/O and no allocation on the record path; they time the real call and
- * append one record.
+ * preload/'s internal header, shared by its own files only (the program-
+ * facing API is omniprof.h).  preload/ is the injected surface:
+ * constructor, InitializeInjection, the interposed CUDA, dlsym and exec
+ * functions, and the exported API.  Hooks do no I/O and no allocation on
+ * the record path; they time the real call and append one record.
+ *
+ * Errors: a function that can fail returns 0 or a negative errno value;
+ * its caller checks.
  */
 #ifndef OMNIPROF_PRELOAD_H
 #define OMNIPROF_PRELOAD_H
