@@ -210,7 +210,8 @@ void coll_set_options(const struct coll_options *o);
 
 /* ---- host stacks (stack.c) ----------------------------------------------- */
 
-/* Maps the stack table (max_stacks distinct stacks of up to depth frames). */
+/* Maps the stack table (max_stacks distinct stacks of up to depth frames).
+ * 0, or -errno (logged: stacks stay off). */
 int coll_stacks_init(unsigned max_stacks, int depth);
 /* The calling thread's stack, interned: identical stacks get one id.  For
  * the record path (no lock, no malloc); omniprof's own frames are left
@@ -225,6 +226,8 @@ enum coll_mem_class {
     COLL_MEM_PHYS,    /* physical memory (cuMemCreate): reserved only */
     COLL_MEM_MAPPING, /* a mapping (cuMemMap): allocated only */
 };
+/* Maps the table of live allocations.  0, or -errno (logged: with_memory
+ * stays off). */
 int coll_memory_init(unsigned capacity);
 /* Both fill ev->u.mem, ev->device/device_type/tracked from the table.
  * device: -1 for host memory.  Lock-free; safe while not recording, so
@@ -265,19 +268,25 @@ extern _Atomic int coll_cupti_active;
 
 /* Loads and subscribes to CUPTI (once; safe to call again).  path: the
  * libcupti to use, or NULL/"" to search; buffer_bytes: the activity buffer
- * pool.  Returns 0, or -1 after one warning saying why (missing, wrong
- * version, another subscriber). */
+ * pool.  Returns 0, or after one warning saying why: -ENOENT (not found),
+ * -ENOSYS (a function missing), -ENOTSUP (wrong version), -EBUSY (another
+ * subscriber), -ENOMEM, -EIO (a CUPTI call failed, named); later calls
+ * return the same. */
 int coll_cupti_setup(const char *path, size_t buffer_bytes);
-/* Session edges, from the gate (apply()): enable/disable callbacks and
- * activity.  Cheap; no flushing. */
-void coll_cupti_begin(void);
+/* A session's start, from the gate (apply()) or when CUDA arrives during
+ * one: enables the callbacks and the activity kinds.  Cheap; no flushing.
+ * A kind CUPTI refuses is warned about once and left out.  Returns 0, or
+ * -EIO when the callbacks cannot be enabled: after one warning CUPTI is
+ * given up for the process and the hooks record (coll_cupti_active 0). */
+int coll_cupti_begin(void);
 /* Kineto's names for copies: "Memcpy HtoD (Pageable -> Device)". */
 void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap);
 
 /* ---- buffers and the record path -------------------------------------- */
 
 /* Creates the chunk pool (bytes in total) and the thread table.  Called
- * once by the control side; until it has run nothing is recorded. */
+ * once by the control side; until it has run nothing is recorded.  0, or
+ * -errno (logged: recording stays off). */
 int coll_buffers_init(size_t bytes, unsigned max_threads);
 
 extern _Atomic int coll_recording_flag;
@@ -365,7 +374,8 @@ struct coll_session {
 };
 
 /* Describes device id (supplied by preload/: the real driver's queries);
- * returns 0, or -1 when it cannot. */
+ * returns 0, or a negative errno when it cannot (the device is left out
+ * of deviceProperties). */
 typedef int (*coll_device_describer)(int id, struct coll_device *out);
 void coll_set_device_describer(coll_device_describer describe);
 

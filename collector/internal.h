@@ -48,10 +48,12 @@ void coll_buffers_atfork_child(void);
 /* ---- host stacks (stack.c) -------------------------------------------------- */
 
 /* Leaves the frames of the module containing addr out of every stack (the
- * CUDA libraries' and CUPTI's own frames above a callback). */
-void coll_stacks_skip_module(const void *addr);
+ * CUDA libraries' and CUPTI's own frames above a callback).  0, or -ENOENT
+ * (no loaded module holds addr), -ENOSPC (too many modules skipped). */
+int coll_stacks_skip_module(const void *addr);
 uint64_t coll_stacks_dropped(void);
-/* Symbolizes every stack the session's events use; frees them. */
+/* Symbolizes every stack the session's events use (0, or -ENOMEM); frees
+ * them. */
 int coll_stacks_collect(struct coll_session *s);
 void coll_stacks_free(struct coll_session *s);
 
@@ -70,10 +72,14 @@ uint64_t coll_memory_unknown_frees(void);
 
 /* ---- CUPTI (cupti.c) ---------------------------------------------------------- */
 
-/* The session's end, from the gate (apply()): callbacks and activity off. */
+/* The session's end, from the gate (apply()): callbacks and activity off.
+ * A failure is warned about once; it costs time, not records (callbacks
+ * record only while recording), so there is nothing for the caller to do. */
 void coll_cupti_end(void);
 /* At collection (control thread): flushes CUPTI and moves the session's
- * GPU records into s; fills s->gpu, s->n_gpu, s->gpu_dropped. */
+ * GPU records into s; fills s->gpu, s->n_gpu, s->gpu_dropped (with the
+ * records lost for want of memory), s->devices.  A failed flush or count
+ * is warned about once; returns 0. */
 int coll_cupti_collect(struct coll_session *s);
 void coll_cupti_free(struct coll_session *s);
 void coll_cupti_atfork_child(void);

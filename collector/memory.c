@@ -10,6 +10,8 @@
  * physical handles (cuMemCreate) and mappings (cuMemMap) never meet device
  * pointers.  A free of an unknown pointer is counted, never an error.
  */
+#include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -42,8 +44,10 @@ int coll_memory_init(unsigned want)
     void *t = mmap(NULL, n * sizeof *table, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (t == MAP_FAILED) {
-        coll_log(COLL_LOG_ERROR, "memory", "cannot map the allocation table; with_memory is off");
-        return -1;
+        int err = -errno;
+        coll_log(COLL_LOG_ERROR, "memory",
+                 "cannot map the allocation table: %s; with_memory is off", strerror(-err));
+        return err;
     }
     capacity = n;
     __atomic_store_n(&table, (struct entry *)t, __ATOMIC_RELEASE);
