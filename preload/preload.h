@@ -97,16 +97,20 @@ enum pl_sym {
 
 extern struct pl_real pl_real;
 
-/* Finds the real function behind `sym`; returns 0, or -1 when no loaded
- * library provides it.  Keeps errno. */
+/* Finds the real function behind `sym`; returns 0, or -ENOENT when no
+ * loaded library provides it (yet: a later call may find it).  Keeps
+ * errno. */
 int pl_resolve(enum pl_sym sym);
 
-/* The "resolved yet?" check every hook begins with. */
-#define PL_REAL(name) (pl_real.name ? pl_real.name : (pl_resolve(PL_##name), pl_real.name))
+/* The "resolved yet?" check every hook begins with: the real function, or
+ * NULL when none is loaded.  (A macro: it names both the pl_real field and
+ * the enum pl_sym entry.) */
+#define PL_REAL(name) (pl_real.name || pl_resolve(PL_##name) == 0 ? pl_real.name : NULL)
 
 /* libc's own dlsym/dlvsym (libc_syms.c), found without calling them. */
 void *pl_libc_symbol(const char *name);
-/* Resolves pl_real.dlsym, dlvsym, dlopen and dlclose; 0 or -1. */
+/* Resolves pl_real.dlsym, dlvsym, dlopen and dlclose; 0, or -ENOENT when
+ * libc's dlsym/dlvsym cannot be found. */
 int pl_resolve_dl(void);
 
 /* dlsym/cuGetProcAddress answers: if `name` is a function omniprof wraps
