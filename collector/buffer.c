@@ -19,13 +19,14 @@
  * recording is off.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define CHUNK_BYTES (64u * 1024u)
 
@@ -72,7 +73,12 @@ static __thread int32_t t_tid __attribute__((tls_model("initial-exec")));
 enum { NO_SLOT_FULL = 1, NO_SLOT_EXITED };
 static __thread int t_no_slot __attribute__((tls_model("initial-exec")));
 
+/* Releases a thread's slot when it exits (on_thread_exit).  Without it
+ * (key_ok false, or a pthread_setspecific that failed: release_lost) an
+ * exited thread's slot is not reused; records are never lost for it. */
 static pthread_key_t exit_key;
+static bool key_ok;
+static _Atomic int release_lost;
 
 static void *map(size_t bytes)
 {
@@ -97,23 +103,30 @@ int coll_buffers_init(size_t bytes, unsigned max_threads)
         bytes = CHUNK_BYTES;
     size_t slot_bytes = (size_t)max_threads * sizeof(struct slot);
     pool = map(bytes);
+    int err = pool ? 0 : -errno;
     slots = map(slot_bytes);
-    if (!pool || !slots) {
-        coll_log(COLL_LOG_ERROR, "buffers", "cannot map %zu bytes of event buffers; recording is off",
-                 bytes + slot_bytes);
+    if (!slots && !err)
+        err = -errno;
+    if (err) {
+        coll_log(COLL_LOG_ERROR, "buffers", "cannot map %zu bytes of event buffers: %s; recording "
+                 "is off", bytes + slot_bytes, strerror(-err));
         if (pool)
             munmap(pool, bytes);
         if (slots)
             munmap(slots, slot_bytes);
         pool = NULL;
         slots = NULL;
-        return -1;
+        return err;
     }
     n_chunks = (uint32_t)(bytes / CHUNK_BYTES);
     n_slots = max_threads;
     for (unsigned i = 0; i < n_slots; i++)
         slots[i].index = i;
-    pthread_key_create(&exit_key, on_thread_exit);
+    int rc = pthread_key_create(&exit_key, on_thread_exit);
+    key_ok = rc == 0;
+    if (!key_ok)
+        coll_log(COLL_LOG_WARN, "buffers", "pthread_key_create failed: %s; the slots of exited "
+                 "threads are not reused (at most %u threads ever record)", strerror(rc), n_slots);
     atomic_store(&slots_ready, 1);
     return 0;
 }
@@ -136,7 +149,9 @@ static struct slot *claim_slot(void)
             struct slot *s = &slots[i];
             s->tid = coll_thread_id();
             s->next_correlation = 0;
-            pthread_setspecific(exit_key, s);
+            /* no log here (the record path): reported at the next reset */
+            if (key_ok && pthread_setspecific(exit_key, s) != 0)
+                atomic_store_explicit(&release_lost, 1, memory_order_relaxed);
             t_slot = s;
             return s;
         }
@@ -242,6 +257,9 @@ void coll_buffers_reset(void)
 {
     if (!slots)
         return;
+    if (atomic_exchange(&release_lost, 0))
+        coll_log(COLL_LOG_WARN, "buffers", "pthread_setspecific failed; a thread's slot will not "
+                 "be reused after it exits");
     for (unsigned i = 0; i < n_slots; i++) {
         struct slot *s = &slots[i];
         s->head = s->cur = NULL;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "internal.h"
 
 /* Written by the control side when the configuration is read. */
 static _Atomic int log_level = COLL_LOG_INFO;

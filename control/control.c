@@ -512,8 +512,8 @@ void ctl_cuda_arrived(void)
     if (!enabled || !cfg.cupti || cfg.profiler == CTL_PROFILER_CUDA || atomic_load(&coll_cupti_active))
         return;
     if (coll_cupti_setup(cfg.cupti_path, (size_t)cfg.cupti_buffer_size << 20) == 0 &&
-        coll_recording())
-        coll_cupti_begin(); /* a session that began before CUDA did */
+        coll_recording() && coll_cupti_begin() < 0) /* a session that began before CUDA did */
+        coll_log(COLL_LOG_DEBUG, "cupti", "this session records through the hooks");
 }
 
 bool ctl_follow_exec(void)

@@ -12,6 +12,10 @@
  * CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED, as when the program runs
  * torch.profiler or nsys.  FAKE_CUPTI_BUFFER_RECORDS=N: take at most N
  * records per buffer and let the client's pool run dry (dropped records).
+ * FAKE_CUPTI_FAIL=CALL[:KIND][,CALL...]: each named call (cuptiGetVersion,
+ * cuptiEnableCallback, cuptiActivityEnable, cuptiActivityFlushAll, ...)
+ * does nothing and answers CUPTI_ERROR_NOT_SUPPORTED; with :KIND
+ * (cuptiActivityEnable:CONCURRENT_KERNEL) only for that activity kind.
  */
 #define _GNU_SOURCE
 #include <cupti.h>
@@ -55,6 +59,41 @@ static uint64_t now(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- failures on request (FAKE_CUPTI_FAIL) --------------------------------- */
+
+static const char *kind_name(CUpti_ActivityKind kind)
+{
+    switch (kind) {
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: return "CONCURRENT_KERNEL";
+    case CUPTI_ACTIVITY_KIND_MEMCPY: return "MEMCPY";
+    case CUPTI_ACTIVITY_KIND_MEMSET: return "MEMSET";
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: return "SYNCHRONIZATION";
+    case CUPTI_ACTIVITY_KIND_OVERHEAD: return "OVERHEAD";
+    default: return "OTHER";
+    }
+}
+
+/* Whether FAKE_CUPTI_FAIL names `call` (for `kind`, when given). */
+static bool fails(const char *call, const char *kind)
+{
+    const char *spec = getenv("FAKE_CUPTI_FAIL");
+    size_t n = strlen(call);
+    for (const char *p = spec ? spec : ""; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len >= n && strncmp(p, call, n) == 0) {
+            if (len == n)
+                return true;
+            if (p[n] == ':' && kind && len - n - 1 == strlen(kind) &&
+                strncmp(p + n + 1, kind, len - n - 1) == 0)
+                return true;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+    return false;
 }
 
 /* ---- callbacks ------------------------------------------------------------ */
@@ -231,6 +270,8 @@ static const struct fake_tracer tracer = {on_api, on_kernel, on_memcpy, on_memse
 
 EXPORT CUptiResult cuptiGetVersion(uint32_t *version)
 {
+    if (fails("cuptiGetVersion", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     *version = CUPTI_API_VERSION;
     return CUPTI_SUCCESS;
 }
@@ -240,12 +281,15 @@ EXPORT CUptiResult cuptiGetResultString(CUptiResult r, const char **s)
     *s = r == CUPTI_SUCCESS ? "CUPTI_SUCCESS"
          : r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
              ? "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED"
-             : "CUPTI_ERROR_UNKNOWN";
+         : r == CUPTI_ERROR_NOT_SUPPORTED ? "CUPTI_ERROR_NOT_SUPPORTED"
+                                          : "CUPTI_ERROR_UNKNOWN";
     return CUPTI_SUCCESS;
 }
 
 EXPORT CUptiResult cuptiSubscribe(CUpti_SubscriberHandle *s, CUpti_CallbackFunc fn, void *data)
 {
+    if (fails("cuptiSubscribe", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     const char *refuse = getenv("FAKE_CUPTI_REFUSE");
     if ((refuse && *refuse == '1') || subscribed)
         return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
@@ -264,6 +308,8 @@ EXPORT CUptiResult cuptiSubscribe(CUpti_SubscriberHandle *s, CUpti_CallbackFunc 
 EXPORT CUptiResult cuptiUnsubscribe(CUpti_SubscriberHandle s)
 {
     (void)s;
+    if (fails("cuptiUnsubscribe", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     subscribed = false;
     callback = NULL;
     return CUPTI_SUCCESS;
@@ -273,6 +319,8 @@ EXPORT CUptiResult cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle s
                                        CUpti_CallbackDomain domain, CUpti_CallbackId cbid)
 {
     (void)s;
+    if (fails("cuptiEnableCallback", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     if (domain == CUPTI_CB_DOMAIN_RUNTIME_API && cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE)
         enabled_runtime[cbid] = (uint8_t)enable;
     else if (domain == CUPTI_CB_DOMAIN_DRIVER_API && cbid < CUPTI_DRIVER_TRACE_CBID_SIZE)
@@ -303,6 +351,9 @@ static const struct {
 EXPORT CUptiResult cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cbid,
                                         const char **name)
 {
+    *name = NULL;
+    if (fails("cuptiGetCallbackName", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     for (size_t i = 0; i < sizeof cb_names / sizeof cb_names[0]; i++)
         if (cb_names[i].domain == (int)domain && cb_names[i].cbid == (int)cbid) {
             *name = cb_names[i].name;
@@ -314,6 +365,8 @@ EXPORT CUptiResult cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cb
 
 EXPORT CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind)
 {
+    if (fails("cuptiActivityEnable", kind_name(kind)))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     if ((int)kind < 0 || (int)kind >= 64)
         return CUPTI_ERROR_INVALID_KIND;
     kind_on[kind] = true;
@@ -322,6 +375,8 @@ EXPORT CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind)
 
 EXPORT CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind)
 {
+    if (fails("cuptiActivityDisable", kind_name(kind)))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     if ((int)kind < 0 || (int)kind >= 64)
         return CUPTI_ERROR_INVALID_KIND;
     kind_on[kind] = false;
@@ -331,6 +386,8 @@ EXPORT CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind)
 EXPORT CUptiResult cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFunc req,
                                                   CUpti_BuffersCallbackCompleteFunc done)
 {
+    if (fails("cuptiActivityRegisterCallbacks", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     request = req;
     complete = done;
     return CUPTI_SUCCESS;
@@ -338,6 +395,8 @@ EXPORT CUptiResult cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFu
 
 EXPORT CUptiResult cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbackFunc fn)
 {
+    if (fails("cuptiActivityRegisterTimestampCallback", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     timestamp_fn = fn;
     return CUPTI_SUCCESS;
 }
@@ -345,6 +404,8 @@ EXPORT CUptiResult cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbac
 EXPORT CUptiResult cuptiActivityFlushAll(uint32_t flag)
 {
     (void)flag;
+    if (fails("cuptiActivityFlushAll", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < n_held; i++)
         if (complete)
@@ -357,6 +418,8 @@ EXPORT CUptiResult cuptiActivityFlushAll(uint32_t flag)
 
 EXPORT CUptiResult cuptiActivityGetNextRecord(uint8_t *buffer, size_t valid, CUpti_Activity **rec)
 {
+    if (fails("cuptiActivityGetNextRecord", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     uint8_t *p = *rec ? (uint8_t *)*rec + record_size((*rec)->kind) : buffer;
     if (p + sizeof(CUpti_Activity) > buffer + valid || record_size(((CUpti_Activity *)p)->kind) == 0)
         return CUPTI_ERROR_MAX_LIMIT_REACHED;
@@ -367,6 +430,8 @@ EXPORT CUptiResult cuptiActivityGetNextRecord(uint8_t *buffer, size_t valid, CUp
 EXPORT CUptiResult cuptiActivityGetNumDroppedRecords(CUcontext ctx, uint32_t stream, size_t *n)
 {
     (void)ctx, (void)stream;
+    if (fails("cuptiActivityGetNumDroppedRecords", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     pthread_mutex_lock(&lock);
     *n = dropped;
     pthread_mutex_unlock(&lock);
