@@ -28,7 +28,9 @@
  *   --request-timeout seconds (default 10) of the connection opening or of
  *   the previous answer on it; the loop shuts the socket of one that has
  *   not, however slowly it trickles in.  libmicrohttpd's own timeout (the
- *   same length) counts only silence: it also ends stalled answers.
+ *   same length) counts only silence: it also ends stalled answers.  (On
+ *   epoll, libmicrohttpd 0.9.75 can miss a client's close that comes with
+ *   its last bytes; the deadline ends those connections too.)
  * - A body is at most CLI_SERVE_BODY_MAX bytes, chunked or not.  A larger
  *   one is read to its end (within the deadline), dropped as it comes,
  *   then answered 413, so that a client still sending it reads the answer;
@@ -38,7 +40,8 @@
  *
  * Threads: the loop thread owns the daemon, the connection list and every
  * request's state (libmicrohttpd's callbacks run in it).  A job's thread
- * touches only its struct job, until it resumes the connection.
+ * touches only its struct job, until it resumes the connection and wakes
+ * the loop (an eventfd: libmicrohttpd wakes nobody when it runs no thread).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
