@@ -504,15 +504,16 @@ static int usage(void)
 static int parse_listen(const char *listen, struct sockaddr_in *addr, char *host, size_t cap)
 {
     const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= cap) {
-        fprintf(stderr, "omniprof: --listen %s: expected HOST:PORT\n", listen);
+    long port;
+    if (!colon || (size_t)(colon - listen) >= cap ||
+        cli_parse_number(colon + 1, 0, 65535, &port) < 0) {
+        cli_bad_value("--listen", listen, "expected HOST:PORT (an IPv4 address, a port 0..65535)");
         return -EINVAL;
     }
     snprintf(host, cap, "%.*s", (int)(colon - listen), listen);
-    *addr =
-        (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &addr->sin_addr) != 1) {
-        fprintf(stderr, "omniprof: --listen %s: %s is not an IPv4 address\n", listen, host);
+        cli_bad_value("--listen", listen, "the host is not an IPv4 address");
         return -EINVAL;
     }
     return 0;
