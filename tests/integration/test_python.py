@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Python call stacks: samples/py_launch.py (an ordinary Python program that
+launches through ctypes) runs under the preload with every CPython found
+here — Debian's /usr/bin/python3 (libpython linked into the executable) and
+pyenv's 3.8 to 3.13 (shared libpython) — with ctypes.CDLL (the GIL released
+around the launch) and ctypes.PyDLL (the GIL held).  Each launch's recorded
+stack must hold exactly the sample's Python frames (file, line, function;
+the qualname from 3.11), innermost first, in place of the interpreter's
+frames, with the native frames of ctypes above them and the interpreter's
+entry below; a loop must intern one stack.  The program's output and exit
+status must be what they are without omniprof.
+"""
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from helpers import BUILD, api_events, binary, load, run, traces
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLE = os.path.normpath(os.path.join(HERE, "../../samples/py_launch.py"))
+HELPER = os.path.join(BUILD, "lib", "libpy_helper.so")
+PYENV = os.path.expanduser("~/.pyenv/versions")
+PYENV_VERSIONS = ("3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
+
+PY_FRAME = re.compile(r"^(?P<file>.+)\((?P<line>-?\d+)\): (?P<func>.+)$")
+
+
+def interpreters():
+    """[(label, path)] of the interpreters to test; missing ones are named
+    on stderr and left out."""
+    found = []
+    for label, path in [("debian", "/usr/bin/python3")] + [
+            (v, os.path.join(PYENV, v, "bin", "python3")) for v in PYENV_VERSIONS]:
+        if os.access(path, os.X_OK):
+            found.append((label, path))
+        else:
+            print(f"test_python: no {path}: Python {label} is not tested", file=sys.stderr)
+    return found
+
+
+INTERPRETERS = interpreters()
+
+
+def version_of(python):
+    out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return tuple(int(x) for x in out)
+
+
+def marks():
+    """{name: line} of the sample's lines that end in '# @name'."""
+    found = {}
+    with open(SAMPLE, encoding="utf-8") as f:
+        for number, text in enumerate(f, 1):
+            m = re.search(r"# @([\w-]+)$", text.rstrip())
+            if m:
+                found[m.group(1)] = number
+    return found
+
+
+LINES = marks()
+
+
+def python_frames(stack):
+    """[(file, line, function)] of a 'Call stack', innermost first."""
+    return [(m["file"], int(m["line"]), m["func"]) for m in map(PY_FRAME.match, stack) if m]
+
+
+def expected(version, chain):
+    """The sample's frames for a chain of (mark, qualname)."""
+    return [(SAMPLE, LINES[mark], name if version >= (3, 11) else name.split(".")[-1])
+            for mark, name in chain]
+
+
+def loop_chain(depth, tail):
+    return ([("launch", "Driver.launch"), ("forward", "Layer.forward")] +
+            [("recurse", "Layer.forward")] * depth + [("step", "Model.step")] + tail)
+
+
+MAIN_TAIL = [("main", "main"), ("module", "<module>")]
+
+
+def launches_of(trace, kernel="py_kernel"):
+    return [e for e in api_events(trace)
+            if e["name"] == "cuLaunchKernel" and e["args"].get("kernel") == kernel]
+
+
+def tree_stack(trace, ev):
+    """The stack of ev as the stackFrames tree has it, leaf to root."""
+    frames, node, walked = trace["stackFrames"], ev["sf"], []
+    while node:
+        walked.append(frames[node]["name"])
+        node = frames[node].get("parent")
+    return walked
+
+
+class PythonStacks(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="omniprof-python-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def profile(self, python, *args, omniprof=""):
+        """Runs the sample bare and under omniprof; checks that output and
+        exit status agree; returns the traces written, by pid."""
+        return self.profile_cmd([python, SAMPLE, *map(str, args)], omniprof)
+
+    def profile_cmd(self, cmd, omniprof=""):
+        bare = run(cmd, preload=False)
+        self.assertEqual(bare.returncode, 0, bare.stderr)
+        out = tempfile.mkdtemp(dir=self.dir)
+        r = run(cmd, OMNIPROF=f"autostart=1,dir={out},stack_depth=96" + (
+            "," + omniprof if omniprof else ""))
+        self.assertEqual((r.returncode, r.stdout), (bare.returncode, bare.stdout), r.stderr)
+        self.assertNotIn("omniprof: python", r.stderr)
+        return {t["omniprof"]["pid"]: t for t in map(load, traces(out))}, r
+
+    def check_merged(self, ev, frames, trace):
+        """ev's stack: native frames of ctypes, then exactly `frames` in a
+        row, then the native frames that entered the interpreter; none of the
+        evaluation loop's own."""
+        stack = ev["args"]["Call stack"]
+        self.assertEqual(python_frames(stack), frames, "\n".join(stack))
+        at = [i for i, f in enumerate(stack) if PY_FRAME.match(f)]
+        self.assertEqual(at, list(range(at[0], at[0] + len(at))), "\n".join(stack))
+        self.assertTrue(any("_ctypes" in f for f in stack[:at[0]]), "\n".join(stack))
+        self.assertTrue(stack[at[-1] + 1:], "native frames below the outermost Python frame")
+        self.assertFalse([f for f in stack if "_PyEval_EvalFrame" in f], "\n".join(stack))
+        self.assertEqual(tree_stack(trace, ev), stack)
+
+    def matrix(self, check):
+        """check(python, version, loader_args) for every interpreter, with
+        ctypes.CDLL and with ctypes.PyDLL."""
+        for label, python in INTERPRETERS:
+            version = version_of(python)
+            for loader in ("CDLL", "PyDLL"):
+                with self.subTest(python=label, loader=loader):
+                    check(python, version, ["--pydll"] if loader == "PyDLL" else [])
+
+    # ---- frames, in place of the interpreter's ------------------------------
+
+    def test_loop_frames_exact_and_one_stack(self):
+        def check(python, version, loader):
+            by_pid, _ = self.profile(python, *loader, "--iterations", 120, "--depth", 3)
+            (t,) = by_pid.values()
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 120)
+            want = expected(version, loop_chain(3, [("run", "run")] + MAIN_TAIL))
+            for ev in (launches[0], launches[-1]):
+                self.check_merged(ev, want, t)
+            # one interned stack while 3.11+ specialises the loop's calls
+            self.assertEqual(len({e["sf"] for e in launches}), 1)
+            self.assertEqual(len({tuple(e["args"]["Call stack"]) for e in launches}), 1)
+
+        self.matrix(check)
+
+    def test_generator(self):
+        def check(python, version, loader):
+            by_pid, _ = self.profile(python, *loader, "--iterations", 120, "--generator")
+            (t,) = by_pid.values()
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 120)
+            want = expected(version, loop_chain(0, [("gen", "launches"), ("run-gen", "run")] +
+                                                MAIN_TAIL))
+            self.check_merged(launches[-1], want, t)
+            self.assertEqual(len({e["sf"] for e in launches}), 1)
+
+        self.matrix(check)
+
+    def test_threads_while_others_collect_garbage(self):
+        def check(python, version, loader):
+            by_pid, _ = self.profile(python, *loader, "--iterations", 150, "--threads", 3,
+                                     "--gc", "--depth", 1)
+            (t,) = by_pid.values()
+            pid = t["omniprof"]["pid"]
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 4 * 150)
+            main = [e for e in launches if e["tid"] == pid]
+            workers = [e for e in launches if e["tid"] != pid]
+            self.assertEqual((len(main), len({e["tid"] for e in workers})), (150, 3))
+            want = expected(version, loop_chain(1, [("run", "run")] + MAIN_TAIL))
+            for ev in main:
+                self.assertEqual(python_frames(ev["args"]["Call stack"]), want)
+            self.check_merged(main[-1], want, t)
+            want = expected(version, loop_chain(1, [("thread", "thread_body")]))
+            for ev in workers:
+                got = python_frames(ev["args"]["Call stack"])
+                self.assertEqual(got[:len(want)], want)
+                # then threading's own frames, down to the thread's bootstrap
+                self.assertTrue(got[len(want):] and all(
+                    f.endswith("threading.py") for f, _, _ in got[len(want):]), got)
+                self.assertTrue(got[-1][2].endswith("_bootstrap"), got)
+            self.assertEqual(len({e["sf"] for e in main}), 1)
+            self.assertEqual(len({e["sf"] for e in workers}), 1)
+
+    def test_names_in_any_script_and_lines_far_apart(self):
+        """Latin-1, UCS-2 and UCS-4 names transcoded to UTF-8; a call far from
+        its function's first line and far into its bytecode."""
+        script = os.path.join(self.dir, "sc\u00e9nario_\u767a.py")
+        body = ["    x = 0"] + ["    x += 1"] * 400 + [""] * 300
+        text = "\n".join([
+            "import sys",
+            f"sys.path.insert(0, {os.path.dirname(SAMPLE)!r})",
+            "from py_launch import Driver",
+            "driver = Driver('--pydll' in sys.argv)",
+            "def \u767a\u5c04_\U00020000():",
+            *body,
+            "    driver.launch()",
+            "class \u00dcn\u00ef:",
+            "    def m\u00e9tho(self):",
+            "        \u767a\u5c04_\U00020000()",
+            "for _ in range(30):",
+            "    \u00dcn\u00ef().m\u00e9tho()",
+            ""])
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(text)
+        lines = text.split("\n")
+        at = {name: lines.index(line) + 1 for name, line in [
+            ("launch", "    driver.launch()"), ("method", "        \u767a\u5c04_\U00020000()"),
+            ("module", "    \u00dcn\u00ef().m\u00e9tho()")]}
+
+        def check(python, version, loader):
+            cmd = [python, script, *loader]
+            by_pid, _ = self.profile_cmd(cmd)
+            (t,) = by_pid.values()
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 30)
+            q = version >= (3, 11)
+            want = [(SAMPLE, LINES["launch"], "Driver.launch" if q else "launch"),
+                    (script, at["launch"], "\u767a\u5c04_\U00020000"),
+                    (script, at["method"], "\u00dcn\u00ef.m\u00e9tho" if q else "m\u00e9tho"),
+                    (script, at["module"], "<module>")]
+            self.check_merged(launches[-1], want, t)
+            self.assertEqual(len({e["sf"] for e in launches}), 1)
+
+        self.matrix(check)
+
+    # ---- where there is no Python to show ----------------------------------
+
+        self.matrix(check)
+
+    def test_c_thread_c_fork_and_os_fork(self):
+        for label, python in INTERPRETERS:
+            with self.subTest(python=label):
+                version = version_of(python)
+                by_pid, r = self.profile(python, "--iterations", 30, "--fork", "--helper",
+                                         HELPER, "--native-thread", "--c-fork")
+                self.assertIn("forked child exited with 0", r.stdout)
+                self.assertIn("30 from a C thread", r.stdout)
+                self.assertIn("30 from a C fork child", r.stdout)
+                self.assertEqual(len(by_pid), 3, "the process and its two children")
+                kinds = {(bool(launches_of(t)), bool(launches_of(t, "native_kernel"))): t
+                         for t in by_pid.values()}
+                parent = kinds[(True, True)]  # Python's launches and the C thread's
+                python_fork = kinds[(True, False)]
+                c_fork = kinds[(False, True)]
+                # the C thread never ran Python: native frames only
+                native = launches_of(parent, "native_kernel")
+                self.assertEqual(len(native), 30)
+                for ev in native:
+                    stack = ev["args"]["Call stack"]
+                    self.assertEqual(python_frames(stack), [])
+                    self.assertIn("launcher", " ".join(stack))
+                # the C fork child launched before Python ran again in it
+                for ev in launches_of(c_fork, "native_kernel"):
+                    stack = ev["args"]["Call stack"]
+                    self.assertEqual(python_frames(stack), [])
+                    self.assertIn("fork_and_launch", " ".join(stack))
+                # the os.fork child ran Python again: its frames are there
+                want = expected(version, loop_chain(0, [("fork-child", "fork_child"),
+                                                        ("main-fork", "main"),
+                                                        ("module", "<module>")]))
+                child = launches_of(python_fork)
+                self.assertEqual(len(child), 30)
+                self.check_merged(child[-1], want, python_fork)
+
+    def test_python_stack_false(self):
+        def check(python, version, loader):
+            by_pid, _ = self.profile(python, *loader, "--iterations", 20, "--depth", 2,
+                                     omniprof="python_stack=false")
+            (t,) = by_pid.values()
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 20)
+            for ev in launches:
+                self.assertEqual(python_frames(ev["args"]["Call stack"]), [])
+            self.assertTrue(all(PY_FRAME.match(f["name"]) is None
+                                for f in t["stackFrames"].values()))
+            self.assertIn("python_stack=false", t["omniprof"]["config"])
+
+        self.matrix(check)
+
+    def test_program_without_python(self):
+        r = run([binary("driver_loop"), "5"], OMNIPROF=f"autostart=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("omniprof: python", r.stderr)
+        (path,) = traces(self.dir)
+        t = load(path)
+        stacks = [e["args"]["Call stack"] for e in api_events(t) if "Call stack" in e["args"]]
+        self.assertTrue(stacks)
+        self.assertTrue(all(python_frames(s) == [] for s in stacks))
+
+    def test_unknown_version_warns_once_and_keeps_native_stacks(self):
+        python = os.path.join(PYENV, "3.7.16", "bin", "python3")
+        if not os.access(python, os.X_OK):
+            self.skipTest(f"no {python}")
+        r = run([python, SAMPLE, "--iterations", "5"], OMNIPROF=f"autostart=1,dir={self.dir}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warnings = [l for l in r.stderr.splitlines() if l.startswith("omniprof: python:")]
+        self.assertEqual(len(warnings), 1, r.stderr)
+        self.assertIn("3.7", warnings[0])
+        t = load(traces(self.dir)[0])
+        launches = launches_of(t)
+        self.assertEqual(len(launches), 5)
+        self.assertTrue(all(python_frames(e["args"]["Call stack"]) == [] and
+                            "Call stack" in e["args"] for e in launches))
+
+
+if __name__ == "__main__":
+    unittest.main()
