@@ -29,7 +29,9 @@
  * Native frames of other libraries between Python frames stay in place.
  */
 #define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
 #include <dlfcn.h>
+#include <libunwind.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,15 +248,20 @@ static inline uintptr_t instr_of(const struct coll_py_layout *l, uintptr_t f)
 
 /* The walk, compiled once per layout (l is a constant where it is inlined):
  * frames from f outwards, at most max of them. */
-static inline __attribute__((always_inline)) void walk(const struct coll_py_layout *l, uintptr_t f,
-                                                       struct coll_py_stack *s, int max)
+static inline __attribute__((always_inline)) void
+walk(const struct coll_py_layout *l, uintptr_t ts, uintptr_t f, struct coll_py_stack *s, int max)
 {
     int n = 0, g = 0;
+    /* 3.11: each evaluation loop's _PyCFrame, innermost first (the last,
+     * the thread state's own, has no previous) */
+    uintptr_t cframe = l->minor == 11 ? RD(uintptr_t, ts + l->ts_frame) : 0;
     for (int guard = 0; f && guard < 4 * COLL_PY_MAX_FRAMES && n < max; guard++) {
         int owner = l->f_owner >= 0 ? RD(unsigned char, f + l->f_owner) : 0;
         bool ends_loop = l->minor < 11; /* one evaluation loop per frame */
+        uintptr_t anchor = 0;
         if (l->minor >= 12 && owner == COLL_PY_OWNED_BY_CSTACK) {
             ends_loop = true; /* the shim below an evaluation loop's first frame */
+            anchor = f;       /* a local of that loop's native frame */
         } else {
             uintptr_t code = RD(uintptr_t, f + l->f_code);
             /* 3.13: f_executable need not be code */
@@ -277,15 +284,24 @@ static inline __attribute__((always_inline)) void walk(const struct coll_py_layo
                 if (shown)
                     s->frame[n++] = locate(l, code, off);
             }
-            if (l->f_is_entry >= 0 && RD(unsigned char, f + l->f_is_entry))
+            if (l->f_is_entry >= 0 && RD(unsigned char, f + l->f_is_entry)) {
                 ends_loop = true;
+                uintptr_t previous = cframe ? RD(uintptr_t, cframe + l->cframe_frame + 8) : 0;
+                anchor = previous ? cframe : 0;
+                cframe = previous;
+            }
         }
-        if (ends_loop && g < COLL_PY_MAX_FRAMES)
+        if (ends_loop && g < COLL_PY_MAX_FRAMES) {
+            s->anchor[g] = anchor;
             s->group_end[g++] = (uint16_t)n;
+        }
         f = RD(uintptr_t, f + l->f_back);
     }
-    if (n && (g == 0 || s->group_end[g - 1] != n))
+    if (n && (g == 0 || s->group_end[g - 1] != n)) {
+        uintptr_t previous = cframe ? RD(uintptr_t, cframe + l->cframe_frame + 8) : 0;
+        s->anchor[g] = previous ? cframe : 0; /* cut short: 3.11 still knows its loop */
         s->group_end[g++] = (uint16_t)n;
+    }
     s->n_frames = n;
     s->n_groups = g;
 }
@@ -311,22 +327,22 @@ int coll_python_walk(struct coll_py_stack *s, int max)
         max = COLL_PY_MAX_FRAMES;
     switch (py.layout) {
     case PY38:
-        walk(&layouts[PY38], f, s, max);
+        walk(&layouts[PY38], ts, f, s, max);
         break;
     case PY39:
-        walk(&layouts[PY39], f, s, max);
+        walk(&layouts[PY39], ts, f, s, max);
         break;
     case PY310:
-        walk(&layouts[PY310], f, s, max);
+        walk(&layouts[PY310], ts, f, s, max);
         break;
     case PY311:
-        walk(&layouts[PY311], f, s, max);
+        walk(&layouts[PY311], ts, f, s, max);
         break;
     case PY312:
-        walk(&layouts[PY312], f, s, max);
+        walk(&layouts[PY312], ts, f, s, max);
         break;
     case PY313:
-        walk(&layouts[PY313], f, s, max);
+        walk(&layouts[PY313], ts, f, s, max);
         break;
     }
     return s->n_frames;
@@ -334,55 +350,175 @@ int coll_python_walk(struct coll_py_stack *s, int max)
 
 /* ---- merging ------------------------------------------------------------ */
 
-enum { NATIVE, INTERPRETER, EVAL };
+/* Parts of the evaluation loop outside its symbol's range (a build's cold
+ * part, .cold, has no symbol when the binary is stripped), learned from
+ * anchored stacks (find_hosts): [lo, hi), published when hi is set. */
+#define MAX_COLD 4
+static struct {
+    _Atomic uintptr_t lo, hi;
+} cold[MAX_COLD];
+static _Atomic int n_cold;
+
+/* nat[i] is a return address: the call is just before it. */
+static inline bool in_eval(void *ret)
+{
+    uintptr_t ip = (uintptr_t)ret - 1;
+    if (ip - py.eval_lo < py.eval_size)
+        return true;
+    for (int i = 0, n = atomic_load_explicit(&n_cold, memory_order_acquire); i < n; i++) {
+        uintptr_t hi = atomic_load_explicit(&cold[i].hi, memory_order_acquire);
+        if (ip < hi && ip >= atomic_load_explicit(&cold[i].lo, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+static inline bool in_interpreter(void *ret)
+{
+    return (uintptr_t)ret - 1 - py.text_lo < py.text_size;
+}
+
+static void learn_cold(uintptr_t lo, uintptr_t hi)
+{
+    int n = atomic_load(&n_cold);
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&cold[i].lo) == lo)
+            return;
+    int i = atomic_fetch_add(&n_cold, 1);
+    if (i >= MAX_COLD) {
+        atomic_store(&n_cold, MAX_COLD);
+        return;
+    }
+    atomic_store_explicit(&cold[i].lo, lo, memory_order_relaxed);
+    atomic_store_explicit(&cold[i].hi, hi, memory_order_release);
+}
+
+/* The rare path, when fewer evaluation loops were recognised among the
+ * native frames than the walk found (3.11+ only, which knows where each
+ * loop's native frame is): unwinds again with the stack pointers, and marks
+ * in host[] the frame holding each group's anchor.  A marked frame outside
+ * the loop's symbol is a part of it that has none: its range is learned, so
+ * that the fast path knows it from then on.  False when the frames do not
+ * line up as expected (the caller then merges by addresses). */
+static bool find_hosts(const struct coll_py_stack *s, void *const *nat, int n, uint8_t *host)
+{
+    enum { MAX = 2 * COLL_PY_MAX_FRAMES };
+    uintptr_t sp[MAX + 1];
+    unw_context_t uc;
+    unw_cursor_t c;
+    unw_word_t ip = 0, v;
+    if (n > MAX || unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
+        return false;
+    for (int guard = 0; guard < 64; guard++) { /* omniprof's own frames */
+        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || (void *)(uintptr_t)ip == nat[0] ||
+            unw_step(&c) <= 0)
+            break;
+    }
+    if ((void *)(uintptr_t)ip != nat[0])
+        return false;
+    /* sp[i]: the stack pointer in frame i when its callee returns; frame i
+     * spans [sp[i], sp[i + 1]) */
+    int m = 0;
+    bool more = true;
+    while (m < n && more) {
+        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || (void *)(uintptr_t)ip != nat[m] ||
+            unw_get_reg(&c, UNW_REG_SP, &v) < 0)
+            return false;
+        sp[m++] = (uintptr_t)v;
+        more = unw_step(&c) > 0;
+    }
+    sp[m] = more && unw_get_reg(&c, UNW_REG_SP, &v) == 0 ? (uintptr_t)v : UINTPTR_MAX;
+    memset(host, 0, (size_t)n);
+    int at = 0;
+    for (int g = 0; g < s->n_groups; g++) {
+        uintptr_t a = s->anchor[g];
+        if (!a)
+            return g == s->n_groups - 1; /* only a walk cut short ends unknown */
+        while (at < m && !(sp[at] <= a && a < sp[at + 1]))
+            at++;
+        if (at == m || !in_interpreter(nat[at]))
+            return false;
+        host[at] = 1;
+        if (!in_eval(nat[at])) {
+            unw_proc_info_t pi;
+            if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)nat[at] - 1, &pi, NULL) ==
+                    0 &&
+                in_interpreter((void *)(uintptr_t)(pi.start_ip + 1)) && pi.end_ip > pi.start_ip)
+                learn_cold((uintptr_t)pi.start_ip, (uintptr_t)pi.end_ip);
+        }
+        at++;
+    }
+    return true;
+}
+
+/* No evaluation loop among the native frames (a custom evaluator, or an
+ * unwind cut short): the Python frames go where the interpreter's first
+ * frames are, in place of them. */
+static int merge_unanchored(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
+                            uint64_t *out, int cap)
+{
+    int k = 0, i = 0;
+    for (; i < n && !in_interpreter(nat[i]) && k < cap; i++)
+        out[k++] = (uint64_t)(uintptr_t)nat[i];
+    for (; i < n && in_interpreter(nat[i]); i++)
+        ;
+    for (int j = 0; j < s->n_frames && k < cap; j++)
+        out[k++] = s->frame[j];
+    for (; i < n && k < cap && !cut; i++)
+        out[k++] = (uint64_t)(uintptr_t)nat[i];
+    return k;
+}
+
+/* One pass.  Native frames above the innermost evaluation loop are copied
+ * as they come (the interpreter's right above it are taken back when it is
+ * met); frames after an evaluation loop wait (pending) until the next one,
+ * which keeps only those of other libraries, or the end, which keeps them
+ * all: they entered the interpreter.  host: the evaluation loops' frames
+ * when known (find_hosts), else recognised by address.  *short_of_loops:
+ * all frames were seen and some groups found no loop. */
+static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
+                 const uint8_t *host, uint64_t *out, int cap, bool *short_of_loops)
+{
+    int k = 0, g = 0, from = 0, pending = -1, i = 0;
+    for (; i < n && k < cap; i++) {
+        if (!(host ? host[i] : in_eval(nat[i]))) {
+            if (pending < 0)
+                out[k++] = (uint64_t)(uintptr_t)nat[i];
+            continue;
+        }
+        if (pending < 0) {
+            while (k > 0 && in_interpreter((void *)(uintptr_t)out[k - 1]))
+                k--;
+        } else {
+            for (int j = pending; j < i && k < cap; j++)
+                if (!in_interpreter(nat[j]))
+                    out[k++] = (uint64_t)(uintptr_t)nat[j];
+        }
+        if (g < s->n_groups)
+            for (int end = s->group_end[g++]; from < end && k < cap;)
+                out[k++] = s->frame[from++];
+        pending = i + 1;
+    }
+    *short_of_loops = i == n && !cut && g < s->n_groups;
+    if (pending < 0)
+        return merge_unanchored(s, nat, n, cut, out, cap);
+    while (from < s->n_frames && k < cap) /* more runs than loops found */
+        out[k++] = s->frame[from++];
+    /* unless the unwind was cut short: then these are the interpreter's
+     * frames between two Python frames */
+    for (int j = pending; j < n && k < cap && !cut; j++)
+        out[k++] = (uint64_t)(uintptr_t)nat[j];
+    return k;
+}
 
 int coll_python_merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
                       uint64_t *out, int cap)
 {
-    /* the frames' classes, and the innermost and outermost evaluation loop
-     * (return addresses: the call is just before) */
-    unsigned char cls[COLL_PY_MAX_FRAMES * 2];
-    int first = -1, last = -1;
-    if (n > (int)sizeof cls)
-        n = (int)sizeof cls;
-    for (int i = 0; i < n; i++) {
-        uintptr_t ip = (uintptr_t)nat[i] - 1;
-        cls[i] = ip - py.eval_lo < py.eval_size   ? EVAL
-                 : ip - py.text_lo < py.text_size ? INTERPRETER
-                                                  : NATIVE;
-        if (cls[i] == EVAL) {
-            first = first < 0 ? i : first;
-            last = i;
-        }
-    }
-    int start = first, k = 0, g = 0, from = 0;
-    if (first < 0) {
-        /* no evaluation loop among them (cut short, or a custom evaluator):
-         * the Python frames go where the interpreter's first frames are */
-        for (start = 0; start < n && cls[start] == NATIVE; start++)
-            ;
-        for (last = start < n ? start : n - 1; last + 1 < n && cls[last + 1] == INTERPRETER; last++)
-            ;
-    } else {
-        while (start > 0 && cls[start - 1] == INTERPRETER)
-            start--;
-    }
-    for (int i = 0; i < start && k < cap; i++)
-        out[k++] = (uint64_t)(uintptr_t)nat[i];
-    for (int i = start; i <= last && k < cap; i++) {
-        if (cls[i] == NATIVE) {
-            out[k++] = (uint64_t)(uintptr_t)nat[i];
-        } else if (cls[i] == EVAL && g < s->n_groups) {
-            for (int end = s->group_end[g++]; from < end && k < cap;)
-                out[k++] = s->frame[from++];
-        }
-    }
-    for (int j = from; j < s->n_frames && k < cap; j++) /* more runs than loops found */
-        out[k++] = s->frame[j];
-    /* what entered the interpreter (unless the unwind was cut short: then
-     * these are the interpreter's frames between two Python frames) */
-    for (int i = last + 1; i < n && k < cap && !cut; i++)
-        out[k++] = (uint64_t)(uintptr_t)nat[i];
+    bool short_of_loops;
+    int k = merge(s, nat, n, cut, NULL, out, cap, &short_of_loops);
+    uint8_t host[2 * COLL_PY_MAX_FRAMES];
+    if (short_of_loops && layouts[py.layout].minor >= 11 && find_hosts(s, nat, n, host))
+        k = merge(s, nat, n, cut, host, out, cap, &short_of_loops);
     return running() ? k : 0;
 }
 

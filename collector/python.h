@@ -46,6 +46,9 @@ struct coll_py_stack {
     int n_frames, n_groups;
     uint64_t frame[COLL_PY_MAX_FRAMES];         /* Python entries (COLL_PY_FRAME) */
     uint16_t group_end[COLL_PY_MAX_FRAMES + 1]; /* run g is frame[end(g-1)..end(g)) */
+    /* 3.11+: an address inside the native frame of the evaluation loop that
+     * runs group g (its _PyCFrame, or its shim frame); 0: unknown */
+    uintptr_t anchor[COLL_PY_MAX_FRAMES + 1];
 };
 
 /* Walks at most max of the calling thread's Python frames into s.  Returns
