@@ -3,13 +3,14 @@
 from classes and methods of its own, and knows nothing of omniprof.
 
     py_launch.py [--pydll] [--iterations N] [--depth D] [--generator]
-                 [--threads T] [--gc] [--fork] [--helper LIB [--native-thread]
-                 [--c-fork]]
+                 [--coroutine] [--settrace] [--threads T] [--gc] [--fork]
+                 [--helper LIB [--native-thread] [--c-fork]]
 
 ctypes.CDLL releases the GIL around each driver call (as PyTorch does);
 --pydll uses ctypes.PyDLL, which keeps it.  --depth adds D recursive Python
 frames between the loop and the launch.  --generator launches from inside a
-generator.  --threads starts T Python threads that launch too, while --gc
+generator, --coroutine from coroutines run by asyncio.  --settrace runs
+everything under a trace function.  --threads starts T Python threads that launch too, while --gc
 keeps a thread collecting garbage.  --fork forks after the loop: the child
 launches from Python too.  --helper loads LIB, a small C library
 (tests/integration/py_helper.c), through which --native-thread launches from
@@ -20,6 +21,7 @@ The lines that launch or call towards a launch end in "# @<name>" so that
 tests can find them; the output is the same with or without a profiler.
 """
 import argparse
+import asyncio
 import ctypes
 import gc
 import os
@@ -88,8 +90,20 @@ def launches(model, n):
         yield
 
 
-def run(model, n, generator):
-    if generator:
+async def step_soon(model):
+    await asyncio.sleep(0)
+    model.step()  # @coro
+
+
+async def steps(model, n):
+    for _ in range(n):
+        await step_soon(model)  # @coro-loop
+
+
+def run(model, n, generator, coroutine):
+    if coroutine:
+        asyncio.run(steps(model, n))  # @run-coro
+    elif generator:
         for _ in launches(model, n):  # @run-gen
             pass
     else:
@@ -123,12 +137,18 @@ def fork_child(model, n):
     return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
 
 
+def tracer(frame, event, arg):
+    return tracer
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--pydll", action="store_true")
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--depth", type=int, default=0)
     p.add_argument("--generator", action="store_true")
+    p.add_argument("--coroutine", action="store_true")
+    p.add_argument("--settrace", action="store_true")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--gc", action="store_true")
     p.add_argument("--fork", action="store_true")
@@ -136,6 +156,8 @@ def main():
     p.add_argument("--native-thread", action="store_true")
     p.add_argument("--c-fork", action="store_true")
     a = p.parse_args()
+    if a.settrace:
+        sys.settrace(tracer)
     driver = Driver(a.pydll)
     model = Model(driver, a.depth)
     stop = threading.Event()
@@ -144,7 +166,7 @@ def main():
                for _ in range(a.threads)]
     for t in helpers + workers:
         t.start()
-    run(model, a.iterations, a.generator)  # @main
+    run(model, a.iterations, a.generator, a.coroutine)  # @main
     for t in workers:
         t.join()
     stop.set()

@@ -28,6 +28,8 @@ PYENV = os.path.expanduser("~/.pyenv/versions")
 PYENV_VERSIONS = ("3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
 
 PY_FRAME = re.compile(r"^(?P<file>.+)\((?P<line>-?\d+)\): (?P<func>.+)$")
+# a native frame of the interpreter itself: libpython3.X.so or python3.X
+INTERPRETER = re.compile(r"(^|\()(lib)?python3\.\d+(\.so[.\d]*)?\+0x")
 
 
 def interpreters():
@@ -119,14 +121,19 @@ class PythonStacks(unittest.TestCase):
         self.assertNotIn("omniprof: python", r.stderr)
         return {t["omniprof"]["pid"]: t for t in map(load, traces(out))}, r
 
-    def check_merged(self, ev, frames, trace):
-        """ev's stack: native frames of ctypes, then exactly `frames` in a
-        row, then the native frames that entered the interpreter; none of the
-        evaluation loop's own."""
+    def check_merged(self, ev, frames, trace, in_a_row=True):
+        """ev's stack: native frames of ctypes, then exactly `frames` (in a
+        row, or with other libraries' native frames between them, never the
+        interpreter's), then the native frames that entered the interpreter;
+        none of the evaluation loop's own."""
         stack = ev["args"]["Call stack"]
-        self.assertEqual(python_frames(stack), frames, "\n".join(stack))
+        if frames is not None:
+            self.assertEqual(python_frames(stack), frames, "\n".join(stack))
         at = [i for i, f in enumerate(stack) if PY_FRAME.match(f)]
-        self.assertEqual(at, list(range(at[0], at[0] + len(at))), "\n".join(stack))
+        if in_a_row:
+            self.assertEqual(at, list(range(at[0], at[0] + len(at))), "\n".join(stack))
+        self.assertFalse([f for f in stack[at[0]:at[-1]] if INTERPRETER.search(f)],
+                         "\n".join(stack))
         self.assertTrue(any("_ctypes" in f for f in stack[:at[0]]), "\n".join(stack))
         self.assertTrue(stack[at[-1] + 1:], "native frames below the outermost Python frame")
         self.assertFalse([f for f in stack if "_PyEval_EvalFrame" in f], "\n".join(stack))
@@ -167,6 +174,59 @@ class PythonStacks(unittest.TestCase):
             want = expected(version, loop_chain(0, [("gen", "launches"), ("run-gen", "run")] +
                                                 MAIN_TAIL))
             self.check_merged(launches[-1], want, t)
+            self.assertEqual(len({e["sf"] for e in launches}), 1)
+
+        self.matrix(check)
+
+    def check_task_steps_under(self, ev, frame):
+        """The native frames between Python frames are asyncio's C task step,
+        right under `frame` (the coroutine it sends into)."""
+        stack = ev["args"]["Call stack"]
+        at = [i for i, f in enumerate(stack) if PY_FRAME.match(f)]
+        under = next(i for i in at if python_frames([stack[i]])[0] == frame)
+        native = [i for i in range(at[0], at[-1]) if i not in at]
+        self.assertTrue(native, "\n".join(stack))
+        self.assertEqual(native, list(range(under + 1, under + 1 + len(native))), "\n".join(stack))
+        self.assertTrue(all("_asyncio" in stack[i] for i in native), "\n".join(stack))
+
+    def test_coroutines(self):
+        """asyncio's C task steps sit between Python frames: they stay, in
+        their place; the interpreter's own frames go."""
+        def check(python, version, loader):
+            by_pid, _ = self.profile(python, *loader, "--iterations", 60, "--coroutine")
+            (t,) = by_pid.values()
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 60)
+            head = expected(version, loop_chain(0, [("coro", "step_soon"),
+                                                    ("coro-loop", "steps")]))
+            tail = expected(version, [("run-coro", "run")] + MAIN_TAIL)
+            got = python_frames(launches[-1]["args"]["Call stack"])
+            self.assertEqual(got[:len(head)], head)
+            self.assertEqual(got[-len(tail):], tail)
+            middle = got[len(head):-len(tail)]
+            self.assertTrue(middle and all("/asyncio/" in f for f, _, _ in middle), middle)
+            self.check_merged(launches[-1], None, t, in_a_row=False)
+            self.check_task_steps_under(launches[-1], head[-1])
+            self.assertEqual(len({e["sf"] for e in launches}), 1)
+
+        self.matrix(check)
+
+    def test_under_a_trace_function(self):
+        """sys.settrace: 3.12+ instruments the code in place, 3.11's loop
+        calls out from its cold part (Debian's build)."""
+        def check(python, version, loader):
+            by_pid, _ = self.profile(python, *loader, "--iterations", 40, "--settrace",
+                                     "--coroutine")
+            (t,) = by_pid.values()
+            launches = launches_of(t)
+            self.assertEqual(len(launches), 40)
+            head = expected(version, loop_chain(0, [("coro", "step_soon"),
+                                                    ("coro-loop", "steps")]))
+            got = python_frames(launches[-1]["args"]["Call stack"])
+            self.assertEqual(got[:len(head)], head)
+            self.assertEqual(got[-3:], expected(version, [("run-coro", "run")] + MAIN_TAIL))
+            self.check_merged(launches[-1], None, t, in_a_row=False)
+            self.check_task_steps_under(launches[-1], head[-1])
             self.assertEqual(len({e["sf"] for e in launches}), 1)
 
         self.matrix(check)
