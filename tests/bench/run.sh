@@ -47,25 +47,25 @@ for py in ${PYTHONS:-python3}; do
     declare -A pbest=()
     for pass in 1 2; do
         for m in bare idle native python; do
+            rec="dir=$out,autostart=1,buffer_size=512,log_level=warn,cupti=false"
             case $m in
-            bare) env=() ;;
-            idle) env=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false") ;;
-            native) env=(LD_PRELOAD="$B/lib/libomniprof.so"
-                         OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,cupti=false,python_stack=false") ;;
-            python) env=(LD_PRELOAD="$B/lib/libomniprof.so"
-                         OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,cupti=false") ;;
+            bare) vars=() ;;
+            idle) vars=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false") ;;
+            native) vars=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="$rec,python_stack=false") ;;
+            python) vars=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="$rec") ;;
             esac
-            line=$(env "${env[@]}" "$py" "$here/bench_python.py" "$PN" "$R" 30)
+            line=$(env "${vars[@]}" "$py" "$here/bench_python.py" "$PN" "$R" 30)
             v=$(best "$line")
-            [ -z "${pbest[$m]:-}" ] || awk -v a="$v" -v b="${pbest[$m]}" 'BEGIN{exit !(a<b)}' &&
+            if [ -z "${pbest[$m]:-}" ] || awk -v a="$v" -v b="${pbest[$m]}" 'BEGIN{exit !(a<b)}'; then
                 pbest[$m]=$v
-            [ $pass = 1 ] && [ $m = bare ] && about=${line#*(}
+            fi
+            if [ $m = bare ]; then
+                about=${line#*(}
+            fi
         done
     done
-    printf '%-34s %10s %12s %16s
-' "Python: ${about%)}" "" "" ""
-    printf '%-34s %10s %12s %16s
-' "mode" "ns/launch" "above bare" "above native"
+    echo "Python: ${about%)}"
+    printf '%-34s %10s %12s %16s\n' "mode" "ns/launch" "above bare" "above native"
     for m in bare idle native python; do
         case $m in
         bare) label="bare (ctypes, fake driver)" ;;
@@ -73,8 +73,7 @@ for py in ${PYTHONS:-python3}; do
         native) label="recording, python_stack=false" ;;
         python) label="recording, Python frames" ;;
         esac
-        printf '%-34s %10s %12s %16s
-' "$label" "${pbest[$m]}" \
+        printf '%-34s %10s %12s %16s\n' "$label" "${pbest[$m]}" \
             "$(awk -v a="${pbest[$m]}" -v b="${pbest[bare]}" 'BEGIN{printf "%+.1f", a-b}')" \
             "$(awk -v a="${pbest[$m]}" -v b="${pbest[native]}" 'BEGIN{printf "%+.1f", a-b}')"
     done
