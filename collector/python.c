@@ -161,9 +161,13 @@ static inline int type_basicsize(uintptr_t type)
 
 void coll_python_init(bool enable)
 {
+    static bool settled; /* found, or found unreadable (said once); control side only */
+    if (!enable || settled)
+        return;
     void *initialized = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
-    if (!enable || !initialized)
-        return; /* no Python here: the record path's check stays false */
+    if (!initialized)
+        return; /* no Python (yet): the record path's check stays false */
+    settled = true;
     int major = 0, minor = 0;
     const uint32_t *hex = dlsym(RTLD_DEFAULT, "Py_Version");
     const char *(*get_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");

@@ -26,9 +26,10 @@ static inline bool coll_python_frame(uint64_t entry)
     return (entry & COLL_PY_FRAME) != 0;
 }
 
-/* Control side, once, before recording can start: finds CPython in the
- * process and its layout.  on=false (python_stack=false): stays off.  A
- * process without Python pays one cached check per stack from then on; an
+/* Control side, at start and as each session starts (serialised by the
+ * caller): finds CPython in the process (a libpython opened later is found
+ * at the next session) and its layout.  on=false (python_stack=false):
+ * stays off.  A process without Python pays one cached check per stack; an
  * unknown version gets one warning and native stacks. */
 void coll_python_init(bool on);
 /* fork(): the child reads no Python frame until its thread has run Python

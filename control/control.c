@@ -242,6 +242,7 @@ static void start_session(int level)
     if (shut_down)
         return;
     write_pending();
+    coll_python_init(coll_opt.with_stack && cfg.python_stack); /* a libpython opened since */
     enum coll_gate_state before = coll_state();
     if (before == COLL_GATE_RECORDING) {
         coll_log(level, NULL, "already recording");
