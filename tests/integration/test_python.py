@@ -10,7 +10,7 @@ frames, with the native frames of ctypes above them and the interpreter's
 entry below; a loop must intern one stack.  The program's output and exit
 status must be what they are without omniprof.
 """
-import collections
+import glob
 import os
 import re
 import shutil
@@ -337,6 +337,30 @@ class PythonStacks(unittest.TestCase):
                 child = launches_of(python_fork)
                 self.assertEqual(len(child), 30)
                 self.check_merged(child[-1], want, python_fork)
+
+    def test_libpython_opened_late(self):
+        """A C program dlopen()s libpython after omniprof started: the
+        session it starts then finds Python."""
+        for label, python in INTERPRETERS:
+            lib = glob.glob(os.path.join(os.path.dirname(os.path.dirname(python)), "lib",
+                                         "libpython3*.so"))
+            if not lib:
+                continue  # Debian's: linked into the executable
+            with self.subTest(python=label):
+                version = version_of(python)
+                cmd = [binary("py_embed"), lib[0], SAMPLE, "--iterations", "5"]
+                prefix = os.path.dirname(os.path.dirname(python))
+                r = run(cmd, PYTHONHOME=prefix, OMNIPROF=f"dir={self.dir}/{label}")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, "py_launch: 5 launches from Python\n")
+                (t,) = map(load, traces(f"{self.dir}/{label}"))
+                launches = launches_of(t)
+                self.assertEqual(len(launches), 5)
+                got = python_frames(launches[-1]["args"]["Call stack"])
+                want = expected(version, loop_chain(0, [("run", "run")] + MAIN_TAIL))
+                self.assertEqual(got[:len(want)], want)
+                self.assertEqual(got[-1][1:], (3, "<module>"), "runpy.run_path from <string>")
+                self.assertIn("main (py_embed", " ".join(launches[-1]["args"]["Call stack"]))
 
     def test_python_stack_false(self):
         def check(python, version, loader):
