@@ -106,17 +106,17 @@ class PythonStacks(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="omniprof-python-")
         self.addCleanup(shutil.rmtree, self.dir, True)
 
-    def profile(self, python, *args, omniprof=""):
+    def profile(self, python, *args, omniprof="", **env):
         """Runs the sample bare and under omniprof; checks that output and
         exit status agree; returns the traces written, by pid."""
-        return self.profile_cmd([python, SAMPLE, *map(str, args)], omniprof)
+        return self.profile_cmd([python, SAMPLE, *map(str, args)], omniprof, **env)
 
-    def profile_cmd(self, cmd, omniprof=""):
+    def profile_cmd(self, cmd, omniprof="", **env):
         bare = run(cmd, preload=False)
         self.assertEqual(bare.returncode, 0, bare.stderr)
         out = tempfile.mkdtemp(dir=self.dir)
         r = run(cmd, OMNIPROF=f"autostart=1,dir={out},stack_depth=96" + (
-            "," + omniprof if omniprof else ""))
+            "," + omniprof if omniprof else ""), **env)
         self.assertEqual((r.returncode, r.stdout), (bare.returncode, bare.stdout), r.stderr)
         self.assertNotIn("omniprof: python", r.stderr)
         return {t["omniprof"]["pid"]: t for t in map(load, traces(out))}, r
@@ -164,6 +164,24 @@ class PythonStacks(unittest.TestCase):
             self.assertEqual(len({tuple(e["args"]["Call stack"]) for e in launches}), 1)
 
         self.matrix(check)
+
+    def test_through_cupti_callbacks(self):
+        """With CUPTI (the fake one) the launch is recorded in its callback,
+        under the CUDA libraries' own frames: the same Python frames."""
+        for label, python in INTERPRETERS:
+            with self.subTest(python=label):
+                version = version_of(python)
+                by_pid, _ = self.profile(python, "--iterations", 30, "--depth", 1,
+                                         OMNIPROF_CUPTI="true")
+                (t,) = by_pid.values()
+                self.assertEqual(t["omniprof"]["event_source"], "cupti")
+                launches = launches_of(t)
+                self.assertEqual(len(launches), 30)
+                kernels = [e for e in t["traceEvents"] if e.get("cat") == "kernel"]
+                self.assertEqual(len(kernels), 30)
+                want = expected(version, loop_chain(1, [("run", "run")] + MAIN_TAIL))
+                self.check_merged(launches[-1], want, t)
+                self.assertEqual(len({e["sf"] for e in launches}), 1)
 
     def test_generator(self):
         def check(python, version, loader):
