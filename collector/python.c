@@ -41,8 +41,9 @@
 #include "python.h"
 #include "python_layouts.h"
 
-/* Set once by coll_python_init before recording can start; read-only
- * afterwards.  on is the record path's one check. */
+/* Set once by coll_python_init (control side), then published by on (the
+ * record path's one check, acquire: a libpython found at a later session
+ * start may be published while threads record); read-only afterwards. */
 static struct {
     int layout; /* PY38 ... PY313 */
     void *(*this_thread_state)(void);
@@ -312,7 +313,7 @@ walk(const struct coll_py_layout *l, uintptr_t ts, uintptr_t f, struct coll_py_s
 
 int coll_python_walk(struct coll_py_stack *s, int max)
 {
-    if (!atomic_load_explicit(&on, memory_order_relaxed))
+    if (!atomic_load_explicit(&on, memory_order_acquire))
         return 0;
     s->n_frames = s->n_groups = 0;
     if (!running())
@@ -531,7 +532,7 @@ int coll_python_merge(const struct coll_py_stack *s, void *const *nat, int n, bo
 void coll_python_atfork_prepare(void)
 {
     fork_mark.tstate = fork_mark.frame = fork_mark.instr = 0;
-    if (!atomic_load_explicit(&on, memory_order_relaxed) || !running())
+    if (!atomic_load_explicit(&on, memory_order_acquire) || !running())
         return;
     const struct coll_py_layout *l = &layouts[py.layout];
     uintptr_t ts = (uintptr_t)py.this_thread_state();
@@ -543,6 +544,6 @@ void coll_python_atfork_prepare(void)
 
 void coll_python_atfork_child(void)
 {
-    if (atomic_load_explicit(&on, memory_order_relaxed))
+    if (atomic_load_explicit(&on, memory_order_acquire))
         atomic_store_explicit(&fork_hold, 1, memory_order_relaxed);
 }
