@@ -364,18 +364,21 @@ static struct {
 } cold[MAX_COLD];
 static _Atomic int n_cold;
 
-/* nat[i] is a return address: the call is just before it. */
-static inline bool in_eval(void *ret)
+static bool in_cold(uintptr_t ip, int n)
 {
-    uintptr_t ip = (uintptr_t)ret - 1;
-    if (ip - py.eval_lo < py.eval_size)
-        return true;
-    for (int i = 0, n = atomic_load_explicit(&n_cold, memory_order_acquire); i < n; i++) {
+    for (int i = 0; i < n; i++) {
         uintptr_t hi = atomic_load_explicit(&cold[i].hi, memory_order_acquire);
         if (ip < hi && ip >= atomic_load_explicit(&cold[i].lo, memory_order_relaxed))
             return true;
     }
     return false;
+}
+
+/* nat[i] is a return address: the call is just before it.  n: n_cold. */
+static inline bool in_eval(void *ret, int n)
+{
+    uintptr_t ip = (uintptr_t)ret - 1;
+    return ip - py.eval_lo < py.eval_size || (n && in_cold(ip, n));
 }
 
 static inline bool in_interpreter(void *ret)
@@ -444,11 +447,12 @@ static bool find_hosts(const struct coll_py_stack *s, void *const *nat, int n, u
         if (at == m || !in_interpreter(nat[at]))
             return false;
         host[at] = 1;
-        if (!in_eval(nat[at])) {
+        if (!in_eval(nat[at], atomic_load(&n_cold))) {
             unw_proc_info_t pi;
             if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)nat[at] - 1, &pi, NULL) ==
                     0 &&
-                in_interpreter((void *)(uintptr_t)(pi.start_ip + 1)) && pi.end_ip > pi.start_ip)
+                in_interpreter((void *)(uintptr_t)(pi.start_ip + 1)) && pi.end_ip > pi.start_ip &&
+                pi.end_ip - pi.start_ip < (1u << 20)) /* a part of one function */
                 learn_cold((uintptr_t)pi.start_ip, (uintptr_t)pi.end_ip);
         }
         at++;
@@ -485,8 +489,9 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
                  const uint8_t *host, uint64_t *out, int cap, bool *short_of_loops)
 {
     int k = 0, g = 0, from = 0, pending = -1, i = 0;
+    int learned = atomic_load_explicit(&n_cold, memory_order_acquire);
     for (; i < n && k < cap; i++) {
-        if (!(host ? host[i] : in_eval(nat[i]))) {
+        if (!(host ? host[i] : in_eval(nat[i], learned))) {
             if (pending < 0)
                 out[k++] = (uint64_t)(uintptr_t)nat[i];
             continue;
@@ -499,9 +504,14 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
                 if (!in_interpreter(nat[j]))
                     out[k++] = (uint64_t)(uintptr_t)nat[j];
         }
-        if (g < s->n_groups)
-            for (int end = s->group_end[g++]; from < end && k < cap;)
+        if (g < s->n_groups) {
+            int end = s->group_end[g++];
+            if (end == from + 1) /* always before 3.11 */
                 out[k++] = s->frame[from++];
+            else
+                while (from < end && k < cap)
+                    out[k++] = s->frame[from++];
+        }
         pending = i + 1;
     }
     *short_of_loops = i == n && !cut && g < s->n_groups;
