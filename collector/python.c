@@ -2,8 +2,9 @@
  * Python call stacks: finding CPython in the process, walking the calling
  * thread's frames, and merging them into its native stack.
  *
- * Finding (coll_python_init, control side, once): dlsym(RTLD_DEFAULT) of the
- * few names every 3.8-3.13 build exports, whether libpython is a shared
+ * Finding (coll_python_init, control side, at start and at each session
+ * start until found): dlsym(RTLD_DEFAULT) of the few names every 3.8-3.13
+ * build exports, whether libpython is a shared
  * library (pyenv) or linked into the executable (Debian's /usr/bin/python3);
  * the version from Py_Version (3.11+) or Py_GetVersion(); its layout
  * (python_layouts.h) checked against the sizes of the running interpreter's
@@ -27,6 +28,9 @@
  * a line that launches gives one stack however the interpreter got there
  * (3.11+ specialises its calls: different C paths, the same Python frames).
  * Native frames of other libraries between Python frames stay in place.
+ * A stripped build's evaluation loop may call out from a part that has no
+ * symbol (.cold): 3.11+ then finds the loop's frames by where their
+ * _PyCFrame or shim frame lives on the C stack (find_hosts), once.
  */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
