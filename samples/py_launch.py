@@ -3,7 +3,7 @@
 from classes and methods of its own, and knows nothing of omniprof.
 
     py_launch.py [--pydll] [--iterations N] [--depth D] [--generator]
-                 [--coroutine] [--settrace] [--threads T] [--gc] [--fork]
+                 [--coroutine] [--settrace] [--threads T] [--gc] [--daemon] [--fork]
                  [--helper LIB [--native-thread] [--c-fork]]
 
 ctypes.CDLL releases the GIL around each driver call (as PyTorch does);
@@ -11,7 +11,8 @@ ctypes.CDLL releases the GIL around each driver call (as PyTorch does);
 frames between the loop and the launch.  --generator launches from inside a
 generator, --coroutine from coroutines run by asyncio.  --settrace runs
 everything under a trace function.  --threads starts T Python threads that launch too, while --gc
-keeps a thread collecting garbage.  --fork forks after the loop: the child
+keeps a thread collecting garbage.  --daemon leaves a daemon thread
+launching without end while the interpreter exits.  --fork forks after the loop: the child
 launches from Python too.  --helper loads LIB, a small C library
 (tests/integration/py_helper.c), through which --native-thread launches from
 a C thread that never runs Python, and --c-fork from a child that C forks
@@ -117,6 +118,13 @@ def thread_body(model, n, driver):
         model.step()  # @thread
 
 
+def forever(model, driver, started):
+    driver.bind()
+    while True:
+        model.step()  # @daemon
+        started.set()
+
+
 def collector(stop):
     while not stop.is_set():
         junk = [[i] * 4 for i in range(2000)]
@@ -151,6 +159,7 @@ def main():
     p.add_argument("--settrace", action="store_true")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--gc", action="store_true")
+    p.add_argument("--daemon", action="store_true")
     p.add_argument("--fork", action="store_true")
     p.add_argument("--helper")
     p.add_argument("--native-thread", action="store_true")
@@ -164,6 +173,10 @@ def main():
     helpers = [threading.Thread(target=collector, args=(stop,))] if a.gc else []
     workers = [threading.Thread(target=thread_body, args=(model, a.iterations, driver))
                for _ in range(a.threads)]
+    if a.daemon:
+        started = threading.Event()
+        threading.Thread(target=forever, args=(model, driver, started), daemon=True).start()
+        started.wait()
     for t in helpers + workers:
         t.start()
     run(model, a.iterations, a.generator, a.coroutine)  # @main

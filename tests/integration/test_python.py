@@ -275,6 +275,8 @@ class PythonStacks(unittest.TestCase):
             self.assertEqual(len({e["sf"] for e in main}), 1)
             self.assertEqual(len({e["sf"] for e in workers}), 1)
 
+        self.matrix(check)
+
     def test_names_in_any_script_and_lines_far_apart(self):
         """Latin-1, UCS-2 and UCS-4 names transcoded to UTF-8; a call far from
         its function's first line and far into its bytecode."""
@@ -317,9 +319,27 @@ class PythonStacks(unittest.TestCase):
 
         self.matrix(check)
 
-    # ---- where there is no Python to show ----------------------------------
+    def test_exit_while_a_daemon_thread_launches(self):
+        """The interpreter finalises while a daemon thread launches without
+        end: no crash, the same output, and the stacks recorded before are
+        right."""
+        for label, python in INTERPRETERS:
+            with self.subTest(python=label):
+                version = version_of(python)
+                for _ in range(3):
+                    by_pid, _ = self.profile(python, "--iterations", 200, "--daemon")
+                    (t,) = by_pid.values()
+                    pid = t["omniprof"]["pid"]
+                    daemon = [e for e in launches_of(t) if e["tid"] != pid]
+                    self.assertTrue(daemon)
+                    want = expected(version, loop_chain(0, [("daemon", "forever")]))
+                    for ev in daemon:
+                        got = python_frames(ev["args"]["Call stack"])
+                        # the last ones may be native only: finalising had begun
+                        if got:
+                            self.assertEqual(got[:len(want)], want)
 
-        self.matrix(check)
+    # ---- where there is no Python to show ----------------------------------
 
     def test_c_thread_c_fork_and_os_fork(self):
         for label, python in INTERPRETERS:
