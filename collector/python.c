@@ -382,6 +382,9 @@ static bool in_cold(uintptr_t ip, int n)
 static inline bool in_eval(void *ret, int n)
 {
     uintptr_t ip = (uintptr_t)ret - 1;
+#ifdef OMNIPROF_TEST_ANCHORS /* a test build: the symbol is not trusted, anchors find it */
+    return n && in_cold(ip, n);
+#endif
     return ip - py.eval_lo < py.eval_size || (n && in_cold(ip, n));
 }
 

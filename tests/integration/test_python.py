@@ -19,11 +19,12 @@ import sys
 import tempfile
 import unittest
 
-from helpers import BUILD, api_events, binary, load, run, traces
+from helpers import BUILD, LIB, api_events, binary, load, run, traces
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.normpath(os.path.join(HERE, "../../samples/py_launch.py"))
 HELPER = os.path.join(BUILD, "lib", "libpy_helper.so")
+ANCHORS = os.path.join(BUILD, "lib", "libomniprof_anchors.so")
 PYENV = os.path.expanduser("~/.pyenv/versions")
 PYENV_VERSIONS = ("3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
 
@@ -248,6 +249,29 @@ class PythonStacks(unittest.TestCase):
             self.assertEqual(len({e["sf"] for e in launches}), 1)
 
         self.matrix(check)
+
+    def test_loops_found_by_their_anchors(self):
+        """3.11+: with a build whose evaluation loop the symbol does not
+        cover (libomniprof_anchors.so trusts no symbol), each loop's native
+        frame is found by where its _PyCFrame or shim frame lives, and the
+        stacks are the same as with the symbol."""
+        for label, python in INTERPRETERS:
+            if version_of(python) < (3, 11):
+                continue
+            for args in (["--depth", "2"], ["--generator"], ["--coroutine"],
+                         ["--threads", "2", "--depth", "1"]):
+                with self.subTest(python=label, args=args):
+                    stacks = []
+                    for lib in (LIB, ANCHORS):
+                        out = tempfile.mkdtemp(dir=self.dir)
+                        r = run([python, SAMPLE, "--iterations", "30", *args], preload=False,
+                                LD_PRELOAD=lib, OMNIPROF=f"autostart=1,dir={out},stack_depth=96")
+                        self.assertEqual(r.returncode, 0, r.stderr)
+                        (t,) = map(load, traces(out))
+                        stacks.append(sorted({tuple(e["args"]["Call stack"])
+                                              for e in launches_of(t)}))
+                    self.assertEqual(stacks[1], stacks[0])
+                    self.assertTrue(all(python_frames(st) for st in stacks[1]))
 
     def test_threads_while_others_collect_garbage(self):
         def check(python, version, loader):
