@@ -12,7 +12,11 @@
  * complete.  A full table or arena drops the stack (counted), never blocks.
  * While a fork is under way no unwind starts (coll_forking, buffer.c).
  *
- * Symbolization happens at collection, on the control thread (symbols.c).
+ * When the thread runs Python code, its Python frames are merged in place
+ * of the interpreter's (python.c) before the stack is interned.
+ *
+ * Symbolization happens at collection, on the control thread (symbols.c,
+ * python_code.c).
  */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
@@ -25,8 +29,12 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "python.h"
 
 #define MAX_DEPTH 256
+/* native frames unwound when the thread runs Python: enough for its frames
+ * to reach `depth` once the interpreter's own are left out */
+#define PY_NATIVE_MAX 256
 #define SKIP_SLACK 8 /* frames of omniprof's own above the caller's */
 
 struct stack_slot {
@@ -131,35 +139,19 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
     return 0;
 }
 
-static uint64_t hash_frames(void *const *f, int n)
+static uint64_t hash_frames(const uint64_t *f, int n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a over the addresses */
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the entries */
     for (int i = 0; i < n; i++) {
-        h ^= (uint64_t)(uintptr_t)f[i];
+        h ^= f[i];
         h *= 1099511628211ull;
         h ^= h >> 29;
     }
     return h ? h : 1;
 }
 
-uint32_t coll_stack_capture(void)
+static uint32_t intern(struct stack_slot *table, const uint64_t *f, int n)
 {
-    struct stack_slot *table = __atomic_load_n(&slots, __ATOMIC_ACQUIRE);
-    /* a fork is under way: no unwind may be in flight as it copies us (the
-     * record's seq_cst fence orders this load after its busy flag) */
-    if (!table || atomic_load_explicit(&coll_forking, memory_order_relaxed))
-        return 0;
-    void *buf[MAX_DEPTH + SKIP_SLACK];
-    int n = unw_backtrace(buf, depth + SKIP_SLACK);
-    int skip = 0;
-    while (skip < n && is_skipped((uintptr_t)buf[skip]))
-        skip++;
-    void **f = buf + skip;
-    n -= skip;
-    if (n > depth)
-        n = depth;
-    if (n <= 0)
-        return 0;
     uint64_t h = hash_frames(f, n);
     for (uint32_t probe = 0, i = (uint32_t)h & (n_slots - 1); probe < 64;
          probe++, i = (i + 1) & (n_slots - 1)) {
@@ -182,8 +174,7 @@ uint32_t coll_stack_capture(void)
             atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
             return 0;
         }
-        for (int k2 = 0; k2 < n; k2++)
-            arena[off + (uint64_t)k2] = (uint64_t)(uintptr_t)f[k2];
+        memcpy(&arena[off], f, (size_t)n * sizeof *f);
         slot->offset = off;
         slot->depth = (uint32_t)n;
         atomic_store_explicit(&slot->ready, 1, memory_order_release);
@@ -191,6 +182,33 @@ uint32_t coll_stack_capture(void)
     }
     atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
     return 0;
+}
+
+uint32_t coll_stack_capture(void)
+{
+    struct stack_slot *table = __atomic_load_n(&slots, __ATOMIC_ACQUIRE);
+    /* a fork is under way: no unwind may be in flight as it copies us (the
+     * record's seq_cst fence orders this load after its busy flag) */
+    if (!table || atomic_load_explicit(&coll_forking, memory_order_relaxed))
+        return 0;
+    struct coll_py_stack py;
+    int n_py = coll_python_walk(&py, depth);
+    void *buf[PY_NATIVE_MAX + SKIP_SLACK];
+    int n = unw_backtrace(buf, (n_py ? PY_NATIVE_MAX : depth) + SKIP_SLACK);
+    bool cut = n == PY_NATIVE_MAX + SKIP_SLACK;
+    int skip = 0;
+    while (skip < n && is_skipped((uintptr_t)buf[skip]))
+        skip++;
+    void **nat = buf + skip;
+    n -= skip;
+    uint64_t f[MAX_DEPTH];
+    int m = n_py ? coll_python_merge(&py, nat, n, cut, f, depth) : 0;
+    if (m == 0) { /* no Python frames: the native stack as it is */
+        m = n < depth ? n : depth;
+        for (int i = 0; i < m; i++)
+            f[i] = (uint64_t)(uintptr_t)nat[i];
+    }
+    return m > 0 ? intern(table, f, m) : 0;
 }
 
 uint64_t coll_stacks_dropped(void)
@@ -211,6 +229,14 @@ int coll_stacks_collect(struct coll_session *s)
     s->stacks_dropped = coll_stacks_dropped();
     if (!slots)
         return 0;
+    static uint64_t py_dropped; /* control thread only */
+    if (coll_py_dropped() > py_dropped) {
+        py_dropped = coll_py_dropped();
+        coll_log(COLL_LOG_WARN, "python",
+                 "%llu Python file or function names were not kept (omniprof's tables are full); "
+                 "their frames read '?'",
+                 (unsigned long long)py_dropped);
+    }
     uint32_t *ids = malloc((s->n_events ? s->n_events : 1) * sizeof *ids);
     if (!ids)
         return -ENOMEM;
@@ -239,9 +265,14 @@ int coll_stacks_collect(struct coll_session *s)
         st->id = ids[i];
         st->depth = slot->depth;
         for (uint32_t k = 0; k < slot->depth; k++) {
-            /* return addresses: look up the call instruction just before */
             struct coll_frame *fr = &st->frames[k];
-            coll_symbolize(arena[slot->offset + k] - 1, fr);
+            uint64_t v = arena[slot->offset + k];
+            if (coll_python_frame(v)) {
+                coll_python_describe(v, fr);
+                continue;
+            }
+            /* return addresses: look up the call instruction just before */
+            coll_symbolize(v - 1, fr);
             fr->ip++;
             fr->offset++;
         }

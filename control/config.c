@@ -51,6 +51,7 @@ static const struct key {
     {"buffer_size", NULL, T_LONG, F(buffer_size), 0, 1, 1 << 20},
     {"max_threads", NULL, T_LONG, F(max_threads), 0, 1, 1 << 16},
     {"stack_depth", NULL, T_LONG, F(stack_depth), 0, 1, 256},
+    {"python_stack", NULL, T_BOOL, F(python_stack), 0, 0, 0},
     {"gzip_level", NULL, T_LONG, F(gzip_level), 0, 0, 9},
     {"table_rows", NULL, T_LONG, F(table_rows), 0, 0, LONG_MAX},
     {"log_level", NULL, T_LOGLEVEL, F(log_level), 0, 0, 0},
@@ -105,6 +106,7 @@ void ctl_config_defaults(struct ctl_config *c)
     c->buffer_size = 64;
     c->max_threads = 1024;
     c->stack_depth = 32;
+    c->python_stack = true;
     c->gzip_level = 1;
     c->table_rows = 100; /* torch: key_averages().table(row_limit=100) */
     c->log_level = COLL_LOG_INFO;

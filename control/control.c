@@ -27,6 +27,7 @@
 
 #include "collector.h"
 #include "internal.h"
+#include "python.h"
 #include "writer.h"
 
 extern char **environ;
@@ -247,6 +248,7 @@ static void start_session(int level)
     if (shut_down)
         return;
     write_pending();
+    coll_python_init(coll_opt.with_stack && cfg.python_stack); /* a libpython opened since */
     enum coll_gate_state before = coll_state();
     if (before == COLL_GATE_RECORDING) {
         coll_log(level, NULL, "already recording");
@@ -410,6 +412,7 @@ static void init(void)
     if (own_trace) {
         opt.stack_depth = (int)cfg.stack_depth;
         opt.with_stack = cfg.with_stack && coll_stacks_init(MAX_STACKS, (int)cfg.stack_depth) == 0;
+        coll_python_init(opt.with_stack && cfg.python_stack);
         opt.with_memory = cfg.with_memory && coll_memory_init(MAX_LIVE_ALLOCATIONS) == 0;
         opt.record_shapes = cfg.record_shapes;
     }
@@ -555,6 +558,7 @@ void ctl_exec_failed(bool was_recording)
  * control state as it is: it makes its own lock, pipe, thread and entry. */
 void ctl_atfork_prepare(void)
 {
+    coll_python_atfork_prepare();
     coll_buffers_atfork_prepare();
 }
 
@@ -566,6 +570,7 @@ void ctl_atfork_parent(void)
 void ctl_atfork_child(void)
 {
     pthread_mutex_init(&work_lock, NULL);
+    coll_python_atfork_child();
     if (!enabled)
         return;
     /* The parent's session stays the parent's: the child starts idle, with

@@ -35,6 +35,7 @@ struct ctl_config {
     long buffer_size;  /* MiB of event buffers */
     long max_threads;
     long stack_depth;
+    bool python_stack; /* Python frames in stacks (with_stack) */
     long gzip_level;
     long table_rows; /* rows of profiler_out_*.txt; 0: all */
     long log_level; /* enum coll_log_level */

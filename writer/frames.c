@@ -4,7 +4,8 @@
  * (chrome://tracing shows it when an event is selected).  Stacks share
  * their outer frames, so the tree is built once per session.  The readable
  * "Call stack" list in each event's args (Perfetto, TensorBoard) is written
- * by trace.c.
+ * by trace.c.  Python frames are written as Kineto names them,
+ * "file.py(LINE): function", with "python" as their category.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "python.h"
 
 struct node {
     uint32_t parent; /* 0: root */
@@ -21,7 +23,9 @@ struct node {
 
 void wr_frame_text(const struct coll_frame *f, char *buf, size_t cap)
 {
-    if (f->function)
+    if (coll_python_frame(f->ip)) /* "file.py(LINE): function" as it is */
+        snprintf(buf, cap, "%s", f->function ? f->function : "?");
+    else if (f->function)
         snprintf(buf, cap, "%s (%s+0x%" PRIx64 ")", f->function, f->module, f->offset);
     else
         snprintf(buf, cap, "%s+0x%" PRIx64, f->module, f->offset);

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Launch overhead: ns per cuLaunchKernel against the fake driver, bare,
-# preloaded but idle, recording, and recording with host stacks; then the
-# writer's throughput (bench_writer); then the trace reader's and `omniprof
-# summary`'s, on traces generated here (bench_reader, gen_trace.py): cost
-# must grow linearly with the input (one long string token, many distinct
-# kernel names).  Prints numbers; asserts nothing.
+# preloaded but idle, recording, and recording with host stacks; the same
+# from a Python loop through ctypes, 30 Python frames deep (bench_python.py),
+# with native stacks only (python_stack=false) and with Python frames; then
+# the writer's throughput (bench_writer); then the trace reader's and
+# `omniprof summary`'s, on traces generated here (bench_reader,
+# gen_trace.py): cost must grow linearly with the input (one long string
+# token, many distinct kernel names).  Prints numbers; asserts nothing.
 # cupti=false: this measures omniprof's own record path; with the fake CUPTI
 # the numbers would be the fake's (CUPTI's real cost is measured by
 # tests/gpu/run.sh on a GPU).
 #   OMNI_BUILD=build bash tests/bench/run.sh [LAUNCHES] [ROUNDS]
 #   (WRITER_EVENTS, READER_EVENTS: the writer's and the mixed trace's events)
+# PYTHONS: the interpreters of the Python case (default: python3 on PATH).
 set -euo pipefail
 B=${OMNI_BUILD:-build}
 N=${1:-200000}
@@ -38,6 +41,49 @@ for m in idle rec stacks; do
 done
 echo "($R rounds of $N launches, best round; $(nproc) cores; $(uname -m))"
 echo
+
+# The Python case: each mode run in turn, twice, best of all rounds kept
+# (a shared machine's noise only ever adds).
+here=$(cd "$(dirname "$0")" && pwd)
+PN=$((N / 4))
+for py in ${PYTHONS:-python3}; do
+    command -v "$py" >/dev/null 2>&1 || { echo "bench_python: no $py"; continue; }
+    declare -A pbest=()
+    for pass in 1 2; do
+        for m in bare idle native python; do
+            rec="dir=$out,autostart=1,buffer_size=512,log_level=warn,cupti=false"
+            case $m in
+            bare) vars=() ;;
+            idle) vars=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false") ;;
+            native) vars=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="$rec,python_stack=false") ;;
+            python) vars=(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="$rec") ;;
+            esac
+            line=$(env "${vars[@]}" "$py" "$here/bench_python.py" "$PN" "$R" 30)
+            v=$(best "$line")
+            if [ -z "${pbest[$m]:-}" ] || awk -v a="$v" -v b="${pbest[$m]}" 'BEGIN{exit !(a<b)}'; then
+                pbest[$m]=$v
+            fi
+            if [ $m = bare ]; then
+                about=${line#*(}
+            fi
+        done
+    done
+    echo "Python: ${about%)}"
+    printf '%-34s %10s %12s %16s\n' "mode" "ns/launch" "above bare" "above native"
+    for m in bare idle native python; do
+        case $m in
+        bare) label="bare (ctypes, fake driver)" ;;
+        idle) label="preloaded, idle" ;;
+        native) label="recording, python_stack=false" ;;
+        python) label="recording, Python frames" ;;
+        esac
+        printf '%-34s %10s %12s %16s\n' "$label" "${pbest[$m]}" \
+            "$(awk -v a="${pbest[$m]}" -v b="${pbest[bare]}" 'BEGIN{printf "%+.1f", a-b}')" \
+            "$(awk -v a="${pbest[$m]}" -v b="${pbest[native]}" 'BEGIN{printf "%+.1f", a-b}')"
+    done
+    echo
+    unset pbest
+done
 "$B/bin/bench_writer" "${WRITER_EVENTS:-1000000}"
 
 # The reader: traces made at run time, gzip'd as omniprof writes them.

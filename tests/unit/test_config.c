@@ -268,6 +268,7 @@ static const struct {
     {"buffer_size", "16"},
     {"max_threads", "77"},
     {"stack_depth", "12"},
+    {"python_stack", "false"},
     {"gzip_level", "6"},
     {"table_rows", "0"},
     {"log_level", "warn"},
