@@ -81,6 +81,32 @@ int cli_registry(char *out, size_t cap);
 /* A stage or rank for display: "-" when there is none. */
 void cli_stage_text(long stage, char *buf, size_t cap);
 
+/* summary_python.c: summary --by python | python-stack, the row of a
+ * launching call from its "Call stack" argument. */
+enum cli_py_group { CLI_PY_SITE = 1, CLI_PY_STACK };
+struct tr_reader;
+struct tr_value;
+struct wr_rows;
+struct cli_py_sites;
+/* frames_from: --frames-from PREFIX, or NULL (the library rule).  NULL
+ * when out of memory. */
+struct cli_py_sites *cli_py_sites_new(struct tr_reader *r, enum cli_py_group by,
+                                      const char *frames_from);
+void cli_py_sites_free(struct cli_py_sites *p);
+/* The row (a name interned by the reader) of a call whose "Call stack" is
+ * stack (NULL: none); NULL when out of memory. */
+const char *cli_py_site(struct cli_py_sites *p, const struct tr_value *stack);
+/* Whether some call had a Python frame to group by. */
+bool cli_py_sites_seen(const struct cli_py_sites *p);
+/* python-stack: the stacks of the first `top` rows of t (0: all), in full. */
+void cli_py_sites_legend(const struct cli_py_sites *p, FILE *f, const struct wr_rows *t,
+                         size_t top);
+/* Whether text is a Python frame, "FILE(LINE): NAME"; *file_len: FILE's. */
+bool cli_py_frame(const char *text, size_t *file_len);
+/* Whether a Python file is the library's: "<frozen ...>", under
+ * lib/python3* or lib64/python3*, or under site-packages or dist-packages. */
+bool cli_py_library_file(const char *file, size_t len);
+
 /* The subcommands: each takes its own argv (argv[0] is its name) and
  * returns the command's exit code (0 done, 1 not everything done, 2 bad
  * usage or input). */

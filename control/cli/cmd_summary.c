@@ -1,6 +1,7 @@
 /*
- * omniprof summary FILE [--top N]: the time table of a trace file, written
- * by omniprof or by torch.profiler / Kineto, gzip'd or not.
+ * omniprof summary FILE [--top N] [--by kernel|python|python-stack]
+ * [--frames-from PREFIX]: the time table of a trace file, written by
+ * omniprof or by torch.profiler / Kineto, gzip'd or not.
  *
  * The file is streamed through the trace reader (trace_reader.h), keeping
  * per event only what the table needs, so traces of millions of events are
@@ -10,6 +11,11 @@
  *     (joined by correlation id);
  *   - without GPU activity (omniprof's interposed record): a row per kernel,
  *     copy direction and memset from the API events' args.
+ * --by python and --by python-stack group the same calls by where Python
+ * made them instead (summary_python.c): a row per call site or per Python
+ * stack, with the GPU time of the work each call launched (joined by
+ * correlation id), the host time of the calls and their number.  A call
+ * counts when it launched GPU work or is a launch, copy or memset.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,22 +31,28 @@
 struct api_call {
     uint64_t correlation;
     uint64_t dur_ns;
+    const char *site; /* --by python*: its row; NULL otherwise */
+    bool has_row;     /* a launch, copy or memset by its args */
+    bool launched;    /* GPU work joined to it */
 };
 
 /* One GPU record waiting for its launch's host time. */
 struct gpu_ref {
     uint64_t correlation;
-    size_t row;
+    size_t row;      /* in gpu (by kernel) */
+    uint64_t dur_ns; /* --by python*: added to its launch's row at the join */
 };
 
 /* The names summary looks for, interned by the reader: compared by pointer. */
 struct names {
     const char *X, *kernel, *gpu_memcpy, *gpu_memset, *cuda_runtime, *cuda_driver;
     const char *correlation, *copy_kind, *value; /* args; "kernel" is one too */
+    const char *call_stack;
 };
 
 struct summary {
     struct names is;
+    struct cli_py_sites *by_python; /* --by python*: the rows by call site */
     struct wr_rows gpu, host;
     struct api_call *calls;
     size_t n_calls, cap_calls;
@@ -68,7 +80,8 @@ static int intern_names(struct tr_reader *r, struct names *n)
     bool ok = NAME(X, "X") && NAME(kernel, "kernel") && NAME(gpu_memcpy, "gpu_memcpy") &&
               NAME(gpu_memset, "gpu_memset") && NAME(cuda_runtime, "cuda_runtime") &&
               NAME(cuda_driver, "cuda_driver") && NAME(correlation, "correlation") &&
-              NAME(copy_kind, "copy kind") && NAME(value, "value");
+              NAME(copy_kind, "copy kind") && NAME(value, "value") &&
+              NAME(call_stack, "Call stack");
 #undef NAME
     return ok ? 0 : -ENOMEM;
 }
@@ -87,11 +100,16 @@ static uint64_t correlation(const struct summary *p, const struct tr_event *ev)
 
 static int gpu_event(struct summary *p, const struct tr_event *ev)
 {
-    struct wr_row *r = wr_rows_get(&p->gpu, ev->name ? ev->name : "");
-    if (!r || !push((void **)&p->refs, &p->n_refs, &p->cap_refs, sizeof *p->refs))
+    struct wr_row *r = NULL;
+    if (!p->by_python && !(r = wr_rows_get(&p->gpu, ev->name ? ev->name : "")))
         return -ENOMEM;
-    wr_row_gpu(r, dur_ns(ev));
-    p->refs[p->n_refs++] = (struct gpu_ref){correlation(p, ev), (size_t)(r - p->gpu.rows)};
+    if (!push((void **)&p->refs, &p->n_refs, &p->cap_refs, sizeof *p->refs))
+        return -ENOMEM;
+    if (r)
+        wr_row_gpu(r, dur_ns(ev));
+    /* --by python*: the row is the launching call's, known at the join */
+    p->refs[p->n_refs++] =
+        (struct gpu_ref){correlation(p, ev), r ? (size_t)(r - p->gpu.rows) : 0, dur_ns(ev)};
     return 0;
 }
 
@@ -110,13 +128,37 @@ static const char *host_row(const struct summary *p, const struct tr_event *ev)
     return NULL;
 }
 
+/* --by python*: the call's row now when it cannot be joined, else kept
+ * for the join. */
+static int python_call(struct summary *p, const struct tr_event *ev, uint64_t corr, uint64_t ns)
+{
+    const char *site = cli_py_site(p->by_python, tr_arg(ev, p->is.call_stack));
+    bool has_row = host_row(p, ev) != NULL;
+    if (!site)
+        return -ENOMEM;
+    if (!corr) {
+        struct wr_row *r = has_row ? wr_rows_get(&p->host, site) : NULL;
+        if (has_row && !r)
+            return -ENOMEM;
+        if (r)
+            wr_row_host(r, ns);
+        return 0;
+    }
+    if (!push((void **)&p->calls, &p->n_calls, &p->cap_calls, sizeof *p->calls))
+        return -ENOMEM;
+    p->calls[p->n_calls++] = (struct api_call){corr, ns, site, has_row, false};
+    return 0;
+}
+
 static int api_event(struct summary *p, const struct tr_event *ev)
 {
     uint64_t corr = correlation(p, ev), ns = dur_ns(ev);
+    if (p->by_python)
+        return python_call(p, ev, corr, ns);
     if (corr) {
         if (!push((void **)&p->calls, &p->n_calls, &p->cap_calls, sizeof *p->calls))
             return -ENOMEM;
-        p->calls[p->n_calls++] = (struct api_call){corr, ns};
+        p->calls[p->n_calls++] = (struct api_call){corr, ns, NULL, false, false};
     }
     const char *name = host_row(p, ev);
     struct wr_row *r = name ? wr_rows_get(&p->host, name) : NULL;
@@ -146,30 +188,89 @@ static int by_correlation(const void *a, const void *b)
     return (x->correlation > y->correlation) - (x->correlation < y->correlation);
 }
 
+static struct api_call *launch_of(struct summary *p, uint64_t corr)
+{
+    struct api_call key = {.correlation = corr};
+    return corr ? bsearch(&key, p->calls, p->n_calls, sizeof *p->calls, by_correlation) : NULL;
+}
+
 /* GPU rows get the host time of the calls that launched them. */
 static void join_host_times(struct summary *p)
 {
     qsort(p->calls, p->n_calls, sizeof *p->calls, by_correlation);
     for (size_t i = 0; i < p->n_refs; i++) {
-        struct api_call key = {p->refs[i].correlation, 0};
-        const struct api_call *c =
-            p->refs[i].correlation
-                ? bsearch(&key, p->calls, p->n_calls, sizeof *p->calls, by_correlation)
-                : NULL;
+        const struct api_call *c = launch_of(p, p->refs[i].correlation);
         if (c)
             wr_row_host(&p->gpu.rows[p->refs[i].row], c->dur_ns);
     }
 }
 
-static int summarise(const char *path, size_t top)
+/* --by python*: each GPU record goes to its launching call's row, and each
+ * call that launched GPU work or is a launch, copy or memset counts once,
+ * with its host time.  Rows are in p->host. */
+static int join_python(struct summary *p)
+{
+    qsort(p->calls, p->n_calls, sizeof *p->calls, by_correlation);
+    for (size_t i = 0; i < p->n_refs; i++) {
+        struct api_call *c = launch_of(p, p->refs[i].correlation);
+        struct wr_row *r = wr_rows_get(&p->host, c ? c->site : "(no launching call in the trace)");
+        if (!r)
+            return -ENOMEM;
+        wr_row_gpu(r, p->refs[i].dur_ns);
+        if (c)
+            c->launched = true;
+    }
+    for (size_t i = 0; i < p->n_calls; i++) {
+        const struct api_call *c = &p->calls[i];
+        struct wr_row *r = c->launched || c->has_row ? wr_rows_get(&p->host, c->site) : NULL;
+        if ((c->launched || c->has_row) && !r)
+            return -ENOMEM;
+        if (r)
+            wr_row_host(r, c->dur_ns);
+    }
+    return 0;
+}
+
+/* The table by Python call site or stack. */
+static int print_python(struct summary *p, const char *path, int by, const char *from, size_t top)
+{
+    if (by == CLI_PY_STACK)
+        printf("%s: %zu events; rows by Python stack (each listed in full below the table)\n", path,
+               p->events);
+    else if (from)
+        printf("%s: %zu events; rows by Python call site: the innermost frame whose file starts "
+               "with %s\n",
+               path, p->events, from);
+    else
+        printf("%s: %zu events; rows by Python call site: the innermost frame outside the "
+               "standard library and site-packages\n",
+               path, p->events);
+    if (!cli_py_sites_seen(p->by_python))
+        printf("(no launching call has a Python frame: was the trace recorded with "
+               "with_stack and python_stack on?)\n");
+    if (wr_rows_print(stdout, &p->host, top) < 0)
+        return -EIO;
+    cli_py_sites_legend(p->by_python, stdout, &p->host, top);
+    return ferror(stdout) ? -EIO : 0;
+}
+
+static int summarise(const char *path, size_t top, int by, const char *from)
 {
     struct summary p = {0};
     struct tr_reader *r = tr_reader_new(NULL);
     int rc = r ? intern_names(r, &p.is) : -ENOMEM;
+    if (rc == 0 && by && !(p.by_python = cli_py_sites_new(r, (enum cli_py_group)by, from)))
+        rc = -ENOMEM;
     if (rc == 0)
         rc = tr_read(r, path, &(struct tr_callbacks){.event = on_event}, &p);
     if (rc < 0) {
         fprintf(stderr, "omniprof: %s\n", r && tr_error(r)[0] ? tr_error(r) : strerror(-rc));
+    } else if (p.by_python) {
+        rc = join_python(&p);
+        if (rc == 0)
+            rc = print_python(&p, path, by, from, top);
+        if (rc == -ENOMEM)
+            fprintf(stderr, "omniprof: %s: out of memory\n", path);
     } else {
         join_host_times(&p);
         bool gpu = p.gpu.n > 0;
@@ -178,6 +279,7 @@ static int summarise(const char *path, size_t top)
                    : "no GPU activity: rows from the recorded API calls");
         rc = wr_rows_print(stdout, gpu ? &p.gpu : &p.host, top) < 0 ? -EIO : 0;
     }
+    cli_py_sites_free(p.by_python);
     tr_reader_free(r);
     wr_rows_free(&p.gpu);
     wr_rows_free(&p.host);
@@ -188,19 +290,47 @@ static int summarise(const char *path, size_t top)
 
 int cli_cmd_summary(int argc, char **argv)
 {
-    const char *path = NULL;
+    static const char usage[] =
+        "usage: omniprof summary TRACE[.json|.json.gz] [--top N]\n"
+        "                        [--by kernel|python|python-stack] [--frames-from PREFIX]\n";
+    const char *path = NULL, *from = NULL;
     size_t top = 0;
+    int by = 0; /* 0: by kernel, else enum cli_py_group */
+    bool by_given = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--top") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             top = strtoul(argv[++i], NULL, 10);
-        else if (!path && argv[i][0] != '-')
+        } else if (strcmp(argv[i], "--by") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            by_given = true;
+            if (strcmp(v, "kernel") == 0)
+                by = 0;
+            else if (strcmp(v, "python") == 0)
+                by = CLI_PY_SITE;
+            else if (strcmp(v, "python-stack") == 0)
+                by = CLI_PY_STACK;
+            else
+                return cli_bad_value("--by", v, "expected kernel, python or python-stack");
+        } else if (strcmp(argv[i], "--frames-from") == 0 && i + 1 < argc) {
+            from = argv[++i];
+            if (!from[0])
+                return cli_bad_value("--frames-from", from, "expected a path prefix");
+        } else if (!path && argv[i][0] != '-') {
             path = argv[i];
-        else
-            path = NULL, i = argc;
+        } else {
+            path = NULL;
+            break;
+        }
     }
-    if (!path) {
-        fprintf(stderr, "usage: omniprof summary TRACE[.json|.json.gz] [--top N]\n");
+    if (from && !by_given)
+        by = CLI_PY_SITE; /* --frames-from names what --by python groups by */
+    if (from && by != CLI_PY_SITE) {
+        fprintf(stderr, "omniprof: --frames-from goes with --by python\n%s", usage);
         return 2;
     }
-    return summarise(path, top);
+    if (!path) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    return summarise(path, top, by, from);
 }
