@@ -37,6 +37,18 @@ void coll_python_init(bool on);
 void coll_python_atfork_prepare(void);
 void coll_python_atfork_child(void);
 
+/* ---- step_on=py:MODULE:QUALNAME (python_step.c) ------------------------ */
+
+/* Names the Python function whose every completed call is a step. */
+void coll_python_step_on(const char *module, const char *qualname);
+/* The control thread, between requests: asks the interpreter (when there
+ * is one, running) to install the step in its main thread, until it is
+ * installed or cannot be; session: a session is armed or recording (only
+ * then does a missing name count towards its one warning).  Returns the ms
+ * to wait before the next call, -1 when none is needed. */
+int coll_python_step_tick(bool session);
+void coll_python_step_atfork_child(void);
+
 /* ---- the record path (stack.c): no lock, no malloc, no syscall --------- */
 
 #define COLL_PY_MAX_FRAMES 256

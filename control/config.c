@@ -44,6 +44,10 @@ static const struct key {
     {"delay_iterations", NULL, T_LONG, F(delay_iterations), 0, 0, LONG_MAX},
     {"max_iterations", NULL, T_LONG, F(max_iterations), 0, 0, LONG_MAX},
     {"stage", NULL, T_STAGE, F(stage), 0, 0, CTL_MAX_STAGE},
+    {"stage_env", NULL, T_STRING, F(stage_env), sizeof(((struct ctl_config *)0)->stage_env), 0, 0},
+    {"stage_map", NULL, T_STRING, F(stage_map), sizeof(((struct ctl_config *)0)->stage_map), 0, 0},
+    {"stage_title", NULL, T_STRING, F(stage_title), sizeof(((struct ctl_config *)0)->stage_title),
+     0, 0},
     {"stages", NULL, T_STAGES, F(stages), 0, 0, CTL_MAX_STAGE},
     {"autostart", NULL, T_BOOL, F(autostart), 0, 0, 0},
     {"toggle_signal", NULL, T_SIGNAL, F(toggle_signal), 0, 0, 0},
@@ -476,6 +480,34 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
     return fail(err, "%s: %s: unsupported key type", source, k->name);
 }
 
+/* Python identifiers joined by dots: "a.b_c.D" (ASCII; a name of other
+ * letters is taken as it is written). */
+static bool dotted_name(const char *s)
+{
+    bool start = true;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '.' && !start)
+            start = true;
+        else if (isalpha(ch) || ch == '_' || ch >= 0x80 || (!start && isdigit(ch)))
+            start = false;
+        else
+            return false;
+    }
+    return !start;
+}
+
+bool ctl_step_on_python(const struct ctl_config *c, char *module, size_t mcap, char *qualname,
+                        size_t qcap)
+{
+    if (strncmp(c->step_on, "py:", 3) != 0)
+        return false;
+    const char *m = c->step_on + 3, *colon = strchr(m, ':');
+    snprintf(module, mcap, "%.*s", colon ? (int)(colon - m) : (int)strlen(m), m);
+    snprintf(qualname, qcap, "%s", colon ? colon + 1 : "");
+    return true;
+}
+
 int ctl_config_validate(const struct ctl_config *c, const char *source, struct ctl_error *err)
 {
     if (c->profiler == CTL_PROFILER_TORCH && !c->dir[0])
@@ -491,11 +523,20 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
         return fail(err, "%s: stop_signal: same signal as toggle_signal", source);
     if (c->step_signal > 0 && (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
         return fail(err, "%s: step_signal: same signal as toggle_signal or stop_signal", source);
-    char shown[160];
-    if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
+    char shown[160], module[256], qualname[256];
+    if (ctl_stage_rules_check(c, source, err) < 0)
+        return -EINVAL;
+    if (ctl_step_on_python(c, module, sizeof module, qualname, sizeof qualname)) {
+        if (!dotted_name(module) || !dotted_name(qualname))
+            return fail(err,
+                        "%s: step_on: '%s' is not py:MODULE:QUALNAME (e.g. "
+                        "py:vllm.v1.worker.gpu_model_runner:GPUModelRunner.execute_model)",
+                        source, ctl_config_show(c->step_on, shown, sizeof shown));
+    } else if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
         return fail(err,
                     "%s: step_on: '%s' is not a call omniprof intercepts (e.g. cuGraphLaunch, "
-                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel)",
+                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel) nor "
+                    "py:MODULE:QUALNAME",
                     source, ctl_config_show(c->step_on, shown, sizeof shown));
     return 0;
 }

@@ -53,6 +53,10 @@ static bool shut_down;
 static ctl_cuda_profiler_fn cuda_profiler;
 static struct ctl_entry entry;      /* what the registry shows of this process */
 static char registry[PATH_MAX];     /* its directory; "" when unusable */
+/* Stage rules (stage.c): the stage is not known yet; it was found by one.
+ * Written under work_lock; stage_pending is read without it first. */
+static _Atomic bool stage_pending;
+static bool stage_by_rule;
 
 /* ---- naming ------------------------------------------------------------- */
 
@@ -128,12 +132,30 @@ static void publish(const char *state)
     }
 }
 
+/* A /proc/self file of NUL-separated text (cmdline) or one line (comm) as
+ * one line: NULs become spaces, trailing spaces and the newline go. */
+static void proc_text(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, cap - 1) : 0;
+    if (fd >= 0)
+        close(fd);
+    n = n < 0 ? 0 : n;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n'))
+        n--;
+    buf[n] = '\0';
+}
+
 /* Fills the entry's fixed fields (at start and in a fork child). */
 static void describe_process(void)
 {
     entry.pid = (int)getpid();
     entry.start_time = ctl_process_start_time(entry.pid);
     entry.stage = cfg.stage;
+    entry.stage_pending = stage_pending;
     entry.rank = rank;
     gethostname(entry.host, sizeof entry.host - 1);
     snprintf(entry.worker, sizeof entry.worker, "%s", worker);
@@ -150,17 +172,43 @@ static void describe_process(void)
         snprintf(entry.dir, sizeof entry.dir, "%.2000s/%.2000s", cwd, dir);
     else
         snprintf(entry.dir, sizeof entry.dir, "%s", dir);
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, entry.cmdline, sizeof entry.cmdline - 1) : 0;
-    if (fd >= 0)
-        close(fd);
-    n = n < 0 ? 0 : n;
-    for (ssize_t i = 0; i < n; i++)
-        if (entry.cmdline[i] == '\0')
-            entry.cmdline[i] = ' ';
-    while (n > 0 && entry.cmdline[n - 1] == ' ')
-        n--;
-    entry.cmdline[n] = '\0';
+    proc_text("/proc/self/cmdline", entry.cmdline, sizeof entry.cmdline);
+}
+
+/* A pending stage, from the rules (work_lock held): stage_env's variable
+ * as the process's environment has it now (Python's os.environ writes
+ * through to it), then the process title and command line as they are now.
+ * Once found the stage is kept, and the file names, the registry entry and
+ * the stages filter follow it.  Returns whether it was found now. */
+static bool resolve_stage(void)
+{
+    if (!stage_pending)
+        return false;
+    long stage = -1;
+    char why[sizeof cfg.stage_env + 32] = "";
+    if (cfg.stage_env[0]) {
+        stage = ctl_stage_of_value(&cfg, getenv(cfg.stage_env));
+        snprintf(why, sizeof why, "%s", cfg.stage_env);
+    }
+    static char text[sizeof entry.cmdline];
+    const char *const sources[] = {"/proc/self/comm", "/proc/self/cmdline"};
+    for (size_t i = 0; stage < 0 && cfg.stage_title[0] && i < 2; i++) {
+        proc_text(sources[i], text, sizeof text);
+        stage = ctl_stage_of_title(&cfg, text);
+        snprintf(why, sizeof why, "%s", i ? "the command line" : "the process title");
+    }
+    if (stage < 0)
+        return false;
+    cfg.stage = stage;
+    stage_by_rule = true;
+    stage_pending = false;
+    name_worker();
+    entry.stage = stage;
+    entry.stage_pending = false;
+    snprintf(entry.worker, sizeof entry.worker, "%s", worker);
+    proc_text("/proc/self/cmdline", entry.cmdline, sizeof entry.cmdline);
+    coll_log(COLL_LOG_DEBUG, NULL, "stage %ld, from %s", stage, why);
+    return true;
 }
 
 /* ---- the slow work (work_lock held) --------------------------------------- */
@@ -294,6 +342,7 @@ static void do_stop(void)
 
 static bool stage_selected(void)
 {
+    resolve_stage(); /* a stage known only since start-up is found at a request */
     if (cfg.n_stages == 0)
         return true;
     for (int i = 0; i < cfg.n_stages; i++)
@@ -304,6 +353,7 @@ static bool stage_selected(void)
 
 static void handle_request(char req)
 {
+    bool selected;
     pthread_mutex_lock(&work_lock);
     switch (req) {
     case CTL_REQ_FLUSH:
@@ -314,10 +364,19 @@ static void handle_request(char req)
     case CTL_REQ_STEP:
         coll_step();
         break;
+    case CTL_REQ_RESOLVE:
+        resolve_stage();
+        entry.requests++; /* the answer `omniprof start --stages` waits for */
+        break;
     case CTL_REQ_START:
     case CTL_REQ_STOP:
     case CTL_REQ_TOGGLE:
-        if (!stage_selected()) {
+        selected = stage_selected();
+        if (!selected && stage_pending) {
+            coll_log(COLL_LOG_INFO, NULL, "no stage rule has matched yet; signal ignored");
+            result("stage not known yet (no stage rule has matched): ignored");
+            entry.n_files = 0;
+        } else if (!selected) {
             coll_log(COLL_LOG_INFO, NULL, "stage %ld is not in stages; signal ignored", cfg.stage);
             result("stage %ld is not in stages: ignored", cfg.stage);
             entry.n_files = 0;
@@ -349,14 +408,18 @@ static void on_state_change(enum coll_gate_action action)
     ctl_pipe_post(action == COLL_GATE_END ? CTL_REQ_FLUSH : CTL_REQ_PUBLISH);
 }
 
+/* Reads requests; between them, installs step_on=py: when it waits to be
+ * (coll_python_step_tick says when to look again). */
 static void *control_thread(void *arg)
 {
     (void)arg;
     char buf[64];
     ssize_t n;
-    while ((n = ctl_pipe_read(buf, sizeof buf)) > 0)
+    do {
+        n = ctl_pipe_read(buf, sizeof buf, coll_python_step_tick(coll_state() != COLL_GATE_IDLE));
         for (ssize_t i = 0; i < n; i++)
             handle_request(buf[i]);
+    } while (n >= 0);
     return NULL;
 }
 
@@ -409,6 +472,9 @@ static void init(void)
     if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
     struct coll_options opt = {.step_on = coll_api_by_name(cfg.step_on)};
+    char module[sizeof cfg.step_on], qualname[sizeof cfg.step_on];
+    if (ctl_step_on_python(&cfg, module, sizeof module, qualname, sizeof qualname))
+        coll_python_step_on(module, qualname);
     if (own_trace) {
         opt.stack_depth = (int)cfg.stack_depth;
         opt.with_stack = cfg.with_stack && coll_stacks_init(MAX_STACKS, (int)cfg.stack_depth) == 0;
@@ -439,6 +505,7 @@ static void init(void)
         registry[0] = '\0';
     }
     pthread_mutex_lock(&work_lock);
+    stage_pending = ctl_stage_by_rule(&cfg);
     describe_process();
     if (cfg.autostart) {
         /* Quiet: under autostart every process of a tree (shells, shims,
@@ -512,7 +579,15 @@ void ctl_shutdown(void)
 
 void ctl_cuda_arrived(void)
 {
-    if (!enabled || !cfg.cupti || cfg.profiler == CTL_PROFILER_CUDA || atomic_load(&coll_cupti_active))
+    if (!enabled)
+        return;
+    if (stage_pending) { /* what the program set before it started CUDA */
+        pthread_mutex_lock(&work_lock);
+        if (resolve_stage())
+            publish(NULL);
+        pthread_mutex_unlock(&work_lock);
+    }
+    if (!cfg.cupti || cfg.profiler == CTL_PROFILER_CUDA || atomic_load(&coll_cupti_active))
         return;
     if (coll_cupti_setup(cfg.cupti_path, (size_t)cfg.cupti_buffer_size << 20) == 0 &&
         coll_recording() && coll_cupti_begin() < 0) /* a session that began before CUDA did */
@@ -571,11 +646,18 @@ void ctl_atfork_child(void)
 {
     pthread_mutex_init(&work_lock, NULL);
     coll_python_atfork_child();
+    coll_python_step_atfork_child();
     if (!enabled)
         return;
     /* The parent's session stays the parent's: the child starts idle, with
      * its own name, pipe and control thread. */
     coll_session_atfork_child();
+    if (stage_by_rule) {
+        /* a fork worker says who it is after the fork, as a spawned one does */
+        cfg.stage = -1;
+        stage_by_rule = false;
+        stage_pending = true;
+    }
     name_worker();
     ctl_pipe_drop_inherited();
     if (start_thread() < 0)

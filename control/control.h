@@ -27,6 +27,11 @@ struct ctl_config {
     long delay_iterations;
     long max_iterations; /* 0 = unlimited */
     long stage;          /* -1 = none */
+    /* Stage rules, for a process whose stage is not set: the stage is found
+     * when CUDA starts in the process and at each start request. */
+    char stage_env[128];   /* a variable whose value gives the stage, or "" */
+    char stage_map[512];   /* "VALUE:STAGE,A-B:STAGE,...": stage_env's values */
+    char stage_title[256]; /* an ERE whose first group in the title is the stage */
     int stages[CTL_MAX_STAGES];
     int n_stages; /* 0 = every stage reacts */
     bool autostart;
@@ -42,7 +47,9 @@ struct ctl_config {
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */
     int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
-    char step_on[64]; /* an API whose every completed call is a step; "" none */
+    /* an API whose every completed call is a step, or py:MODULE:QUALNAME, a
+     * Python function whose every call is one; "" none */
+    char step_on[256];
     char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */
@@ -84,7 +91,7 @@ int ctl_config_parse_ini(struct ctl_config *c, const char *text, size_t len, con
 int ctl_config_load_env(struct ctl_config *c, char *const *env, struct ctl_error *err);
 /* The longest k=v text of a config: every path (3 of PATH_MAX) with each
  * byte escaped as \xHH, plus the other keys. */
-#define CTL_CONFIG_TEXT_MAX (3 * 4 * PATH_MAX + 4096)
+#define CTL_CONFIG_TEXT_MAX (3 * 4 * PATH_MAX + 12288)
 /* Every key as k=v, parseable back into an equal config: 0, or -ENOSPC
  * when cap is too small (never with CTL_CONFIG_TEXT_MAX).  Any byte string
  * comes back unchanged; the text is printable UTF-8 on one line (control
@@ -106,6 +113,28 @@ bool ctl_signal_allowed(int sig);
  * cap.  Returns buf. */
 const char *ctl_config_show(const char *v, char *buf, size_t cap);
 
+/* Stage rules (stage.c) ---------------------------------------------------- */
+
+/* Whether c finds the stage by a rule: stage not set, stage_env or
+ * stage_title set. */
+bool ctl_stage_by_rule(const struct ctl_config *c);
+/* The stage a value of stage_env's variable gives: through stage_map (an
+ * entry VALUE:STAGE matches that exact value, A-B:STAGE a whole number from
+ * A to B), or without stage_map the value as a stage number.  A list
+ * ("2,3", as CUDA_VISIBLE_DEVICES may be) is taken by its first item.
+ * -1 when value is NULL or nothing matches. */
+long ctl_stage_of_value(const struct ctl_config *c, const char *value);
+/* The stage stage_title's first group gives in text (a process title or
+ * command line), when it matches and the group is a stage number; -1
+ * otherwise. */
+long ctl_stage_of_title(const struct ctl_config *c, const char *text);
+/* Checks stage_map's and stage_title's syntax (for ctl_config_validate). */
+int ctl_stage_rules_check(const struct ctl_config *c, const char *source, struct ctl_error *err);
+/* step_on=py:MODULE:QUALNAME: whether step_on names a Python function, and
+ * its two parts (cut to the caps given). */
+bool ctl_step_on_python(const struct ctl_config *c, char *module, size_t mcap, char *qualname,
+                        size_t qcap);
+
 /* Key names, for the CLI's help and the README. */
 size_t ctl_config_key_count(void);
 const char *ctl_config_key_name(size_t i);
@@ -121,6 +150,7 @@ struct ctl_entry {
     int pid;
     unsigned long long start_time; /* /proc/<pid>/stat starttime: tells pid reuse apart */
     long stage;                    /* -1: none */
+    bool stage_pending;            /* a stage rule has not matched yet */
     int rank;                      /* -1: none */
     char host[128];
     char worker[256];
@@ -160,7 +190,9 @@ bool ctl_maps_line(char *line, struct ctl_mapping *m);
 /* ---- signals (signals.c) ------------------------------------------------------ */
 
 /* sigqueue() values on the toggle signal: what the omniprof command sends. */
-enum { CTL_SIGNAL_START = 1, CTL_SIGNAL_STOP = 2 };
+enum { CTL_SIGNAL_START = 1, CTL_SIGNAL_STOP = 2, CTL_SIGNAL_RESOLVE = 3 };
+/* CTL_SIGNAL_RESOLVE: a process whose stage is pending evaluates its stage
+ * rules again and publishes (what `omniprof start --stages` asks first). */
 
 /* ---- the process side (control.c) --------------------------------------- */
 

@@ -17,6 +17,7 @@ enum {
     CTL_REQ_STEP = 'P',
     CTL_REQ_FLUSH = 'F',   /* max_iterations ended a session: write it */
     CTL_REQ_PUBLISH = 'R', /* the state changed: update the registry */
+    CTL_REQ_RESOLVE = 'Q', /* evaluate the stage rules again, and answer */
 };
 /* The signals really taken (0: none), which may differ from the
  * configuration's: a signal the program owns is left alone. */
@@ -32,9 +33,10 @@ void ctl_signals_take(const struct ctl_config *c, struct ctl_signals *taken);
 int ctl_pipe_open(void);
 /* Puts one request byte in; async-signal-safe, keeps errno, never blocks. */
 void ctl_pipe_post(char req);
-/* The control thread's blocking read: bytes read (> 0), or -errno when the
+/* The control thread's read, waiting at most timeout_ms (-1: as long as it
+ * takes): bytes read (> 0), 0 when the time ran out, or -errno when the
  * pipe was lost and could not be made anew (said once). */
-ssize_t ctl_pipe_read(char *buf, size_t cap);
+ssize_t ctl_pipe_read(char *buf, size_t cap, int timeout_ms);
 /* fork child: closes the parent's ends that are still ours. */
 void ctl_pipe_drop_inherited(void);
 

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,9 +80,18 @@ void ctl_pipe_post(char req)
     errno = saved;
 }
 
-ssize_t ctl_pipe_read(char *buf, size_t cap)
+ssize_t ctl_pipe_read(char *buf, size_t cap, int timeout_ms)
 {
     for (;;) {
+        if (timeout_ms >= 0) {
+            struct pollfd p = {.fd = fd_in, .events = POLLIN};
+            int ready = poll(&p, 1, timeout_ms);
+            if (ready == 0)
+                return 0;
+            if (ready < 0 && errno == EINTR)
+                continue;
+            /* ready, or the descriptor is gone: the read says which */
+        }
         ssize_t n = read(fd_in, buf, cap);
         if (n > 0)
             return n;

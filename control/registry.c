@@ -168,6 +168,7 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
     }
     fprintf(f, "{\n  \"pid\": %d,\n  \"start_time\": %llu,\n  \"stage\": %ld,\n  \"rank\": %d", e->pid,
             e->start_time, e->stage, e->rank);
+    fprintf(f, ",\n  \"stage_pending\": %s", e->stage_pending ? "true" : "false");
     put_string(f, "host", e->host);
     put_string(f, "worker", e->worker);
     put_string(f, "cmdline", e->cmdline);

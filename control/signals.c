@@ -4,7 +4,8 @@
  *
  *   toggle_signal (SIGUSR1): start when idle, stop and write when running.
  *     Sent with sigqueue() and a value (what the omniprof command does),
- *     it says exactly what to do: CTL_SIGNAL_START or CTL_SIGNAL_STOP.
+ *     it says exactly what to do: CTL_SIGNAL_START or CTL_SIGNAL_STOP (or
+ *     CTL_SIGNAL_RESOLVE: find a pending stage and answer).
  *   stop_signal (SIGUSR2): stop and write.
  *   step_signal (a free real-time signal by default): an iteration boundary.
  *
@@ -39,6 +40,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         req = CTL_REQ_START;
     else if (si && si->si_code == SI_QUEUE && si->si_value.sival_int == CTL_SIGNAL_STOP)
         req = CTL_REQ_STOP;
+    else if (si && si->si_code == SI_QUEUE && si->si_value.sival_int == CTL_SIGNAL_RESOLVE)
+        req = CTL_REQ_RESOLVE;
     ctl_pipe_post(req);
     errno = saved;
 }

@@ -60,6 +60,11 @@ struct cli_outcome {
  * the number of processes reached, or a negative errno; *out is malloc'ed. */
 int cli_request(const char *registry, const struct cli_selection *sel, int what, bool wait,
                 int timeout_ms, struct cli_outcome **out, size_t *n_out);
+/* With --stages: the selected processes whose stage is still pending are
+ * asked to evaluate their stage rules again (CTL_SIGNAL_RESOLVE), and
+ * waited for up to timeout_ms, so that a stage known only since start-up
+ * is selected by the request that follows. */
+void cli_resolve_pending(const char *registry, const struct cli_selection *sel, int timeout_ms);
 /* Stages asked for that no live process has, as text ("" if none). */
 void cli_missing_stages(const char *registry, const struct cli_selection *sel, char *buf,
                         size_t cap);

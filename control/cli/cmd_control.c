@@ -86,6 +86,7 @@ int cli_cmd_control(int argc, char **argv, int what)
     if (cli_registry(registry, sizeof registry) < 0)
         return 2;
     char missing[256];
+    cli_resolve_pending(registry, &sel, 2000);
     cli_missing_stages(registry, &sel, missing, sizeof missing);
     if (missing[0])
         fprintf(stderr, "omniprof: no profiled process has stage %s\n", missing);

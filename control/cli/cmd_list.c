@@ -1,6 +1,7 @@
 /*
  * omniprof list: the live profiled processes, one line each, sorted by
- * stage then pid; entries of exited processes are removed on the way.
+ * stage then pid; entries of exited processes are removed on the way.  A
+ * process whose stage rules have not matched yet shows stage "?".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +38,8 @@ int cli_cmd_list(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         char stage[24], rank[24], step[32];
         cli_stage_text(all[i].stage, stage, sizeof stage);
+        if (all[i].stage_pending)
+            snprintf(stage, sizeof stage, "?"); /* a stage rule has not matched yet */
         cli_stage_text(all[i].rank, rank, sizeof rank);
         ctl_signal_name(all[i].step_signal, step, sizeof step);
         /* the process wrote these: shown escaped, the command cut */

@@ -132,6 +132,8 @@ int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *
     e->pid = (int)get_int(root, "pid", 1, INT_MAX, 0);
     e->start_time = (unsigned long long)get_int(root, "start_time", 1, LLONG_MAX, 0);
     e->stage = (long)get_int(root, "stage", -1, CTL_MAX_STAGE, -1);
+    const char *pending[] = {"stage_pending", NULL};
+    e->stage_pending = yajl_tree_get(root, pending, yajl_t_true) != NULL;
     e->rank = (int)get_int(root, "rank", -1, INT_MAX, -1);
     copy_string(root, "host", e->host, sizeof e->host);
     copy_string(root, "worker", e->worker, sizeof e->worker);

@@ -157,6 +157,40 @@ static int send_request(const struct ctl_entry *e, int what, char *why, size_t c
     return 0;
 }
 
+void cli_resolve_pending(const char *registry, const struct cli_selection *sel, int timeout_ms)
+{
+    struct ctl_entry *all;
+    size_t n, asked = 0;
+    if (sel->n_stages == 0 || cli_registry_scan(registry, &all, &n, NULL) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        bool pid_ok = sel->n_pids == 0;
+        for (int k = 0; k < sel->n_pids; k++)
+            pid_ok |= all[i].pid == sel->pids[k];
+        if (pid_ok && all[i].stage_pending && cli_control_signal(all[i].toggle_signal) &&
+            send_request(&all[i], CTL_SIGNAL_RESOLVE, why, sizeof why) == 0)
+            all[asked++] = all[i];
+    }
+    for (int waited = 0; asked && waited <= timeout_ms; waited += 20) {
+        bool pending = false;
+        for (size_t i = 0; i < asked; i++) {
+            struct ctl_entry now;
+            if (all[i].pid == 0)
+                continue;
+            if (cli_registry_read(registry, all[i].pid, &now) < 0 || !cli_entry_alive(&now) ||
+                now.requests > all[i].requests)
+                all[i].pid = 0; /* answered, or gone */
+            else
+                pending = true;
+        }
+        if (!pending)
+            break;
+        sleep_ms(20);
+    }
+    free(all);
+}
+
 int cli_request(const char *registry, const struct cli_selection *sel, int what, bool wait,
                 int timeout_ms, struct cli_outcome **out, size_t *n_out)
 {

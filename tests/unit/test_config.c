@@ -261,6 +261,9 @@ static const struct {
     {"delay_iterations", "7"},
     {"max_iterations", "11"},
     {"stage", "2"},
+    {"stage_env", "CUDA_VISIBLE_DEVICES"},
+    {"stage_map", "0:0,1:1,2-3:2,GPU-a\\,b:4"},
+    {"stage_title", "omni-stage([0-9]+)"},
     {"stages", "0,2,9"},
     {"autostart", "true"},
     {"toggle_signal", "SIGRTMIN+2"},
@@ -336,6 +339,9 @@ Test(config, longest_config_fits_and_too_small_a_buffer_is_an_error)
     static char text[CTL_CONFIG_TEXT_MAX];
     memset(c.file_prefix, '\x01', sizeof c.file_prefix - 1);
     memset(c.step_on, '\xff', sizeof c.step_on - 1);
+    memset(c.stage_env, '\x02', sizeof c.stage_env - 1);
+    memset(c.stage_map, ',', sizeof c.stage_map - 1);
+    memset(c.stage_title, '\\', sizeof c.stage_title - 1);
     char *fields[] = {c.dir, c.runtime_dir, c.cupti_path};
     for (size_t f = 0; f < 3; f++) {
         memset(fields[f], f == 1 ? '\xfe' : '\x01', PATH_MAX - 1);
@@ -735,4 +741,102 @@ Test(config, ini_text_in_memory)
     cr_expect_eq(c.stage, 4);
     cr_expect_neq(ctl_config_parse_ini(&c, "stage = 1\n\x01\n", 12, "mem\n.ini", &err), 0);
     cr_expect(strstr(err.msg, "mem\\n.ini:2: ") == err.msg, "%s", err.msg);
+}
+
+/* ---- stage rules (stage.c) and step_on=py: ------------------------------ */
+
+Test(config, stage_from_a_variable_through_the_map)
+{
+    cr_assert_eq(ctl_config_parse_string(&c,
+                                         "stage_env=CUDA_VISIBLE_DEVICES,stage_map=0:0,1:1,"
+                                         "2-3:2, GPU-abc:7 ,MIG-1:2:5",
+                                         "OMNIPROF", &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(ctl_config_validate(&c, "t", &err), 0, "%s", err.msg);
+    cr_expect(ctl_stage_by_rule(&c));
+    static const struct {
+        const char *value;
+        long stage;
+    } cases[] = {
+        {"0", 0},   {"1", 1},     {"2", 2},       {"3", 2},       {"4", -1},
+        {"2,3", 2}, {" 3 ,0", 2}, {"GPU-abc", 7}, {"GPU-ab", -1}, {"MIG-1:2", 5},
+        {"", -1},   {"-1", -1},   {"02", 2},      {"x", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_eq(ctl_stage_of_value(&c, cases[i].value), cases[i].stage, "'%s'",
+                     cases[i].value);
+    cr_expect_eq(ctl_stage_of_value(&c, NULL), -1);
+    /* without a map the value is the stage number itself */
+    c.stage_map[0] = '\0';
+    cr_expect_eq(ctl_stage_of_value(&c, "3"), 3);
+    cr_expect_eq(ctl_stage_of_value(&c, "3,4"), 3);
+    cr_expect_eq(ctl_stage_of_value(&c, "GPU-abc"), -1);
+    cr_expect_eq(ctl_stage_of_value(&c, "2000000"), -1);
+    /* an explicit stage wins over the rules */
+    c.stage = 4;
+    cr_expect(!ctl_stage_by_rule(&c));
+}
+
+Test(config, stage_from_the_title_or_command_line)
+{
+    cr_assert_eq(ctl_config_set(&c, "stage_title", "omni-stage([0-9]+)", "t", &err), 0);
+    cr_assert_eq(ctl_config_validate(&c, "t", &err), 0, "%s", err.msg);
+    cr_expect(ctl_stage_by_rule(&c));
+    cr_expect_eq(ctl_stage_of_title(&c, "omni-stage2"), 2);
+    cr_expect_eq(ctl_stage_of_title(&c, "python3 server.py --name omni-stage13 -v"), 13);
+    cr_expect_eq(ctl_stage_of_title(&c, "python3"), -1);
+    cr_expect_eq(ctl_stage_of_title(&c, NULL), -1);
+    /* the group must be a stage number */
+    cr_assert_eq(ctl_config_set(&c, "stage_title", "worker-([a-z]+)", "t", &err), 0);
+    cr_expect_eq(ctl_stage_of_title(&c, "worker-abc"), -1);
+    cr_assert_eq(ctl_config_set(&c, "stage_title", "(VllmWorker|stage)-?([0-9]+)", "t", &err), 0);
+    cr_expect_eq(ctl_stage_of_title(&c, "VllmWorker-1"), -1, "the first group is the stage");
+}
+
+Test(config, stage_rules_that_cannot_work_are_errors)
+{
+    static const struct {
+        const char *text, *message;
+    } cases[] = {
+        {"stage_map=0:1", "stage_map: maps the values of stage_env's variable; set stage_env"},
+        {"stage_env=A=B", "stage_env: 'A=B' is not a variable name"},
+        {"stage_env=V,stage_map=0", "stage_map: '0' is not a list of VALUE:STAGE"},
+        {"stage_env=V,stage_map=0:x", "is not a list of VALUE:STAGE"},
+        {"stage_env=V,stage_map=0:1,2:", "is not a list of VALUE:STAGE"},
+        {"stage_env=V,stage_map=:1", "is not a list of VALUE:STAGE"},
+        {"stage_title=stage[0-9]+", "stage_title: 'stage[0-9]+' is not a POSIX extended regular "
+                                    "expression with a group"},
+        {"stage_title=stage-([0-9]+", "stage_title: 'stage-([0-9]+' is not a POSIX extended"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ctl_config_defaults(&c);
+        cr_assert_eq(ctl_config_parse_string(&c, cases[i].text, "OMNIPROF", &err), 0, "%s",
+                     err.msg);
+        cr_expect_eq(ctl_config_validate(&c, "OMNIPROF", &err), -EINVAL, "%s", cases[i].text);
+        cr_expect(strstr(err.msg, cases[i].message), "%s: %s", cases[i].text, err.msg);
+    }
+}
+
+Test(config, step_on_a_python_function)
+{
+    char module[256], qualname[256];
+    cr_assert_eq(ctl_config_set(&c, "step_on",
+                                "py:vllm.v1.worker.gpu_model_runner:GPUModelRunner.execute_model",
+                                "t", &err),
+                 0);
+    cr_expect_eq(ctl_config_validate(&c, "t", &err), 0, "%s", err.msg);
+    cr_assert(ctl_step_on_python(&c, module, sizeof module, qualname, sizeof qualname));
+    cr_expect_str_eq(module, "vllm.v1.worker.gpu_model_runner");
+    cr_expect_str_eq(qualname, "GPUModelRunner.execute_model");
+    cr_expect_eq(coll_api_by_name(c.step_on), 0);
+    static const char *const bad[] = {
+        "py:",     "py:m",      "py:m:",    "py::f",          "py:m:f.",
+        "py:m:1f", "py:a..b:f", "py:m:f:g", "py:m:<locals>.f"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(ctl_config_set(&c, "step_on", bad[i], "t", &err), 0);
+        cr_expect_eq(ctl_config_validate(&c, "OMNIPROF", &err), -EINVAL, "%s", bad[i]);
+        cr_expect(strstr(err.msg, "is not py:MODULE:QUALNAME"), "%s: %s", bad[i], err.msg);
+    }
+    cr_assert_eq(ctl_config_set(&c, "step_on", "cuGraphLaunch", "t", &err), 0);
+    cr_expect(!ctl_step_on_python(&c, module, sizeof module, qualname, sizeof qualname));
 }
