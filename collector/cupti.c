@@ -2,13 +2,14 @@
  * CUPTI: what ran on the GPU, when, on which stream, and which host call
  * caused it.  CUPTI is loaded with dlopen (never linked), subscribed once,
  * and used only while a session records:
- *   - callbacks on the launch, copy, memset and synchronisation calls of the
- *     runtime and driver APIs (only those: each enabled id costs time on
- *     every call) give the host API events, with CUPTI's correlation id;
- *     a driver call made inside a runtime call is the same call, not another;
- *   - activity records (kernels, copies, memsets, synchronisations,
- *     overheads) give the GPU events, stamped with omniprof's clock through
- *     cuptiActivityRegisterTimestampCallback.
+ *   - callbacks on the launch, copy, memset, synchronisation and event
+ *     record calls of the runtime and driver APIs (only those: each enabled
+ *     id costs time on every call) give the host API events, with CUPTI's
+ *     correlation id; a driver call made inside a runtime call is the same
+ *     call, not another;
+ *   - activity records (kernels, copies, memsets, synchronisations, CUDA
+ *     event records, overheads) give the GPU events, stamped with
+ *     omniprof's clock through cuptiActivityRegisterTimestampCallback.
  * Activity buffers (4 MiB each, cupti_buffer_size in all) come from a fixed
  * pool handed out lock-free; when it is empty CUPTI drops records (and
  * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on CUPTI's thread (or
@@ -50,14 +51,17 @@ static struct {
     CUptiResult (*ActivityFlushAll)(uint32_t);
     CUptiResult (*ActivityGetNextRecord)(uint8_t *, size_t, CUpti_Activity **);
     CUptiResult (*ActivityGetNumDroppedRecords)(CUcontext, uint32_t, size_t *);
+    CUptiResult (*ActivityEnableCudaEventDeviceTimestamps)(uint8_t);
 } api;
 
 static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
 static int setup_state; /* 0 not tried, 1 ready, -1 failed (warned) */
 static CUpti_SubscriberHandle subscriber;
+static uint32_t cupti_version; /* cuptiGetVersion's answer, once ready */
 
-/* Which callback ids are ours, and whether they take a host stack. */
-enum { CB_TRACED = 1, CB_STACK = 2 };
+/* Which callback ids are ours, whether they take a host stack, and which
+ * launch a graph (their first parameter, the graph exec, is kept). */
+enum { CB_TRACED = 1, CB_STACK = 2, CB_GRAPH = 4 };
 static uint8_t runtime_cb[CUPTI_RUNTIME_TRACE_CBID_SIZE];
 static uint8_t driver_cb[CUPTI_DRIVER_TRACE_CBID_SIZE];
 
@@ -131,7 +135,13 @@ static const char *result_text(CUptiResult r)
     return s ? s : "unknown CUPTI error";
 }
 
-/* API names we trace: launches, copies, memsets, synchronisations. */
+static bool is_graph_launch(const char *name)
+{
+    return strncmp(name, "cudaGraphLaunch", 15) == 0 || strncmp(name, "cuGraphLaunch", 13) == 0;
+}
+
+/* API names we trace: launches, copies, memsets, synchronisations and the
+ * event records that synchronisations wait for. */
 static uint8_t wanted(const char *name)
 {
     static const char *const prefixes[] = {"cudaLaunchKernel", "cudaLaunchCooperativeKernel",
@@ -139,10 +149,13 @@ static uint8_t wanted(const char *name)
                                            "cuLaunchKernel", "cuLaunchCooperativeKernel",
                                            "cuGraphLaunch", "cuMemcpy", "cuMemset"};
     static const char *const syncs[] = {"cudaDeviceSynchronize", "cudaStreamSynchronize",
-                                        "cuCtxSynchronize", "cuStreamSynchronize"};
+                                        "cudaEventSynchronize",  "cudaStreamWaitEvent",
+                                        "cudaEventRecord",       "cuCtxSynchronize",
+                                        "cuStreamSynchronize",   "cuEventSynchronize",
+                                        "cuStreamWaitEvent",     "cuEventRecord"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-            return CB_TRACED | CB_STACK;
+            return CB_TRACED | CB_STACK | (is_graph_launch(name) ? CB_GRAPH : 0);
     for (size_t i = 0; i < sizeof syncs / sizeof *syncs; i++)
         if (strncmp(name, syncs[i], strlen(syncs[i])) == 0)
             return CB_TRACED;
@@ -199,6 +212,10 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
     ev->u.cupti.name = cb->functionName;
     ev->u.cupti.cbid = cbid;
     ev->u.cupti.domain = runtime ? COLL_DOMAIN_RUNTIME : COLL_DOMAIN_DRIVER;
+    /* cudaGraphLaunch_v10000_params and cuGraphLaunch_params begin with the exec */
+    ev->u.cupti.graph = (flags & CB_GRAPH) && cb->functionParams
+                            ? (uint64_t)(uintptr_t) * (void *const *)cb->functionParams
+                            : 0;
     coll_record_commit(ev);
 }
 
@@ -221,6 +238,13 @@ static void CUPTIAPI buffer_requested(uint8_t **buffer, size_t *size, size_t *ma
     }
     /* pool empty: CUPTI drops records and counts them */
 }
+
+_Static_assert(
+    (int)COLL_SYNC_EVENT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_EVENT_SYNCHRONIZE &&
+        (int)COLL_SYNC_STREAM_WAIT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_WAIT_EVENT &&
+        (int)COLL_SYNC_STREAM == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_SYNCHRONIZE &&
+        (int)COLL_SYNC_CONTEXT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE,
+    "enum coll_sync_type is CUPTI's");
 
 static const char *intern(const char *name)
 {
@@ -311,7 +335,36 @@ static void add_record(const CUpti_Activity *rec)
                                                   : "CUPTI Overhead")};
         break;
     }
-    default: /* synchronisation and other kinds: the API event says enough */
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
+        const CUpti_ActivitySynchronization2 *y = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){.start_ns = y->start,
+                               .end_ns = y->end,
+                               .correlation = y->correlationId,
+                               .kind = COLL_GPU_SYNC,
+                               .sync_type = (uint8_t)y->type,
+                               .device = UINT32_MAX,
+                               .context = y->contextId,
+                               .stream = y->streamId,
+                               .event_id = y->cudaEventId};
+        break;
+    }
+    case CUPTI_ACTIVITY_KIND_CUDA_EVENT: {
+        const CUpti_ActivityCudaEvent2 *e = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){.start_ns = e->deviceTimestamp,
+                               .end_ns = e->deviceTimestamp,
+                               .correlation = e->correlationId,
+                               .kind = COLL_GPU_EVENT,
+                               .device = e->deviceId,
+                               .context = e->contextId,
+                               .stream = e->streamId,
+                               .event_id = e->eventId};
+        break;
+    }
+    default: /* no other kind is enabled */
         break;
     }
 }
@@ -374,6 +427,7 @@ int coll_cupti_setup(const char *path, size_t buffer_bytes)
     LOAD(ActivityFlushAll, true);
     LOAD(ActivityGetNextRecord, true);
     LOAD(ActivityGetNumDroppedRecords, true);
+    LOAD(ActivityEnableCudaEventDeviceTimestamps, false);
     api.GetVersion(&version);
     if (version / 10000 != CUPTI_API_VERSION / 10000) {
         snprintf(why, sizeof why, "CUPTI API version %u, omniprof reads version %u records",
@@ -415,6 +469,7 @@ int coll_cupti_setup(const char *path, size_t buffer_bytes)
         }
     }
     setup_state = 1;
+    cupti_version = version;
     atomic_store(&coll_cupti_active, 1);
     pthread_mutex_unlock(&setup_lock);
     coll_log(COLL_LOG_DEBUG, "cupti", "CUPTI %u ready", version);
@@ -427,9 +482,14 @@ fail:
     return -1;
 }
 
-static const CUpti_ActivityKind kinds[] = {
-    CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMSET,
-    CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, CUPTI_ACTIVITY_KIND_OVERHEAD};
+/* Each kind enabled here has its case in add_record and its events in the
+ * trace (writer/gpu.c). */
+static const CUpti_ActivityKind kinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
+                                           CUPTI_ACTIVITY_KIND_MEMCPY,
+                                           CUPTI_ACTIVITY_KIND_MEMSET,
+                                           CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
+                                           CUPTI_ACTIVITY_KIND_CUDA_EVENT,
+                                           CUPTI_ACTIVITY_KIND_OVERHEAD};
 
 static void enable_all(uint32_t on)
 {
@@ -441,6 +501,9 @@ static void enable_all(uint32_t on)
             api.EnableCallback(on, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, cb);
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         (on ? api.ActivityEnable : api.ActivityDisable)(kinds[i]);
+    /* when the GPU reached each recorded event (else CUDA event records carry no time) */
+    if (on && api.ActivityEnableCudaEventDeviceTimestamps)
+        api.ActivityEnableCudaEventDeviceTimestamps(1);
 }
 
 void coll_cupti_begin(void)
@@ -475,6 +538,8 @@ void coll_set_device_describer(coll_device_describer describe)
 static void describe_devices(struct coll_session *s)
 {
     for (size_t i = 0; i < s->n_gpu; i++) {
+        if (s->gpu[i].device == UINT32_MAX)
+            continue; /* a synchronisation: its context's device is described */
         int id = (int)s->gpu[i].device;
         size_t k = 0;
         while (k < s->n_devices && s->devices[k].id != id)
@@ -494,6 +559,7 @@ int coll_cupti_collect(struct coll_session *s)
     s->cupti = atomic_load(&coll_cupti_active) != 0;
     if (!s->cupti)
         return 0;
+    s->cupti_version = cupti_version;
     api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     size_t dropped = 0;
     api.ActivityGetNumDroppedRecords(NULL, 0, &dropped);
