@@ -38,6 +38,8 @@ int wr_commit(const char *tmp, const char *final_path, int status);
 
 /* ---- the two outputs ---------------------------------------------------- */
 
+/* baseTimeNanoseconds of a session that began at ns (trace.c). */
+uint64_t wr_base_time(uint64_t ns);
 /* path: where to write; trace_name: the final path, recorded as traceName. */
 int wr_trace(const struct coll_session *s, const struct wr_options *o, const char *path,
              const char *trace_name);
@@ -51,10 +53,15 @@ struct wr_corr {
     uint64_t correlation;
     size_t index;
 };
-/* GPU records and CUPTI API events by correlation id, for linking. */
+/* GPU records and CUPTI API events by correlation id, for linking, and the
+ * device of each context (synchronisation records name only a context). */
 struct wr_gpu_index {
     struct wr_corr *gpu, *api;
     size_t n_gpu, n_api;
+    struct wr_context {
+        uint32_t context, device;
+    } contexts[32];
+    size_t n_contexts;
 };
 int wr_gpu_index(struct wr_gpu_index *ix, const struct coll_session *s);
 void wr_gpu_index_free(struct wr_gpu_index *ix);
@@ -63,14 +70,35 @@ const struct coll_gpu *wr_gpu_of(const struct wr_gpu_index *ix, const struct col
                                  uint64_t correlation);
 const struct coll_event *wr_api_of(const struct wr_gpu_index *ix, const struct coll_session *s,
                                    uint64_t correlation);
+/* The call's index in s->events, or SIZE_MAX. */
+size_t wr_api_index(const struct wr_gpu_index *ix, uint64_t correlation);
+/* The device a GPU record ran on (a synchronisation's: its context's). */
+uint32_t wr_gpu_device(const struct wr_gpu_index *ix, const struct coll_gpu *g);
+
+/* ---- links between events (links.c) ------------------------------------- */
+
+struct wr_links {
+    uint64_t *ext;     /* "External id" of each event, in s->events order */
+    uint64_t *gpu_ext; /* ... and of each GPU record, in s->gpu order */
+    uint64_t *flow;    /* ac2g flow id of each GPU record; 0: its call is not here */
+    struct wr_span {   /* ProfilerStep#N: one per step event, in order */
+        size_t event;  /* the step event's index in s->events */
+        int32_t tid;
+        uint64_t start_ns, end_ns, ext;
+    } * spans;
+    size_t n_spans;
+};
+int wr_links_build(struct wr_links *l, const struct coll_session *s, const struct wr_gpu_index *ix);
+void wr_links_free(struct wr_links *l);
+
 void wr_gpu_device_properties(struct wr_out *o, const struct coll_session *s);
-void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, uint64_t ts);
+void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, const struct wr_options *opt,
+                     const struct wr_gpu_index *ix, uint64_t ts);
 void wr_gpu_events(struct wr_out *o, const struct coll_session *s, const struct wr_options *opt,
-                   const struct wr_gpu_index *ix, uint64_t base);
-/* The "s" end of a call's flow, when it made GPU work. */
-void wr_gpu_flow_start(struct wr_out *o, const struct coll_session *s,
-                       const struct wr_gpu_index *ix, const struct wr_options *opt,
-                       const struct coll_event *ev, uint64_t base);
+                   const struct wr_gpu_index *ix, const struct wr_links *l, uint64_t base);
+/* The "s" ends of a call's flows, one per GPU record it made. */
+void wr_gpu_flow_start(struct wr_out *o, const struct wr_gpu_index *ix, const struct wr_links *l,
+                       const struct wr_options *opt, const struct coll_event *ev, uint64_t base);
 
 /* ---- host stacks (frames.c) --------------------------------------------- */
 

@@ -35,6 +35,7 @@ struct wr_options {
     int pid;
     int stage; /* -1: none */
     int rank;  /* -1: none */
+    int world_size, local_rank; /* from the rank's launcher; -1: not known */
     bool with_stack, record_shapes, profile_memory;
     bool table_to_stderr; /* also print the table on stderr */
 };

@@ -8,17 +8,15 @@ import gzip
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
 
 from helpers import (CLI, LIB, base_env, binary, entries, load, per_kernel,
-                     read_text, spawn, traces, wait_for)
+                     read_text, spawn, trace_dir, traces, wait_for)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures")
 
@@ -54,8 +52,7 @@ def group_alive(group):
 
 class Control(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-control-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-control-")
         self.procs = []
         self.groups = []
 

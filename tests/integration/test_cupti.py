@@ -6,11 +6,9 @@ pairs linking each call to its GPU work, one clock, no double records, and
 the fallbacks when CUPTI is missing or already taken."""
 import collections
 import os
-import shutil
-import tempfile
 import unittest
 
-from helpers import LIB, binary, load, run, traces
+from helpers import LIB, binary, load, run, trace_dir, traces
 
 
 def cupti_env(**extra):
@@ -19,8 +17,7 @@ def cupti_env(**extra):
 
 class Cupti(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cupti-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cupti-")
 
     def profile(self, name, *args, omniprof="", **env):
         r = run([binary(name), *map(str, args)],
@@ -77,10 +74,16 @@ class Cupti(unittest.TestCase):
                     "est. achieved occupancy %"):
             self.assertIn(key, k)
         self.assertEqual(t["deviceProperties"][0]["numSms"], 132)
-        names = {(e["pid"], e["args"]["name"]) for e in t["traceEvents"]
-                 if e.get("name") in ("process_name", "thread_name") and e["pid"] == 0}
-        self.assertIn((0, "GPU 0"), names)
-        self.assertIn((0, "stream 7 "), names)
+        # the GPU's process as Kineto names it: the program's name, labelled
+        # "GPU 0", sorted after the host processes
+        gpu_meta = {e["name"]: e["args"] for e in t["traceEvents"]
+                    if e.get("ph") == "M" and e["pid"] == 0 and e["tid"] == 0}
+        self.assertEqual(gpu_meta["process_name"], {"name": "driver_loop"})
+        self.assertEqual(gpu_meta["process_labels"], {"labels": "GPU 0"})
+        self.assertEqual(gpu_meta["process_sort_index"], {"sort_index": 5000000})
+        streams = {e["args"]["name"] for e in t["traceEvents"]
+                   if e.get("name") == "thread_name" and e["pid"] == 0}
+        self.assertIn("stream 7 ", streams)
 
     def test_no_double_records(self):
         _, t = self.profile("driver_loop", 5)
@@ -100,12 +103,26 @@ class Cupti(unittest.TestCase):
                          "the driver calls inside runtime calls are not recorded again")
         kernels = collections.Counter(e["name"] for e in gpu if e["cat"] == "kernel")
         self.assertEqual(kernels, {"rt_scale": 4 + 4 * 3, "rt_add": 4})
-        # a graph launch links to each kernel of its graph
-        graph_calls = [e["args"]["correlation"] for e in api if e["name"] == "cudaGraphLaunch"]
-        per_call = collections.Counter(g["args"]["correlation"] for g in gpu)
-        self.assertTrue(all(per_call[c] == 3 for c in graph_calls))
-        ends = collections.Counter(f["id"] for f in flows if f["ph"] == "f")
-        self.assertTrue(all(ends[c] == 3 for c in graph_calls))
+        # a graph launch names its graph, not a kernel, and links to each
+        # kernel of its graph by a flow of its own
+        graph_calls = [e for e in api if e["name"] == "cudaGraphLaunch"]
+        self.assertEqual(len(graph_calls), 4)
+        per_call = collections.defaultdict(list)
+        for g in gpu:
+            per_call[g["args"]["correlation"]].append(g)
+        flow_at = collections.defaultdict(list)  # (ph, pid, tid, ts) -> flow ids
+        for f in flows:
+            flow_at[f["ph"], f["pid"], f["tid"], f["ts"]].append(f["id"])
+        for call in graph_calls:
+            self.assertNotIn("kernel", call["args"])
+            self.assertGreater(call["args"]["graph exec"], 0)
+            kernels = per_call[call["args"]["correlation"]]
+            self.assertEqual([k["name"] for k in kernels], ["rt_scale"] * 3)
+            self.assertEqual({k["args"]["graph id"] for k in kernels}, {call["args"]["graph id"]})
+            ended = sorted(i for k in kernels for i in flow_at["f", k["pid"], k["tid"], k["ts"]])
+            started = sorted(flow_at["s", call["pid"], call["tid"], call["ts"]])
+            self.assertEqual(len(ended), 3)
+            self.assertEqual(ended, started, "one flow per kernel, all from the call")
 
     def test_table_has_gpu_times(self):
         self.profile("driver_loop", 8)

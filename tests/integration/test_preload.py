@@ -7,16 +7,14 @@ import collections
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-from helpers import (CLI, LIB, base_env, load, per_kernel, launches, abs_ns, read_text, run,
-                     spawn, traces, binary, wait_ready, wait_traces)
+from helpers import (CLI, LIB, api_events, base_env, load, per_kernel, launches, abs_ns, read_text,
+                     run, spawn, trace_dir, traces, binary, wait_ready, wait_traces)
 
 SAMPLE = binary("driver_loop")
 RUNTIME_SAMPLE = binary("runtime_alloc")
@@ -24,8 +22,7 @@ RUNTIME_SAMPLE = binary("runtime_alloc")
 
 class Preload(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-it-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-it-")
 
     def bare_output(self, *args):
         r = run([SAMPLE, *args], preload=False)
@@ -68,7 +65,7 @@ class Preload(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "runtime_alloc: allocations=6 bytes=21504\n")
         t = load(traces(self.dir)[0])
-        x = [e for e in t["traceEvents"] if e["ph"] == "X"]
+        x = api_events(t)
         names = collections.Counter(e["name"] for e in x)
         # the runtime reaches the driver through cuGetProcAddress pointers:
         # one record per cudaMalloc, none for the driver call beneath it
@@ -138,8 +135,12 @@ class Preload(unittest.TestCase):
         self.assertEqual(len(files), 1)
         t = load(files[0])
         self.assertEqual(per_kernel(t), {"vec_add": 3, "scale": 3})
-        steps = [e["name"] for e in t["traceEvents"] if e.get("cat") == "user_annotation"]
+        steps = [e["name"] for e in t["traceEvents"]
+                 if e.get("cat") == "user_annotation" and e["ph"] == "i"]
         self.assertEqual(steps, ["omni_step #1", "omni_step #2", "omni_step #3"])
+        spans = [e["name"] for e in t["traceEvents"]
+                 if e.get("cat") == "user_annotation" and e["ph"] == "X"]
+        self.assertEqual(spans, ["ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"])
         self.assertIn("max_iterations (3) reached", r.stderr)
 
     def test_delay_and_max_from_ini(self):
@@ -269,8 +270,7 @@ class Preload(unittest.TestCase):
 
 class Cli(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cli-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cli-")
 
     def cli(self, *args, **env):
         return subprocess.run([CLI, *args], env=base_env(**env), capture_output=True, text=True,
