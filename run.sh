@@ -14,7 +14,10 @@ ROOT=$PWD
 BUILD=${OMNIPROF_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake pkg-config zlib1g-dev libunwind-dev libinih-dev
-          libcriterion-dev libmicrohttpd-dev libyajl-dev python3)
+          libcriterion-dev libmicrohttpd-dev libyajl-dev python3
+          # HTA (tests/third_party/hta), which tests/integration/test_hta.py runs
+          python3-pandas python3-numpy python3-plotly python3-networkx python3-pydot
+          python3-yaml python3-psutil)
 
 say() { printf '== %s\n' "$*"; }
 
