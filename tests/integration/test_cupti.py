@@ -8,7 +8,7 @@ import collections
 import os
 import unittest
 
-from helpers import LIB, binary, load, run, trace_dir, traces
+from helpers import LIB, abs_ns, binary, load, run, trace_dir, traces
 
 
 def cupti_env(**extra):
@@ -84,6 +84,85 @@ class Cupti(unittest.TestCase):
         streams = {e["args"]["name"] for e in t["traceEvents"]
                    if e.get("name") == "thread_name" and e["pid"] == 0}
         self.assertIn("stream 7 ", streams)
+
+    def test_synchronisations_as_kineto_writes_them(self):
+        # driver_loop with two streams: scale's stream waits for an event
+        # recorded after vec_add; the host waits for an event recorded after
+        # scale, for vec_add's stream, and for the device
+        _, t = self.profile("driver_loop", 3, 0, 2)
+        ev = t["traceEvents"]
+        calls = {e["args"]["correlation"]: e for e in ev
+                 if e.get("cat") in ("cuda_driver", "cuda_runtime")}
+        syncs = [e for e in ev if e.get("cat") == "cuda_sync"]
+        called = {"Event Sync": "cuEventSynchronize", "Stream Wait Event": "cuStreamWaitEvent",
+                  "Stream Sync": "cuStreamSynchronize", "Context Sync": "cuCtxSynchronize"}
+        self.assertEqual(collections.Counter(e["name"] for e in syncs),
+                         {name: 3 for name in called})
+        stream_of = {e["name"]: e["tid"] for e in ev if e.get("cat") == "kernel"}
+        records = {e["args"]["correlation"]: e for e in ev if e.get("cat") == "cuda_event"}
+        self.assertEqual(len(records), 6, "one cuda_event per cuEventRecord")
+        for sync in syncs:
+            a = sync["args"]
+            self.assertEqual(a["cuda_sync_kind"], sync["name"])
+            self.assertEqual(calls[a["correlation"]]["name"], called[sync["name"]])
+            self.assertEqual((sync["pid"], a["device"], a["context"]), (0, 0, 1))
+            if sync["name"] == "Stream Sync":
+                self.assertEqual((sync["tid"], a["stream"]), (stream_of["vec_add"],) * 2)
+            elif sync["name"] == "Stream Wait Event":
+                self.assertEqual((sync["tid"], a["stream"]), (stream_of["scale"],) * 2)
+            else:  # Kineto's: no stream is -1 in args, |-1| as the tid
+                self.assertEqual((sync["tid"], a["stream"]), (1, -1))
+            if sync["name"] in ("Event Sync", "Stream Wait Event"):
+                # the record waited on: the last cuEventRecord of that event before
+                rec = records[a["wait_on_cuda_event_record_corr_id"]]
+                self.assertEqual(calls[rec["args"]["correlation"]]["name"], "cuEventRecord")
+                self.assertEqual(a["correlation"] - rec["args"]["correlation"], 1,
+                                 "this iteration's record, made just before")
+                self.assertEqual(a["wait_on_stream"], rec["args"]["stream"])
+                self.assertEqual(a["wait_on_cuda_event_id"], rec["args"]["event_id"])
+                waited = "vec_add" if sync["name"] == "Stream Wait Event" else "scale"
+                self.assertEqual(a["wait_on_stream"], stream_of[waited])
+            else:
+                self.assertNotIn("wait_on_stream", a)
+
+    def test_versions_of_what_the_process_loaded(self):
+        _, t = self.profile("driver_loop", 1)
+        self.assertGreater(t["cuda_driver_version"], 10000)
+        self.assertGreater(t["cupti_version"], 10000)
+        self.assertNotIn("cuda_runtime_version", t, "a driver-API program loads no runtime")
+        self.assertEqual(len(t["trace_id"]), 32)
+        os.remove(traces(self.dir)[0])
+        _, t = self.profile("runtime_launch", 1)
+        self.assertEqual(t["cuda_runtime_version"], t["cuda_driver_version"])
+
+    def test_external_ids_link_calls_their_iterations_and_gpu_work(self):
+        _, t = self.profile("driver_loop", 3)
+        ev = t["traceEvents"]
+        spans = [e for e in ev if e.get("name", "").startswith("ProfilerStep#")]
+        self.assertEqual([(s["name"], s["cat"], s["ph"]) for s in spans],
+                         [(f"ProfilerStep#{n}", "user_annotation", "X") for n in (1, 2, 3)])
+        for a, b in zip(spans, spans[1:]):
+            self.assertEqual(abs_ns(t, a) + round(a["dur"] * 1000), abs_ns(t, b),
+                             "one iteration ends where the next begins")
+        calls = [e for e in ev if e.get("cat") in ("cuda_driver", "cuda_runtime")]
+        correlations = {e["args"]["correlation"] for e in ev if "correlation" in e.get("args", {})}
+        span_ids = [s["args"]["External id"] for s in spans]
+        self.assertFalse(set(span_ids) & correlations, "span ids are no correlation ids")
+        inside = 0
+        for c in calls:
+            span = next((s for s in spans if s["tid"] == c["tid"] and
+                         abs_ns(t, s) <= abs_ns(t, c) < abs_ns(t, s) + round(s["dur"] * 1000)),
+                        None)
+            want = span["args"]["External id"] if span else c["args"]["correlation"]
+            self.assertEqual(c["args"]["External id"], want, c["name"])
+            inside += span is not None
+        self.assertGreaterEqual(inside, 3 * 3, "the launches and syncs of each iteration")
+        by_corr = {c["args"]["correlation"]: c for c in calls}
+        gpu = [e for e in ev if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset", "cuda_sync")]
+        self.assertTrue(gpu)
+        for g in gpu:
+            self.assertEqual(g["args"]["External id"],
+                             by_corr[g["args"]["correlation"]]["args"]["External id"])
 
     def test_no_double_records(self):
         _, t = self.profile("driver_loop", 5)
