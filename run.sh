@@ -120,7 +120,9 @@ gpu_carry() {
 
 bench() {
     build
-    OMNI_BUILD="$BUILD" bash "$ROOT/tests/bench/run.sh"
+    # the benchmarked processes read every OMNIPROF_* variable: this script's
+    # own (OMNIPROF_BUILD_DIR) would turn profiling off in them
+    OMNI_BUILD="$BUILD" env -u OMNIPROF_BUILD_DIR bash "$ROOT/tests/bench/run.sh"
 }
 
 case "${1:-}" in
