@@ -5,14 +5,41 @@
 #ifndef OMNIPROF_WRITER_INTERNAL_H
 #define OMNIPROF_WRITER_INTERNAL_H
 
+#include <string.h>
+#include <zlib.h>
+
 #include "writer.h"
 
 /* ---- output stream (out.c): buffered, into zlib or a plain file -------- */
 
-struct wr_out;
+#define WR_OUT_BUF (256u * 1024u)
+
+/* Open only for the inline fast path below: out.c owns the fields. */
+struct wr_out {
+    size_t len;
+    int fd;
+    int err;
+    gzFile gz;
+    char buf[WR_OUT_BUF];
+};
 int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level);
-void wr_out_write(struct wr_out *o, const void *p, size_t n);
-void wr_out_puts(struct wr_out *o, const char *s);
+/* Appends what does not fit the buffer (flushing it). */
+void wr_out_write_slow(struct wr_out *o, const void *p, size_t n);
+/* The writer's hot path: a copy into the buffer, inline (a few calls per
+ * field of a million events). */
+static inline void wr_out_write(struct wr_out *o, const void *p, size_t n)
+{
+    if (n < WR_OUT_BUF - o->len) {
+        memcpy(o->buf + o->len, p, n);
+        o->len += n;
+    } else {
+        wr_out_write_slow(o, p, n);
+    }
+}
+static inline void wr_out_puts(struct wr_out *o, const char *s)
+{
+    wr_out_write(o, s, strlen(s));
+}
 void wr_out_printf(struct wr_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Integers without printf: the writer's hot path. */
 void wr_out_u64(struct wr_out *o, uint64_t v);
@@ -78,18 +105,19 @@ uint32_t wr_gpu_device(const struct wr_gpu_index *ix, const struct coll_gpu *g);
 /* ---- links between events (links.c) ------------------------------------- */
 
 struct wr_links {
-    uint64_t *ext;     /* "External id" of each event, in s->events order */
-    uint64_t *gpu_ext; /* ... and of each GPU record, in s->gpu order */
+    uint64_t *gpu_ext; /* "External id" of each GPU record, in s->gpu order */
     uint64_t *flow;    /* ac2g flow id of each GPU record; 0: its call is not here */
     struct wr_span {   /* ProfilerStep#N: one per step event, in order */
         size_t event;  /* the step event's index in s->events */
         int32_t tid;
         uint64_t start_ns, end_ns, ext;
-    } * spans;
+    } *spans;
     size_t n_spans;
 };
 int wr_links_build(struct wr_links *l, const struct coll_session *s, const struct wr_gpu_index *ix);
 void wr_links_free(struct wr_links *l);
+/* An event's "External id": its ProfilerStep's, or its correlation id. */
+uint64_t wr_links_ext(const struct wr_links *l, const struct coll_event *ev);
 
 void wr_gpu_device_properties(struct wr_out *o, const struct coll_session *s);
 void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, const struct wr_options *opt,

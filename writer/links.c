@@ -1,6 +1,7 @@
 /*
- * How the trace's events point at each other, worked out once per session
- * before anything is written:
+ * How the trace's events point at each other (the spans and the GPU side
+ * are worked out once per session before anything is written; a call's
+ * External id is looked up in the spans as it is written):
  *   - iterations as spans: each step event opens Kineto's ProfilerStep#N on
  *     the thread that marked it, until the next step (the last one until the
  *     session stopped);
@@ -21,13 +22,18 @@
 
 #include "internal.h"
 
-/* The largest correlation id of any event or GPU record of the session. */
-static uint64_t max_correlation(const struct coll_session *s)
+/* The largest correlation id of any event or GPU record of the session, and
+ * how many steps it has: one pass over the events. */
+static uint64_t scan(const struct coll_session *s, size_t *steps)
 {
     uint64_t max = 0;
-    for (size_t i = 0; i < s->n_events; i++)
-        if (s->events[i]->correlation > max)
-            max = s->events[i]->correlation;
+    *steps = 0;
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct coll_event *ev = s->events[i];
+        if (ev->correlation > max)
+            max = ev->correlation;
+        *steps += ev->kind == COLL_EV_STEP;
+    }
     for (size_t i = 0; i < s->n_gpu; i++)
         if (s->gpu[i].correlation > max)
             max = s->gpu[i].correlation;
@@ -35,15 +41,13 @@ static uint64_t max_correlation(const struct coll_session *s)
 }
 
 /* Spans from the step events (in start order, as s->events is). */
-static int build_spans(struct wr_links *l, const struct coll_session *s, uint64_t first_id)
+static int build_spans(struct wr_links *l, const struct coll_session *s, size_t n,
+                       uint64_t first_id)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_events; i++)
-        n += s->events[i]->kind == COLL_EV_STEP;
     l->spans = malloc((n ? n : 1) * sizeof *l->spans);
     if (!l->spans)
         return -1;
-    for (size_t i = 0; i < s->n_events; i++) {
+    for (size_t i = 0; n && i < s->n_events; i++) {
         const struct coll_event *ev = s->events[i];
         if (ev->kind != COLL_EV_STEP)
             continue;
@@ -60,21 +64,18 @@ static int build_spans(struct wr_links *l, const struct coll_session *s, uint64_
     return 0;
 }
 
-/* External ids of the events: steps are in start order, so one cursor
- * finds the span each event starts in. */
-static void event_ids(struct wr_links *l, const struct coll_session *s)
+uint64_t wr_links_ext(const struct wr_links *l, const struct coll_event *ev)
 {
-    size_t k = 0; /* spans[k - 1] is the last span begun so far */
-    for (size_t i = 0; i < s->n_events; i++) {
-        const struct coll_event *ev = s->events[i];
-        while (k < l->n_spans && l->spans[k].start_ns <= ev->start_ns)
-            k++;
-        const struct wr_span *in = k ? &l->spans[k - 1] : NULL;
-        l->ext[i] =
-            in && in->tid == ev->tid && ev->start_ns < in->end_ns ? in->ext : ev->correlation;
-        if (ev->kind == COLL_EV_STEP)
-            l->ext[i] = l->spans[k - 1].ext;
+    size_t lo = 0, hi = l->n_spans; /* the first span begun after ev */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->spans[mid].start_ns <= ev->start_ns)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    const struct wr_span *in = lo ? &l->spans[lo - 1] : NULL;
+    return in && in->tid == ev->tid && ev->start_ns < in->end_ns ? in->ext : ev->correlation;
 }
 
 /* GPU records: their call's External id, and their flow ids. */
@@ -88,7 +89,7 @@ static void gpu_ids(struct wr_links *l, const struct coll_session *s, const stru
         size_t api = wr_api_index(ix, c->correlation);
         if (api == SIZE_MAX)
             continue;
-        l->gpu_ext[c->index] = l->ext[api];
+        l->gpu_ext[c->index] = wr_links_ext(l, s->events[api]);
         bool first = j == 0 || ix->gpu[j - 1].correlation != c->correlation;
         l->flow[c->index] = first ? c->correlation : next_flow++;
     }
@@ -97,22 +98,20 @@ static void gpu_ids(struct wr_links *l, const struct coll_session *s, const stru
 int wr_links_build(struct wr_links *l, const struct coll_session *s, const struct wr_gpu_index *ix)
 {
     memset(l, 0, sizeof *l);
-    l->ext = malloc((s->n_events ? s->n_events : 1) * sizeof *l->ext);
+    size_t steps;
+    uint64_t max = scan(s, &steps);
     l->gpu_ext = malloc((s->n_gpu ? s->n_gpu : 1) * sizeof *l->gpu_ext);
     l->flow = calloc(s->n_gpu ? s->n_gpu : 1, sizeof *l->flow);
-    uint64_t max = max_correlation(s);
-    if (!l->ext || !l->gpu_ext || !l->flow || build_spans(l, s, max + 1) < 0) {
+    if (!l->gpu_ext || !l->flow || build_spans(l, s, steps, max + 1) < 0) {
         wr_links_free(l);
         return -1;
     }
-    event_ids(l, s);
     gpu_ids(l, s, ix, max + 1 + l->n_spans);
     return 0;
 }
 
 void wr_links_free(struct wr_links *l)
 {
-    free(l->ext);
     free(l->gpu_ext);
     free(l->flow);
     free(l->spans);

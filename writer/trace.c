@@ -336,7 +336,7 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_puts(o, "\"");
     }
     wr_out_puts(o, ", \"args\": {\"External id\": ");
-    wr_out_u64(o, l->ext[i]);
+    wr_out_u64(o, wr_links_ext(l, ev));
     wr_out_puts(o, ", \"correlation\": ");
     wr_out_u64(o, ev->correlation);
     wr_out_puts(o, ", \"result\": ");
