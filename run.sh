@@ -3,7 +3,11 @@
 #
 #   ./run.sh demo    install what is missing, build, profile the sample, show the result
 #   ./run.sh test    install what is missing, build (warnings are errors), run every test
-#   ./run.sh bench   build and print the launch-overhead benchmark
+#   ./run.sh check   quick pre-commit check: clang-format on every C file, the strict
+#                    build (in build-check/), the unit tests
+#   ./run.sh format-check [BASE]   clang-format on the C files changed since BASE
+#                    (default: where HEAD left origin/main, else HEAD~1, else every file)
+#   ./run.sh bench   build and print the benchmarks (launch overhead, writer, trace reader)
 #   ./run.sh build   install what is missing and build
 #   ./run.sh gpu-carry   build gpu_carry/ for tests/gpu/run.sh on a GPU machine
 #
@@ -18,12 +22,16 @@ PACKAGES=(build-essential cmake pkg-config zlib1g-dev libunwind-dev libinih-dev
           # HTA (tests/third_party/hta), which tests/integration/test_hta.py runs
           python3-pandas python3-numpy python3-plotly python3-networkx python3-pydot
           python3-yaml python3-psutil)
+# Debian 12's clang-format is version 14, the one .clang-format is checked with.
+FORMAT_PACKAGES=(clang-format)
 
 say() { printf '== %s\n' "$*"; }
 
+# install_missing [PACKAGE...]: the given packages, or the build's.
 install_missing() {
-    local missing=()
-    for p in "${PACKAGES[@]}"; do
+    local missing=() wanted=("$@")
+    [ ${#wanted[@]} -eq 0 ] && wanted=("${PACKAGES[@]}")
+    for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
             missing+=("$p")
     done
@@ -44,14 +52,15 @@ cuda_root() {
     return 1
 }
 
+# build [strict [DIR]]: strict makes warnings errors; DIR defaults to $BUILD.
 build() {
     install_missing
-    local cuda werror=OFF
+    local cuda werror=OFF dir=${2:-$BUILD}
     cuda=$(cuda_root)
     [ "${1:-}" = strict ] && werror=ON
-    say "building in $BUILD (CUDA toolkit: $cuda)"
-    cmake -S "$ROOT" -B "$BUILD" -DCUDAToolkit_ROOT="$cuda" -DOMNIPROF_WERROR=$werror >/dev/null
-    cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+    say "building in $dir (CUDA toolkit: $cuda)"
+    cmake -S "$ROOT" -B "$dir" -DCUDAToolkit_ROOT="$cuda" -DOMNIPROF_WERROR=$werror >/dev/null
+    cmake --build "$dir" -j"$(nproc)" >/dev/null
 }
 
 # The fake driver stands in for libcuda on machines without a GPU.
@@ -61,6 +70,149 @@ driver_path() {
     else
         echo "$BUILD/fake"
     fi
+}
+
+# --- layout (clang-format) ---------------------------------------------------
+
+clang_format_bin() {
+    command -v clang-format-14 || command -v clang-format || {
+        echo "omniprof: clang-format not found" >&2
+        return 1
+    }
+}
+
+# Whether this folder is a git checkout git will read (not a tarball, nor one
+# unpacked inside some other repository, nor one owned by another user).
+in_git() {
+    [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$(pwd -P)" ]
+}
+
+# Every C source and header git tracks; none is exempt.  Outside git the
+# folders are searched.
+all_c_files() {
+    if in_git; then
+        git ls-files -- '*.c' '*.h'
+    else
+        find collector control preload samples tests writer -name '*.[ch]' | sort
+    fi
+}
+
+# Where the changes to check begin, printed as a commit; nothing printed means
+# "check every file".  With BASE: where HEAD left BASE (BASE itself when they
+# share no history here).  Without: where HEAD left origin/main; else, when
+# HEAD is on origin/main (CI on main) or there is no origin/main, HEAD~1.  A
+# shallow clone may have neither: then every file.
+format_base() {
+    local want=${1:-} base head
+    in_git || return 0
+    if [ -n "$want" ]; then
+        if ! git rev-parse -q --verify "$want^{commit}" >/dev/null 2>&1; then
+            echo "omniprof: format-check: no commit '$want' here; checking every C file" >&2
+            return 0
+        fi
+        git merge-base HEAD "$want" 2>/dev/null || git rev-parse "$want^{commit}"
+        return 0
+    fi
+    head=$(git rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null) || return 0
+    if base=$(git merge-base HEAD origin/main 2>/dev/null) && [ "$base" != "$head" ]; then
+        echo "$base"
+        return 0
+    fi
+    git rev-parse -q --verify 'HEAD~1^{commit}' 2>/dev/null || true
+}
+
+# C files changed since BASE, committed or not, and new untracked ones.
+changed_c_files() {
+    {
+        git diff --name-only --diff-filter=ACMR "$1" -- '*.c' '*.h'
+        git ls-files --others --exclude-standard -- '*.c' '*.h'
+    } | sort -u | while read -r f; do [ -f "$f" ] && echo "$f"; done
+}
+
+# format_files quiet|diff FILE...: lists each file whose layout differs from
+# what clang-format makes of it (with the count of places), and with diff the
+# changes it would make.  Fails when any file differs.
+format_files() {
+    local show=$1 cf version out places f bad=()
+    shift
+    cf=$(clang_format_bin)
+    version=$("$cf" --version | sed -n 's/.*version \([0-9][0-9.]*\).*/\1/p')
+    [ "${version%%.*}" = 14 ] ||
+        say "note: .clang-format is checked with clang-format 14; $version may lay some code out differently"
+    if out=$("$cf" --dry-run --Werror "$@" 2>&1); then
+        say "layout: $# C files as clang-format $version lays them out"
+        return 0
+    fi
+    places=$(grep -c ': error: code should be clang-formatted' <<<"$out" || true)
+    if [ "$places" -eq 0 ]; then
+        echo "$out" >&2 # not drift: an unreadable file, a bad .clang-format
+        return 1
+    fi
+    grep ': error: code should be clang-formatted' <<<"$out" | cut -d: -f1 | uniq -c |
+        while read -r n f; do printf '   %4d  %s\n' "$n" "$f"; done
+    mapfile -t bad < <(grep ': error: code should be clang-formatted' <<<"$out" | cut -d: -f1 | uniq)
+    if [ "$show" = diff ]; then
+        for f in "${bad[@]}"; do
+            "$cf" "$f" | diff -u --label "$f" --label "$f (clang-format)" "$f" - || true
+        done | head -n 300 || true
+    fi
+    say "layout: ${#bad[@]} of $# C files differ from .clang-format in $places places (clang-format $version)"
+    say "fix with: clang-format -i ${bad[*]}"
+    return 1
+}
+
+# ./run.sh format-check [BASE]: the C files changed since BASE (see format_base).
+format_check() {
+    install_missing "${FORMAT_PACKAGES[@]}"
+    local base files=()
+    base=$(format_base "${1:-}")
+    if [ -n "$base" ]; then
+        mapfile -t files < <(changed_c_files "$base")
+        say "clang-format: ${#files[@]} C files changed since $(git rev-parse --short "$base")"
+        [ ${#files[@]} -eq 0 ] && return 0
+    else
+        mapfile -t files < <(all_c_files)
+        say "clang-format: every C file (${#files[@]}; no base commit here)"
+    fi
+    format_files diff "${files[@]}"
+}
+
+# ./run.sh check: what a commit should pass, in well under a minute: the
+# layout of every C file, the strict build (-Wall -Wextra ... -Werror) in its
+# own folder, and the unit tests.
+CHECK_BUILD=${OMNIPROF_CHECK_BUILD_DIR:-$ROOT/build-check}
+check() {
+    install_missing "${PACKAGES[@]}" "${FORMAT_PACKAGES[@]}"
+    local start=$SECONDS rc=0 last=0 results=() files=()
+    # step NAME CMD...: runs CMD in a subshell that stops at its first error
+    # (never called from a condition, where bash would ignore set -e).
+    step() {
+        local name=$1 t0=$SECONDS verdict=ok
+        shift
+        set +e
+        (
+            set -e
+            "$@"
+        )
+        last=$?
+        set -e
+        [ $last -eq 0 ] || { verdict=FAILED; rc=1; }
+        results+=("$(printf '%-8s %-40s %3d s' "$verdict" "$name" $((SECONDS - t0)))")
+    }
+    mapfile -t files < <(all_c_files)
+    say "layout of every C file (${#files[@]})"
+    step "layout (clang-format, ${#files[@]} files)" format_files quiet "${files[@]}"
+    step "strict build ($(basename "$CHECK_BUILD")/, -Werror)" build strict "$CHECK_BUILD"
+    if [ $last -eq 0 ]; then
+        say "unit tests"
+        step "unit tests (ctest -R '^unit_')" \
+            ctest --test-dir "$CHECK_BUILD" -R '^unit_' --output-on-failure --no-tests=error
+    else
+        results+=("$(printf '%-8s %-40s' skipped "unit tests (the build failed)")")
+    fi
+    say "check: $((SECONDS - start)) s"
+    printf '   %s\n' "${results[@]}"
+    return $rc
 }
 
 demo() {
@@ -128,8 +280,10 @@ bench() {
 case "${1:-}" in
 demo) demo ;;
 test) run_tests ;;
+check) check ;;
+format-check) format_check "${2:-}" ;;
 bench) bench ;;
 gpu-carry) gpu_carry ;;
 build) build ;;
-*) echo "usage: $0 demo|test|bench|build|gpu-carry" >&2; exit 2 ;;
+*) echo "usage: $0 demo|test|check|format-check [BASE]|bench|build|gpu-carry" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "collector.h"
+#include "internal.h"
 
 static const struct {
     const char *name;

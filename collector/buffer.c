@@ -5,7 +5,8 @@
  * and a table of thread slots.  A thread takes a slot on its first record
  * and chunks from the pool as it fills them (one atomic fetch_add); nothing
  * is ever malloc'ed on the record path.  When the pool is empty, records are
- * dropped and counted.
+ * dropped and counted; so are the records of a thread that found every
+ * slot taken (max_threads), counted apart so that the warning names it.
  *
  * Concurrency contract (Dekker-style, no lock on the record path):
  *   writer thread:   slot->busy = 1; seq_cst fence; re-check the recording
@@ -18,13 +19,14 @@
  * recording is off.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define CHUNK_BYTES (64u * 1024u)
 
@@ -59,14 +61,24 @@ static unsigned n_slots;
 
 static _Atomic uint32_t next_chunk; /* first unused chunk of the pool */
 static _Atomic uint64_t dropped;    /* records lost since the last take */
+static _Atomic uint64_t no_slot;    /* of which: by threads without a slot */
+static _Atomic int32_t no_slot_tid; /* one such thread since the last take */
 static _Atomic int slots_ready;
 
 /* The calling thread's slot and id; initial-exec: no allocation on access. */
 static __thread struct slot *t_slot __attribute__((tls_model("initial-exec")));
 static __thread int32_t t_tid __attribute__((tls_model("initial-exec")));
-static __thread bool t_no_slot __attribute__((tls_model("initial-exec")));
+/* NO_SLOT_FULL: every slot was taken when this thread first recorded;
+ * NO_SLOT_EXITED: the thread is exiting.  Either way it records nothing. */
+enum { NO_SLOT_FULL = 1, NO_SLOT_EXITED };
+static __thread int t_no_slot __attribute__((tls_model("initial-exec")));
 
+/* Releases a thread's slot when it exits (on_thread_exit).  Without it
+ * (key_ok false, or a pthread_setspecific that failed: release_lost) an
+ * exited thread's slot is not reused; records are never lost for it. */
 static pthread_key_t exit_key;
+static bool key_ok;
+static _Atomic int release_lost;
 
 static void *map(size_t bytes)
 {
@@ -79,7 +91,7 @@ static void on_thread_exit(void *arg)
 {
     struct slot *s = arg;
     t_slot = NULL;
-    t_no_slot = true; /* a hook running in a later TLS destructor records nothing */
+    t_no_slot = NO_SLOT_EXITED; /* a hook running in a later TLS destructor records nothing */
     atomic_store_explicit(&s->state, SLOT_DEAD, memory_order_release);
 }
 
@@ -91,23 +103,30 @@ int coll_buffers_init(size_t bytes, unsigned max_threads)
         bytes = CHUNK_BYTES;
     size_t slot_bytes = (size_t)max_threads * sizeof(struct slot);
     pool = map(bytes);
+    int err = pool ? 0 : -errno;
     slots = map(slot_bytes);
-    if (!pool || !slots) {
-        coll_log(COLL_LOG_ERROR, "buffers", "cannot map %zu bytes of event buffers; recording is off",
-                 bytes + slot_bytes);
+    if (!slots && !err)
+        err = -errno;
+    if (err) {
+        coll_log(COLL_LOG_ERROR, "buffers", "cannot map %zu bytes of event buffers: %s; recording "
+                 "is off", bytes + slot_bytes, strerror(-err));
         if (pool)
             munmap(pool, bytes);
         if (slots)
             munmap(slots, slot_bytes);
         pool = NULL;
         slots = NULL;
-        return -1;
+        return err;
     }
     n_chunks = (uint32_t)(bytes / CHUNK_BYTES);
     n_slots = max_threads;
     for (unsigned i = 0; i < n_slots; i++)
         slots[i].index = i;
-    pthread_key_create(&exit_key, on_thread_exit);
+    int rc = pthread_key_create(&exit_key, on_thread_exit);
+    key_ok = rc == 0;
+    if (!key_ok)
+        coll_log(COLL_LOG_WARN, "buffers", "pthread_key_create failed: %s; the slots of exited "
+                 "threads are not reused (at most %u threads ever record)", strerror(rc), n_slots);
     atomic_store(&slots_ready, 1);
     return 0;
 }
@@ -130,12 +149,15 @@ static struct slot *claim_slot(void)
             struct slot *s = &slots[i];
             s->tid = coll_thread_id();
             s->next_correlation = 0;
-            pthread_setspecific(exit_key, s);
+            /* no log here (the record path): reported at the next reset */
+            if (key_ok && pthread_setspecific(exit_key, s) != 0)
+                atomic_store_explicit(&release_lost, 1, memory_order_relaxed);
             t_slot = s;
             return s;
         }
     }
-    t_no_slot = true; /* table full: this thread's records are dropped */
+    t_no_slot = NO_SLOT_FULL; /* table full: this thread's records are dropped */
+    coll_thread_id();
     return NULL;
 }
 
@@ -156,6 +178,10 @@ struct coll_event *coll_record_begin(void)
     struct slot *s = t_slot;
     if (!s && !(s = claim_slot())) {
         atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+        if (t_no_slot == NO_SLOT_FULL) {
+            atomic_fetch_add_explicit(&no_slot, 1, memory_order_relaxed);
+            atomic_store_explicit(&no_slot_tid, t_tid, memory_order_relaxed);
+        }
         return NULL;
     }
     atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
@@ -231,6 +257,9 @@ void coll_buffers_reset(void)
 {
     if (!slots)
         return;
+    if (atomic_exchange(&release_lost, 0))
+        coll_log(COLL_LOG_WARN, "buffers", "pthread_setspecific failed; a thread's slot will not "
+                 "be reused after it exits");
     for (unsigned i = 0; i < n_slots; i++) {
         struct slot *s = &slots[i];
         s->head = s->cur = NULL;
@@ -243,6 +272,12 @@ void coll_buffers_reset(void)
 uint64_t coll_buffers_take_dropped(void)
 {
     return atomic_exchange(&dropped, 0);
+}
+
+uint64_t coll_buffers_take_no_slot(int32_t *tid)
+{
+    *tid = atomic_exchange(&no_slot_tid, 0);
+    return atomic_exchange(&no_slot, 0);
 }
 
 /* The same Dekker pairing as the quiesce: a record sets busy, fences, then
@@ -278,7 +313,11 @@ void coll_buffers_atfork_child(void)
     }
     if (t_slot)
         t_slot->tid = (int32_t)gettid();
+    if (t_no_slot == NO_SLOT_FULL)
+        t_no_slot = 0; /* every slot is free in the child */
     t_tid = 0;
     atomic_store(&next_chunk, 0);
     atomic_store(&dropped, 0);
+    atomic_store(&no_slot, 0);
+    atomic_store(&no_slot_tid, 0);
 }

@@ -7,11 +7,11 @@
  */
 #include <time.h>
 
-#include "collector.h"
+#include "internal.h"
 
 uint64_t coll_now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts); /* cannot fail: a valid clock and pointer */
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -1,18 +1,26 @@
 /*
- * collector/ — what is recorded.
+ * collector/ — what is recorded.  This is collector/'s interface: what
+ * preload/ (the hooks), control/ (configuration, the gate's driver) and
+ * writer/ (the finished session) use.  What only collector/'s own files
+ * share is in internal.h.
  *
  * Owns the clock, the per-thread event buffers, the gating state machine
  * (start/step/stop with delay/max iterations, identical to vLLM's
- * WorkerProfiler) and the finished-session object handed to the writer.
- * It knows nothing about JSON or files.
+ * WorkerProfiler), CUPTI, host stacks, the live-allocation table and the
+ * finished-session object handed to the writer.  It knows nothing about
+ * JSON or files.
  *
  * Threading contract:
  *   - coll_recording(), coll_record_begin()/coll_record_commit() and
  *     coll_step() may be called from any application thread, at any time,
- *     including before coll_init() (they then record nothing).  The record
- *     path takes no lock, makes no syscall and never allocates.
+ *     including before coll_buffers_init() (they then record nothing).  The
+ *     record path takes no lock, makes no syscall and never allocates.
  *   - coll_start(), coll_stop(), coll_collect() and coll_session_free() are
  *     "slow work": the caller (control/) serialises them.
+ *
+ * Errors: a function that can fail returns 0 or a negative errno value
+ * (-ENOMEM, -ENOENT, ...; -EIO for a failure CUPTI reported), and has then
+ * already said why in one coll_log line; its caller checks and degrades.
  */
 #ifndef OMNIPROF_COLLECTOR_H
 #define OMNIPROF_COLLECTOR_H
@@ -29,8 +37,17 @@ enum coll_log_level { COLL_LOG_ERROR = 0, COLL_LOG_WARN, COLL_LOG_INFO, COLL_LOG
 
 void coll_log_set_level(int level);
 int coll_log_level(void);
-/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2). */
+/* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2);
+ * the message is shown as coll_escape shows text, at most ~1 KiB. */
 void coll_log(int level, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* text as a message may show it: printable ASCII and valid UTF-8 as they
+ * are, \n \t \r, and every other byte (controls, C1 controls, DEL,
+ * invalid UTF-8) as \xHH; cut after max input bytes, or where cap is
+ * reached, with "...".  Always NUL-terminated (cap > 0); returns the length.
+ * COLL_SHOWN_MAX input bytes fit in COLL_SHOWN_CAP. */
+size_t coll_escape(char *dst, size_t cap, const char *text, size_t max);
+#define COLL_SHOWN_MAX 200
+#define COLL_SHOWN_CAP (4 * COLL_SHOWN_MAX + 4)
 
 /* ---- clock ------------------------------------------------------------ */
 
@@ -66,8 +83,8 @@ const char *coll_copy_kind_name(int kind);
 enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME };
 
 /* Every CUDA API omniprof wraps and records, X(name, domain).  preload/
- * builds its hooks, its table of real functions and its dlsym and
- * cuGetProcAddress answers from this one list. */
+ * defines one hook for each, and builds its table of real functions and
+ * its dlsym and cuGetProcAddress answers from this one list. */
 #define COLL_API_LIST(X)                                                                           \
     X(cuLaunchKernel, DRIVER)                                                                      \
     X(cuLaunchKernel_ptsz, DRIVER)                                                                 \
@@ -203,16 +220,13 @@ void coll_set_options(const struct coll_options *o);
 
 /* ---- host stacks (stack.c) ----------------------------------------------- */
 
-/* Leaves the frames of the module containing addr out of every stack (the
- * CUDA libraries' and CUPTI's own frames above a callback). */
-void coll_stacks_skip_module(const void *addr);
-/* Maps the stack table (max_stacks distinct stacks of up to depth frames). */
+/* Maps the stack table (max_stacks distinct stacks of up to depth frames).
+ * 0, or -errno (logged: stacks stay off). */
 int coll_stacks_init(unsigned max_stacks, int depth);
 /* The calling thread's stack, interned: identical stacks get one id.  For
  * the record path (no lock, no malloc); omniprof's own frames are left
  * out.  0 when stacks are off or the table is full (counted). */
 uint32_t coll_stack_capture(void);
-uint64_t coll_stacks_dropped(void);
 
 /* ---- live allocations (memory.c) ------------------------------------------ */
 
@@ -222,21 +236,28 @@ enum coll_mem_class {
     COLL_MEM_PHYS,    /* physical memory (cuMemCreate): reserved only */
     COLL_MEM_MAPPING, /* a mapping (cuMemMap): allocated only */
 };
+/* Maps the table of live allocations.  0, or -errno (logged: with_memory
+ * stays off). */
 int coll_memory_init(unsigned capacity);
 /* Both fill ev->u.mem, ev->device/device_type/tracked from the table.
  * device: -1 for host memory.  Lock-free; safe while not recording, so
  * allocations made before a session started are known when it runs. */
 void coll_memory_alloc(struct coll_event *ev, int cls, uint64_t addr, uint64_t bytes, int device);
 void coll_memory_free(struct coll_event *ev, int cls, uint64_t addr, uint64_t bytes_if_known);
-uint64_t coll_memory_unknown_frees(void);
 
 /* ---- CUPTI (cupti.c) ------------------------------------------------------ */
 
 struct coll_session;
 
 /* What the GPU did, from CUPTI activity records, in omniprof's clock. */
-enum coll_gpu_kind { COLL_GPU_KERNEL = 1, COLL_GPU_MEMCPY, COLL_GPU_MEMSET, COLL_GPU_SYNC,
-                     COLL_GPU_OVERHEAD, COLL_GPU_EVENT };
+enum coll_gpu_kind {
+    COLL_GPU_KERNEL = 1,
+    COLL_GPU_MEMCPY,
+    COLL_GPU_MEMSET,
+    COLL_GPU_SYNC,
+    COLL_GPU_OVERHEAD,
+    COLL_GPU_EVENT
+};
 
 /* What a synchronisation record waited for: CUPTI's
  * CUpti_ActivitySynchronizationType values. */
@@ -278,25 +299,25 @@ extern _Atomic int coll_cupti_active;
 
 /* Loads and subscribes to CUPTI (once; safe to call again).  path: the
  * libcupti to use, or NULL/"" to search; buffer_bytes: the activity buffer
- * pool.  Returns 0, or -1 after one warning saying why (missing, wrong
- * version, another subscriber). */
+ * pool.  Returns 0, or after one warning saying why: -ENOENT (not found),
+ * -ENOSYS (a function missing), -ENOTSUP (wrong version), -EBUSY (another
+ * subscriber), -ENOMEM, -EIO (a CUPTI call failed, named); later calls
+ * return the same. */
 int coll_cupti_setup(const char *path, size_t buffer_bytes);
-/* Session edges, from the gate (apply()): enable/disable callbacks and
- * activity.  Cheap; no flushing. */
-void coll_cupti_begin(void);
-void coll_cupti_end(void);
-/* At collection (control thread): flushes CUPTI and moves the session's
- * GPU records into s; fills s->gpu, s->n_gpu, s->gpu_dropped. */
-int coll_cupti_collect(struct coll_session *s);
-void coll_cupti_free(struct coll_session *s);
-void coll_cupti_atfork_child(void);
+/* A session's start, from the gate (apply()) or when CUDA arrives during
+ * one: enables the callbacks and the activity kinds.  Cheap; no flushing.
+ * A kind CUPTI refuses is warned about once and left out.  Returns 0, or
+ * -EIO when the callbacks cannot be enabled: after one warning CUPTI is
+ * given up for the process and the hooks record (coll_cupti_active 0). */
+int coll_cupti_begin(void);
 /* Kineto's names for copies: "Memcpy HtoD (Pageable -> Device)". */
 void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap);
 
 /* ---- buffers and the record path -------------------------------------- */
 
 /* Creates the chunk pool (bytes in total) and the thread table.  Called
- * once by the control side; until it has run nothing is recorded. */
+ * once by the control side; until it has run nothing is recorded.  0, or
+ * -errno (logged: recording stays off). */
 int coll_buffers_init(size_t bytes, unsigned max_threads);
 
 extern _Atomic int coll_recording_flag;
@@ -313,8 +334,13 @@ static inline bool coll_recording(void)
 struct coll_event *coll_record_begin(void);
 void coll_record_commit(struct coll_event *ev);
 
-/* The calling thread's id (cached; no syscall after the first call). */
-int32_t coll_thread_id(void);
+/* fork(), before and after in the parent (the child's side is
+ * coll_session_atfork_child).  An unwind takes locks inside libunwind and
+ * the loader; a child copied while another thread is mid-unwind would find
+ * them taken forever.  So prepare stops records from taking stacks and
+ * waits (bounded) for the records in flight; parent clears that again. */
+void coll_buffers_atfork_prepare(void);
+void coll_buffers_atfork_parent(void);
 
 /* ---- gating ------------------------------------------------------------- */
 
@@ -327,23 +353,6 @@ enum coll_gate_state {
 
 enum coll_gate_action { COLL_GATE_NONE = 0, COLL_GATE_BEGIN, COLL_GATE_END };
 
-/* vLLM's WorkerProfiler counters, as a pure state machine (gate.c). */
-struct coll_gate {
-    long delay_iterations;
-    long max_iterations; /* 0 = unlimited */
-    bool active;         /* start() seen, stop() not yet */
-    bool running;        /* recording */
-    bool done;           /* auto-stopped after max_iterations */
-    long active_iterations;
-    long profiling_iterations;
-};
-
-void coll_gate_init(struct coll_gate *g, long delay_iterations, long max_iterations);
-enum coll_gate_state coll_gate_state(const struct coll_gate *g);
-enum coll_gate_action coll_gate_start(struct coll_gate *g);
-enum coll_gate_action coll_gate_step(struct coll_gate *g);
-enum coll_gate_action coll_gate_stop(struct coll_gate *g);
-
 /* ---- sessions (session.c) ------------------------------------------------ */
 
 /* The finished record of one start..stop window, ready for the writer. */
@@ -351,7 +360,11 @@ struct coll_session {
     uint64_t begin_ns; /* recording began */
     uint64_t end_ns;   /* recording ended */
     uint64_t steps;    /* iteration boundaries seen while recording */
-    uint64_t dropped;  /* events lost because the buffers were full */
+    uint64_t dropped;  /* events lost, for either reason below */
+    /* of which: by threads that found every one of max_threads slots taken
+     * (such a thread records nothing for the rest of its life) */
+    uint64_t dropped_no_slot;
+    int32_t no_slot_tid; /* one of those threads */
     size_t n_events;
     const struct coll_event **events; /* sorted by start time */
     size_t n_names;
@@ -400,7 +413,8 @@ struct coll_session {
 };
 
 /* Describes device id (supplied by preload/: the real driver's queries);
- * returns 0, or -1 when it cannot. */
+ * returns 0, or a negative errno when it cannot (the device is left out
+ * of deviceProperties). */
 typedef int (*coll_device_describer)(int id, struct coll_device *out);
 void coll_set_device_describer(coll_device_describer describe);
 
@@ -417,14 +431,9 @@ struct coll_kernel_info {
 typedef void (*coll_kernel_describer)(int domain, uint64_t func, struct coll_kernel_info *info);
 void coll_set_kernel_describer(coll_kernel_describer describe);
 
-/* Symbolizing and demangling (symbols.c), for the session and the tests. */
-/* A malloc'ed demangled C++ name, or NULL when name is not mangled. */
+/* A malloc'ed demangled C++ name, or NULL when name is not mangled
+ * (symbols.c). */
 char *coll_demangle(const char *name);
-/* Fills frame from ip: module, function and offset. */
-void coll_symbolize(uint64_t ip, struct coll_frame *frame);
-/* In a fork child: the lock the parent's control thread may have held
- * while symbolizing is made anew (the module list is always consistent). */
-void coll_symbols_atfork_child(void);
 
 /* Called (from the thread that stepped) after a step began (BEGIN) or
  * ended (END, by max_iterations) a session: the control side writes the
@@ -460,27 +469,8 @@ void coll_session_free(struct coll_session *s);
 const char *coll_session_kernel_name(const struct coll_session *s, uint64_t func);
 const struct coll_kernel_name *coll_session_kernel(const struct coll_session *s, uint64_t func);
 const struct coll_stack *coll_session_stack(const struct coll_session *s, uint32_t id);
-/* Internal to collector/: the CUDA versions of the process (versions.c). */
-void coll_versions_collect(struct coll_session *s);
-/* Internal to collector/: stack.c's side of collection. */
-int coll_stacks_collect(struct coll_session *s);
-void coll_stacks_free(struct coll_session *s);
-
-/* Internal to collector/: buffer.c's side of collection. */
-typedef void (*coll_event_visitor)(const struct coll_event *ev, void *arg);
-void coll_buffers_quiesce(void);
-void coll_buffers_visit(coll_event_visitor visit, void *arg);
-void coll_buffers_reset(void);
-uint64_t coll_buffers_take_dropped(void);
-/* fork().  An unwind takes locks inside libunwind and the loader; a child
- * copied while another thread is mid-unwind would find them taken forever.
- * So prepare sets coll_forking, under which records take no stack, and
- * waits (bounded) for the records in flight; parent and child clear it.
- * The child's copy also forgets every other thread. */
-extern _Atomic int coll_forking;
-void coll_buffers_atfork_prepare(void);
-void coll_buffers_atfork_parent(void);
-void coll_buffers_atfork_child(void);
+/* In a fork child: the parent's session, buffers, CUPTI state and locks
+ * are left behind; the child starts idle. */
 void coll_session_atfork_child(void);
 
 #endif

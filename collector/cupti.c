@@ -12,8 +12,8 @@
  *     omniprof's clock through cuptiActivityRegisterTimestampCallback.
  * Activity buffers (4 MiB each, cupti_buffer_size in all) come from a fixed
  * pool handed out lock-free; when it is empty CUPTI drops records (and
- * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on CUPTI's thread (or
- * the flushing one) into a store that the control thread collects.
+ * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on
+ * CUPTI's thread (or the flushing one) into a store that the control thread collects.
  *
  * Threading: coll_cupti_setup runs on the control or first-start thread;
  * begin/end from the gate; callbacks on application threads (record path
@@ -22,24 +22,28 @@
 #define _GNU_SOURCE
 #include <cupti.h>
 #include <dlfcn.h>
-#include <stdatomic.h>
+#include <errno.h>
 #include <glob.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define MAX_BUFFERS 32
 #define BUFFER_BYTES (4u << 20)
 
 _Atomic int coll_cupti_active;
 
-static struct {
+/* The CUPTI functions omniprof calls, found with dlsym (see entries[]). */
+struct cupti_api {
     CUptiResult (*GetVersion)(uint32_t *);
     CUptiResult (*GetResultString)(CUptiResult, const char **);
     CUptiResult (*Subscribe)(CUpti_SubscriberHandle *, CUpti_CallbackFunc, void *);
+    CUptiResult (*Unsubscribe)(CUpti_SubscriberHandle);
     CUptiResult (*EnableCallback)(uint32_t, CUpti_SubscriberHandle, CUpti_CallbackDomain,
                                   CUpti_CallbackId);
     CUptiResult (*GetCallbackName)(CUpti_CallbackDomain, uint32_t, const char **);
@@ -52,10 +56,35 @@ static struct {
     CUptiResult (*ActivityGetNextRecord)(uint8_t *, size_t, CUpti_Activity **);
     CUptiResult (*ActivityGetNumDroppedRecords)(CUcontext, uint32_t, size_t *);
     CUptiResult (*ActivityEnableCudaEventDeviceTimestamps)(uint8_t);
-} api;
+};
+static struct cupti_api api;
+
+/* Which of them a usable libcupti must have. */
+static const struct {
+    const char *name;
+    size_t offset;
+    bool required;
+} entries[] = {
+#define ENTRY(fn, required) {"cupti" #fn, offsetof(struct cupti_api, fn), required}
+    ENTRY(GetVersion, true),
+    ENTRY(GetResultString, false),
+    ENTRY(Subscribe, true),
+    ENTRY(Unsubscribe, false),
+    ENTRY(EnableCallback, true),
+    ENTRY(GetCallbackName, true),
+    ENTRY(ActivityEnable, true),
+    ENTRY(ActivityDisable, true),
+    ENTRY(ActivityRegisterCallbacks, true),
+    ENTRY(ActivityRegisterTimestampCallback, false),
+    ENTRY(ActivityFlushAll, true),
+    ENTRY(ActivityGetNextRecord, true),
+    ENTRY(ActivityGetNumDroppedRecords, true),
+    ENTRY(ActivityEnableCudaEventDeviceTimestamps, false),
+#undef ENTRY
+};
 
 static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
-static int setup_state; /* 0 not tried, 1 ready, -1 failed (warned) */
+static int setup_state; /* 0 not tried, 1 ready, < 0 failed or given up (warned): -errno */
 static CUpti_SubscriberHandle subscriber;
 static uint32_t cupti_version; /* cuptiGetVersion's answer, once ready */
 
@@ -75,6 +104,7 @@ static struct coll_gpu *store;
 static size_t n_store, cap_store;
 static char **names;
 static size_t n_names, cap_names;
+static size_t store_lost; /* records lost for want of memory */
 
 static __thread int t_runtime_depth __attribute__((tls_model("initial-exec")));
 
@@ -130,9 +160,21 @@ static void *open_cupti(const char *path, char *tried, size_t cap)
 static const char *result_text(CUptiResult r)
 {
     const char *s = NULL;
-    if (api.GetResultString)
-        api.GetResultString(r, &s);
-    return s ? s : "unknown CUPTI error";
+    if (!api.GetResultString || api.GetResultString(r, &s) != CUPTI_SUCCESS || !s)
+        return "unknown CUPTI error";
+    return s;
+}
+
+/* The one warning for a CUPTI call that failed, given once per `warned`
+ * flag: "omniprof: cupti: <call> failed: <CUPTI's text> (error N); <what
+ * omniprof does without it>". */
+static void warn_failed(atomic_bool *warned, const char *call, CUptiResult r,
+                        const char *consequence)
+{
+    if (atomic_exchange(warned, true))
+        return;
+    coll_log(COLL_LOG_WARN, "cupti", "%s failed: %s (error %d); %s", call, result_text(r), (int)r,
+             consequence);
 }
 
 static bool is_graph_launch(const char *name)
@@ -162,15 +204,19 @@ static uint8_t wanted(const char *name)
     return 0;
 }
 
-static void select_callbacks(void)
+/* Marks the callback ids omniprof traces; returns how many. */
+static int select_callbacks(void)
 {
     const char *name;
+    int n = 0;
+    /* an id CUPTI cannot name is one omniprof does not trace */
     for (uint32_t cb = 1; cb < CUPTI_RUNTIME_TRACE_CBID_SIZE; cb++)
         if (api.GetCallbackName(CUPTI_CB_DOMAIN_RUNTIME_API, cb, &name) == CUPTI_SUCCESS && name)
-            runtime_cb[cb] = wanted(name);
+            n += (runtime_cb[cb] = wanted(name)) != 0;
     for (uint32_t cb = 1; cb < CUPTI_DRIVER_TRACE_CBID_SIZE; cb++)
         if (api.GetCallbackName(CUPTI_CB_DOMAIN_DRIVER_API, cb, &name) == CUPTI_SUCCESS && name)
-            driver_cb[cb] = wanted(name);
+            n += (driver_cb[cb] = wanted(name)) != 0;
+    return n;
 }
 
 /* ---- callbacks (application threads) -------------------------------------- */
@@ -181,8 +227,9 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
     (void)ud;
     const CUpti_CallbackData *cb = data;
     bool runtime = domain == CUPTI_CB_DOMAIN_RUNTIME_API;
-    if (!runtime && domain != CUPTI_CB_DOMAIN_DRIVER_API)
-        return;
+    if ((!runtime && domain != CUPTI_CB_DOMAIN_DRIVER_API) ||
+        !atomic_load_explicit(&coll_cupti_active, memory_order_relaxed))
+        return; /* (given up: the hooks record) */
     uint8_t flags = runtime ? (cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE ? runtime_cb[cbid] : 0)
                             : (cbid < CUPTI_DRIVER_TRACE_CBID_SIZE ? driver_cb[cbid] : 0);
     if (cb->callbackSite == CUPTI_API_ENTER) {
@@ -272,8 +319,10 @@ static struct coll_gpu *store_add(void)
     if (n_store == cap_store) {
         size_t cap = cap_store ? cap_store * 2 : 4096;
         struct coll_gpu *grown = realloc(store, cap * sizeof *grown);
-        if (!grown)
+        if (!grown) {
+            store_lost++;
             return NULL;
+        }
         store = grown;
         cap_store = cap;
     }
@@ -364,20 +413,26 @@ static void add_record(const CUpti_Activity *rec)
                                .event_id = e->eventId};
         break;
     }
-    default: /* no other kind is enabled */
-        break;
+    default: /* no other kind is enabled */ break;
     }
 }
+
+static atomic_bool warned_next_record;
 
 static void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t *buffer, size_t size,
                                       size_t valid)
 {
     (void)ctx, (void)stream, (void)size;
     CUpti_Activity *rec = NULL;
+    CUptiResult r;
     pthread_mutex_lock(&store_lock);
-    while (api.ActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS)
+    while ((r = api.ActivityGetNextRecord(buffer, valid, &rec)) == CUPTI_SUCCESS)
         add_record(rec);
     pthread_mutex_unlock(&store_lock);
+    /* MAX_LIMIT_REACHED: the end of the buffer */
+    if (r != CUPTI_ERROR_MAX_LIMIT_REACHED)
+        warn_failed(&warned_next_record, "cuptiActivityGetNextRecord", r,
+                    "the rest of that activity buffer is lost from the GPU timeline");
     for (int i = 0; i < n_buffers; i++)
         if (buffers[i] == buffer)
             atomic_fetch_and(&buffers_busy, ~(1u << i));
@@ -390,14 +445,131 @@ static uint64_t CUPTIAPI timestamp(void)
 
 /* ---- setup and session edges ---------------------------------------------- */
 
-#define LOAD(sym, required)                                                                        \
-    do {                                                                                           \
-        *(void **)&api.sym = dlsym(h, "cupti" #sym);                                               \
-        if (required && !api.sym) {                                                                \
-            snprintf(why, sizeof why, "%s lacks cupti" #sym, "libcupti");                          \
-            goto fail;                                                                             \
-        }                                                                                          \
-    } while (0)
+static void free_buffers(void)
+{
+    for (int i = 0; i < MAX_BUFFERS; i++) {
+        free(buffers[i]);
+        buffers[i] = NULL;
+    }
+    n_buffers = 0;
+}
+
+/* Setup's reason for giving up, for its one warning: "<call> failed: ...".
+ * Returns the -errno setup returns. */
+static int failed(char *why, size_t cap, const char *call, CUptiResult r, const char *extra)
+{
+    snprintf(why, cap, "%s failed: %s (error %d)%s", call, result_text(r), (int)r, extra);
+    return r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED ? -EBUSY : -EIO;
+}
+
+/* Finds every function of entries[] in h; 0, or -ENOSYS naming the first
+ * required one missing. */
+static int load_api(void *h, char *why, size_t cap)
+{
+    for (size_t i = 0; i < sizeof entries / sizeof *entries; i++) {
+        void *fn = dlsym(h, entries[i].name);
+        *(void **)((char *)&api + entries[i].offset) = fn;
+        if (!fn && entries[i].required) {
+            snprintf(why, cap, "libcupti lacks %s", entries[i].name);
+            return -ENOSYS;
+        }
+    }
+    return 0;
+}
+
+static atomic_bool warned_timestamp;
+
+/* The activity side: buffers, our clock, the buffer callbacks, and which
+ * API callbacks to trace.  0, or a -errno with why filled. */
+static int prepare_activity(size_t buffer_bytes, char *why, size_t cap)
+{
+    n_buffers = (int)(buffer_bytes / BUFFER_BYTES);
+    n_buffers = n_buffers < 2 ? 2 : n_buffers > MAX_BUFFERS ? MAX_BUFFERS : n_buffers;
+    for (int i = 0; i < n_buffers; i++)
+        if (!(buffers[i] = aligned_alloc(8, BUFFER_BYTES))) {
+            snprintf(why, cap, "cannot allocate %d activity buffers of %u bytes", n_buffers,
+                     BUFFER_BYTES);
+            return -ENOMEM;
+        }
+    CUptiResult r;
+    if (!api.ActivityRegisterTimestampCallback)
+        coll_log(COLL_LOG_DEBUG, "cupti", "no cuptiActivityRegisterTimestampCallback: GPU times "
+                 "are CUPTI's own CLOCK_REALTIME stamps");
+    else if ((r = api.ActivityRegisterTimestampCallback(timestamp)) != CUPTI_SUCCESS)
+        warn_failed(&warned_timestamp, "cuptiActivityRegisterTimestampCallback", r,
+                    "GPU times are CUPTI's own CLOCK_REALTIME stamps, which may lead the host's "
+                    "by a few microseconds");
+    if ((r = api.ActivityRegisterCallbacks(buffer_requested, buffer_completed)) != CUPTI_SUCCESS)
+        return failed(why, cap, "cuptiActivityRegisterCallbacks", r, "");
+    if (select_callbacks() == 0) {
+        snprintf(why, cap, "cuptiGetCallbackName named none of the launch, copy, memset or "
+                 "synchronisation callbacks");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* CUPTI's callbacks run inside the CUDA libraries: their frames (and
+ * CUPTI's) are left out of the host stacks.  Each library is found by a
+ * name omniprof does not wrap, so dlsym answers with the library's own. */
+static void skip_cuda_frames(void)
+{
+    static const char *const libs[][2] = {{"libcuda.so.1", "cuDriverGetVersion"},
+                                          {"libcudart.so.13", "cudaGetErrorString"}};
+    if (coll_stacks_skip_module((const void *)api.Subscribe) < 0)
+        coll_log(COLL_LOG_DEBUG, "cupti", "CUPTI's frames stay in the host stacks");
+    for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
+        void *lib = dlopen(libs[i][0], RTLD_LAZY | RTLD_NOLOAD);
+        if (!lib)
+            continue; /* not loaded: nothing of it can be on a stack */
+        void *fn = dlsym(lib, libs[i][1]);
+        if (!fn || coll_stacks_skip_module(fn) < 0)
+            coll_log(COLL_LOG_DEBUG, "cupti", "%s's frames stay in the host stacks", libs[i][0]);
+        dlclose(lib);
+    }
+}
+
+/* Loads, checks and subscribes; setup_lock held.  0, or a -errno with why
+ * filled (and nothing left subscribed). */
+static int setup(const char *path, size_t buffer_bytes, char *why, size_t cap)
+{
+    char tried[4200] = "";
+    void *h = open_cupti(path, tried, sizeof tried);
+    if (!h) {
+        snprintf(why, cap, "CUPTI not found%s%s", tried[0] ? ": " : "", tried);
+        return -ENOENT;
+    }
+    int err = load_api(h, why, cap);
+    if (err < 0)
+        return err;
+    uint32_t version = 0;
+    CUptiResult r = api.GetVersion(&version);
+    if (r != CUPTI_SUCCESS)
+        return failed(why, cap, "cuptiGetVersion", r, "");
+    if (version / 10000 != CUPTI_API_VERSION / 10000) {
+        snprintf(why, cap, "CUPTI API version %u, omniprof reads version %u records", version,
+                 (unsigned)CUPTI_API_VERSION);
+        return -ENOTSUP;
+    }
+    if ((r = api.Subscribe(&subscriber, (CUpti_CallbackFunc)on_callback, NULL)) != CUPTI_SUCCESS)
+        return failed(why, cap, "cuptiSubscribe", r,
+                      r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
+                          ? " (the program already runs a CUPTI profiler: "
+                            "torch.profiler, nsys, ...)"
+                          : "");
+    if ((err = prepare_activity(buffer_bytes, why, cap)) < 0) {
+        /* let another profiler have CUPTI; a CUPTI too old to unsubscribe
+         * keeps a subscriber that has no callback enabled */
+        if (api.Unsubscribe && api.Unsubscribe(subscriber) != CUPTI_SUCCESS)
+            coll_log(COLL_LOG_DEBUG, "cupti", "cuptiUnsubscribe failed");
+        free_buffers();
+        return err;
+    }
+    skip_cuda_frames();
+    cupti_version = version;
+    coll_log(COLL_LOG_DEBUG, "cupti", "CUPTI %u ready", version);
+    return 0;
+}
 
 int coll_cupti_setup(const char *path, size_t buffer_bytes)
 {
@@ -405,121 +577,151 @@ int coll_cupti_setup(const char *path, size_t buffer_bytes)
     if (setup_state) {
         int st = setup_state;
         pthread_mutex_unlock(&setup_lock);
-        return st > 0 ? 0 : -1;
+        return st > 0 ? 0 : st;
     }
-    char tried[4200] = "", why[4400] = "";
-    void *h = open_cupti(path, tried, sizeof tried);
-    uint32_t version = 0;
-    CUptiResult r;
-    if (!h) {
-        snprintf(why, sizeof why, "CUPTI not found%s%s", tried[0] ? ": " : "", tried);
-        goto fail;
-    }
-    LOAD(GetVersion, true);
-    LOAD(GetResultString, false);
-    LOAD(Subscribe, true);
-    LOAD(EnableCallback, true);
-    LOAD(GetCallbackName, true);
-    LOAD(ActivityEnable, true);
-    LOAD(ActivityDisable, true);
-    LOAD(ActivityRegisterCallbacks, true);
-    LOAD(ActivityRegisterTimestampCallback, false);
-    LOAD(ActivityFlushAll, true);
-    LOAD(ActivityGetNextRecord, true);
-    LOAD(ActivityGetNumDroppedRecords, true);
-    LOAD(ActivityEnableCudaEventDeviceTimestamps, false);
-    api.GetVersion(&version);
-    if (version / 10000 != CUPTI_API_VERSION / 10000) {
-        snprintf(why, sizeof why, "CUPTI API version %u, omniprof reads version %u records",
-                 version, (unsigned)CUPTI_API_VERSION);
-        goto fail;
-    }
-    if ((r = api.Subscribe(&subscriber, (CUpti_CallbackFunc)on_callback, NULL)) != CUPTI_SUCCESS) {
-        snprintf(why, sizeof why, "%s%s", result_text(r),
-                 r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
-                     ? " (the program already runs a CUPTI profiler: torch.profiler, nsys, ...)"
-                     : "");
-        goto fail;
-    }
-    n_buffers = (int)(buffer_bytes / BUFFER_BYTES);
-    n_buffers = n_buffers < 2 ? 2 : n_buffers > MAX_BUFFERS ? MAX_BUFFERS : n_buffers;
-    for (int i = 0; i < n_buffers; i++)
-        if (!(buffers[i] = aligned_alloc(8, BUFFER_BYTES))) {
-            snprintf(why, sizeof why, "cannot allocate activity buffers");
-            goto fail;
-        }
-    if (api.ActivityRegisterTimestampCallback)
-        api.ActivityRegisterTimestampCallback(timestamp);
-    if ((r = api.ActivityRegisterCallbacks(buffer_requested, buffer_completed)) != CUPTI_SUCCESS) {
-        snprintf(why, sizeof why, "%s", result_text(r));
-        goto fail;
-    }
-    select_callbacks();
-    /* CUPTI's callbacks run inside the CUDA libraries: leave their frames
-     * (and CUPTI's) out of the host stacks */
-    coll_stacks_skip_module((const void *)api.Subscribe);
-    /* (a name omniprof does not wrap, so dlsym answers with the library's own) */
-    static const char *const cuda_libs[][2] = {{"libcuda.so.1", "cuDriverGetVersion"},
-                                               {"libcudart.so.13", "cudaGetErrorString"}};
-    for (size_t i = 0; i < 2; i++) {
-        void *lib = dlopen(cuda_libs[i][0], RTLD_LAZY | RTLD_NOLOAD);
-        if (lib) {
-            coll_stacks_skip_module(dlsym(lib, cuda_libs[i][1]));
-            dlclose(lib);
-        }
-    }
-    setup_state = 1;
-    cupti_version = version;
-    atomic_store(&coll_cupti_active, 1);
+    char why[4400] = "";
+    int err = setup(path, buffer_bytes, why, sizeof why);
+    setup_state = err < 0 ? err : 1;
+    if (err == 0)
+        atomic_store(&coll_cupti_active, 1);
     pthread_mutex_unlock(&setup_lock);
-    coll_log(COLL_LOG_DEBUG, "cupti", "CUPTI %u ready", version);
-    return 0;
-fail:
-    setup_state = -1;
-    pthread_mutex_unlock(&setup_lock);
-    coll_log(COLL_LOG_WARN, "cupti", "%s; recording the intercepted calls only (no GPU timeline)",
-             why);
-    return -1;
+    if (err < 0)
+        coll_log(COLL_LOG_WARN, "cupti",
+                 "%s; recording the intercepted calls only (no GPU timeline)", why);
+    return err;
 }
 
-/* Each kind enabled here has its case in add_record and its events in the
- * trace (writer/gpu.c). */
-static const CUpti_ActivityKind kinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
-                                           CUPTI_ACTIVITY_KIND_MEMCPY,
-                                           CUPTI_ACTIVITY_KIND_MEMSET,
-                                           CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
-                                           CUPTI_ACTIVITY_KIND_CUDA_EVENT,
-                                           CUPTI_ACTIVITY_KIND_OVERHEAD};
+/* The activity kinds a session enables, and what the GPU timeline lacks
+ * when one cannot be.  Each has its case in add_record and its events in
+ * the trace (writer/gpu.c). */
+static const struct {
+    CUpti_ActivityKind kind;
+    const char *name;
+    const char *shows;
+} kinds[] = {
+    {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, "CONCURRENT_KERNEL", "kernels"},
+    {CUPTI_ACTIVITY_KIND_MEMCPY, "MEMCPY", "copies"},
+    {CUPTI_ACTIVITY_KIND_MEMSET, "MEMSET", "memsets"},
+    {CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, "SYNCHRONIZATION", "synchronisations"},
+    {CUPTI_ACTIVITY_KIND_CUDA_EVENT, "CUDA_EVENT", "the event records synchronisations wait on"},
+    {CUPTI_ACTIVITY_KIND_OVERHEAD, "OVERHEAD", "CUPTI's overheads"},
+};
+#define N_KINDS (sizeof kinds / sizeof *kinds)
+static atomic_bool warned_enable[N_KINDS], warned_disable[N_KINDS];
+static atomic_bool warned_callback_on, warned_callback_off, warned_event_times;
 
-static void enable_all(uint32_t on)
+/* Appends ", item" (or "item" first) to list. */
+static void append(char *list, size_t cap, const char *item)
 {
-    for (uint32_t cb = 1; cb < CUPTI_RUNTIME_TRACE_CBID_SIZE; cb++)
-        if (runtime_cb[cb])
-            api.EnableCallback(on, subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, cb);
-    for (uint32_t cb = 1; cb < CUPTI_DRIVER_TRACE_CBID_SIZE; cb++)
-        if (driver_cb[cb])
-            api.EnableCallback(on, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, cb);
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        (on ? api.ActivityEnable : api.ActivityDisable)(kinds[i]);
-    /* when the GPU reached each recorded event (else CUDA event records carry no time) */
-    if (on && api.ActivityEnableCudaEventDeviceTimestamps)
-        api.ActivityEnableCudaEventDeviceTimestamps(1);
+    size_t n = strlen(list);
+    snprintf(list + n, cap - n, "%s%s", n ? ", " : "", item);
 }
 
-void coll_cupti_begin(void)
+/* Turns each activity kind on or off.  A kind that fails is left out and
+ * the others go on; the kinds that failed for the first time are named
+ * in one warning. */
+static void set_activity(bool on)
+{
+    char failed_kinds[160] = "", lacks[160] = "";
+    CUptiResult first = CUPTI_SUCCESS;
+    for (size_t i = 0; i < N_KINDS; i++) {
+        CUptiResult r = on ? api.ActivityEnable(kinds[i].kind) : api.ActivityDisable(kinds[i].kind);
+        atomic_bool *warned = on ? &warned_enable[i] : &warned_disable[i];
+        if (r == CUPTI_SUCCESS || atomic_exchange(warned, true))
+            continue;
+        if (first == CUPTI_SUCCESS)
+            first = r;
+        append(failed_kinds, sizeof failed_kinds, kinds[i].name);
+        if (kinds[i].shows)
+            append(lacks, sizeof lacks, kinds[i].shows);
+    }
+    if (first == CUPTI_SUCCESS)
+        return;
+    coll_log(COLL_LOG_WARN, "cupti", "cuptiActivity%s(%s) failed: %s (error %d); %s%s",
+             on ? "Enable" : "Disable", failed_kinds, result_text(first), (int)first,
+             !on       ? "CUPTI goes on recording between sessions (omniprof leaves it out)"
+             : lacks[0] ? "the GPU timeline will lack "
+                        : "nothing is lost (synchronisations are shown by their API calls)",
+             on ? lacks : "");
+}
+
+/* Turns one traced callback on or off; warns (once per `warned`) naming it. */
+static int set_callback(uint32_t on, CUpti_CallbackDomain domain, uint32_t cb,
+                        atomic_bool *warned, const char *consequence)
+{
+    CUptiResult r = api.EnableCallback(on, subscriber, domain, cb);
+    if (r == CUPTI_SUCCESS)
+        return 0;
+    const char *name = NULL;
+    char call[160];
+    if (api.GetCallbackName(domain, cb, &name) != CUPTI_SUCCESS || !name)
+        name = "?";
+    snprintf(call, sizeof call, "cuptiEnableCallback(%s, %s)", on ? "on" : "off", name);
+    warn_failed(warned, call, r, consequence);
+    return -EIO;
+}
+
+/* Turns every traced callback on or off.  0, or -EIO after one warning
+ * (the first failure; the rest are still tried). */
+static int set_callbacks(uint32_t on, atomic_bool *warned, const char *consequence)
+{
+    int err = 0;
+    for (uint32_t cb = 1; cb < CUPTI_RUNTIME_TRACE_CBID_SIZE; cb++)
+        if (runtime_cb[cb] &&
+            set_callback(on, CUPTI_CB_DOMAIN_RUNTIME_API, cb, warned, consequence) < 0)
+            err = -EIO;
+    for (uint32_t cb = 1; cb < CUPTI_DRIVER_TRACE_CBID_SIZE; cb++)
+        if (driver_cb[cb] &&
+            set_callback(on, CUPTI_CB_DOMAIN_DRIVER_API, cb, warned, consequence) < 0)
+            err = -EIO;
+    return err;
+}
+
+/* CUPTI cannot see the calls: leave it for the rest of the process, so
+ * that the hooks record them (and no CUPTI callback records them twice). */
+static void give_up(void)
+{
+    atomic_store(&coll_cupti_active, 0);
+    pthread_mutex_lock(&setup_lock);
+    setup_state = -EIO;
+    pthread_mutex_unlock(&setup_lock);
+    if (!api.Unsubscribe || api.Unsubscribe(subscriber) != CUPTI_SUCCESS)
+        set_callbacks(0, &warned_callback_off,
+                      "CUPTI goes on calling omniprof (it records nothing)");
+    set_activity(false);
+}
+
+int coll_cupti_begin(void)
 {
     if (!atomic_load(&coll_cupti_active))
-        return;
+        return 0;
     pthread_mutex_lock(&store_lock);
     n_store = 0; /* anything left from before belongs to no session */
     pthread_mutex_unlock(&store_lock);
-    enable_all(1);
+    if (set_callbacks(1, &warned_callback_on,
+                      "recording the intercepted calls only (no GPU timeline)") < 0) {
+        give_up();
+        return -EIO;
+    }
+    set_activity(true);
+    /* when the GPU reached each recorded event (else CUDA event records carry no time) */
+    CUptiResult r = api.ActivityEnableCudaEventDeviceTimestamps
+                        ? api.ActivityEnableCudaEventDeviceTimestamps(1)
+                        : CUPTI_SUCCESS;
+    if (r != CUPTI_SUCCESS)
+        warn_failed(&warned_event_times, "cuptiActivityEnableCudaEventDeviceTimestamps", r,
+                    "CUDA event records are placed at their calls");
+    return 0;
 }
 
 void coll_cupti_end(void)
 {
-    if (atomic_load(&coll_cupti_active))
-        enable_all(0);
+    if (!atomic_load(&coll_cupti_active))
+        return;
+    /* a failure here costs time, not records: callbacks check coll_recording() */
+    set_callbacks(0, &warned_callback_off, "CUPTI goes on calling omniprof between sessions "
+                  "(it records nothing)");
+    set_activity(false);
 }
 
 static int by_start(const void *a, const void *b)
@@ -554,22 +756,34 @@ static void describe_devices(struct coll_session *s)
     }
 }
 
+static atomic_bool warned_flush, warned_dropped;
+
 int coll_cupti_collect(struct coll_session *s)
 {
     s->cupti = atomic_load(&coll_cupti_active) != 0;
     if (!s->cupti)
         return 0;
     s->cupti_version = cupti_version;
-    api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    CUptiResult r = api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    if (r != CUPTI_SUCCESS)
+        warn_failed(&warned_flush, "cuptiActivityFlushAll", r,
+                    "the GPU timeline lacks the records CUPTI still held");
     size_t dropped = 0;
-    api.ActivityGetNumDroppedRecords(NULL, 0, &dropped);
-    s->gpu_dropped = dropped;
+    if ((r = api.ActivityGetNumDroppedRecords(NULL, 0, &dropped)) != CUPTI_SUCCESS) {
+        dropped = 0;
+        warn_failed(&warned_dropped, "cuptiActivityGetNumDroppedRecords", r,
+                    "the trace's count of dropped GPU records may be too low");
+    }
     pthread_mutex_lock(&store_lock);
     s->gpu = store;
     s->n_gpu = n_store;
+    size_t lost = store_lost;
     store = NULL;
-    n_store = cap_store = 0;
+    n_store = cap_store = store_lost = 0;
     pthread_mutex_unlock(&store_lock);
+    if (lost)
+        coll_log(COLL_LOG_WARN, "cupti", "out of memory: %zu GPU activity records were lost", lost);
+    s->gpu_dropped = dropped + lost;
     qsort(s->gpu, s->n_gpu, sizeof *s->gpu, by_start);
     describe_devices(s);
     return 0;

@@ -15,7 +15,7 @@
  *
  * Pure: no locks, no clock; session.c serialises the calls.
  */
-#include "collector.h"
+#include "internal.h"
 
 void coll_gate_init(struct coll_gate *g, long delay_iterations, long max_iterations)
 {

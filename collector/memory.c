@@ -10,9 +10,11 @@
  * physical handles (cuMemCreate) and mappings (cuMemMap) never meet device
  * pointers.  A free of an unknown pointer is counted, never an error.
  */
+#include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define EMPTY 0ull
 #define DELETED 1ull
@@ -42,8 +44,10 @@ int coll_memory_init(unsigned want)
     void *t = mmap(NULL, n * sizeof *table, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (t == MAP_FAILED) {
-        coll_log(COLL_LOG_ERROR, "memory", "cannot map the allocation table; with_memory is off");
-        return -1;
+        int err = -errno;
+        coll_log(COLL_LOG_ERROR, "memory",
+                 "cannot map the allocation table: %s; with_memory is off", strerror(-err));
+        return err;
     }
     capacity = n;
     __atomic_store_n(&table, (struct entry *)t, __ATOMIC_RELEASE);

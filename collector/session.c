@@ -9,11 +9,12 @@
  * collect and write, so no file I/O happens on the application thread.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector.h"
+#include "internal.h"
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct coll_gate gate;
@@ -79,7 +80,8 @@ static void apply(enum coll_gate_action action)
     if (action == COLL_GATE_BEGIN) {
         begin_ns = coll_now_ns();
         steps_seen = 0;
-        coll_cupti_begin();
+        if (coll_cupti_begin() < 0) /* warned; CUPTI is given up */
+            coll_log(COLL_LOG_DEBUG, "session", "this session records through the hooks");
         atomic_store(&coll_recording_flag, 1);
     } else {
         atomic_store(&coll_recording_flag, 0);
@@ -204,7 +206,7 @@ static int name_kernels(struct coll_session *s)
         n += s->events[i]->kind == COLL_EV_LAUNCH;
     s->names = calloc(n ? n : 1, sizeof *s->names);
     if (!s->names)
-        return -1;
+        return -ENOMEM;
     for (size_t i = 0; i < s->n_events; i++) {
         const struct coll_event *ev = s->events[i];
         if (ev->kind == COLL_EV_LAUNCH) {
@@ -258,6 +260,7 @@ struct coll_session *coll_collect(void)
         s->begin_ns = b;
         s->end_ns = e;
         s->dropped = coll_buffers_take_dropped();
+        s->dropped_no_slot = coll_buffers_take_no_slot(&s->no_slot_tid);
         s->unknown_frees = coll_memory_unknown_frees();
         coll_versions_collect(s);
         if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0 || coll_cupti_collect(s) < 0) {

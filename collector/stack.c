@@ -17,13 +17,14 @@
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
+#include <errno.h>
 #include <libunwind.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "collector.h"
+#include "internal.h"
 
 #define MAX_DEPTH 256
 #define SKIP_SLACK 8 /* frames of omniprof's own above the caller's */
@@ -53,7 +54,8 @@ static _Atomic int n_skipped;
 static _Atomic uint64_t arena_used;
 static _Atomic uint64_t dropped;
 
-/* Adds the executable segment containing *(uintptr_t *)arg. */
+/* Adds the executable segment containing *(uintptr_t *)arg; returns 1
+ * when it was found (added, or -1 with the list full), 0 to go on. */
 static int find_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
@@ -64,26 +66,26 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && here >= start &&
             here < start + ph->p_memsz) {
             int n = atomic_load(&n_skipped);
-            if (n < MAX_SKIPPED) {
-                skipped[n].start = start;
-                skipped[n].end = start + ph->p_memsz;
-                atomic_store(&n_skipped, n + 1);
-            }
+            if (n == MAX_SKIPPED)
+                return -1;
+            skipped[n].start = start;
+            skipped[n].end = start + ph->p_memsz;
+            atomic_store(&n_skipped, n + 1);
             return 1;
         }
     }
     return 0;
 }
 
-void coll_stacks_skip_module(const void *addr)
+int coll_stacks_skip_module(const void *addr)
 {
     uintptr_t a = (uintptr_t)addr;
     int n = atomic_load(&n_skipped);
     for (int i = 0; i < n; i++)
         if (a >= skipped[i].start && a < skipped[i].end)
-            return;
-    if (a)
-        dl_iterate_phdr(find_text, &a);
+            return 0;
+    int found = a ? dl_iterate_phdr(find_text, &a) : 0;
+    return found > 0 ? 0 : found < 0 ? -ENOSPC : -ENOENT;
 }
 
 static bool is_skipped(uintptr_t ip)
@@ -106,17 +108,23 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
     arena_frames = (uint64_t)max_stacks * (uint64_t)depth;
     void *s = mmap(NULL, n * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
+    int err = s == MAP_FAILED ? -errno : 0;
     void *a = mmap(NULL, arena_frames * sizeof *arena, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (s == MAP_FAILED || a == MAP_FAILED) {
-        coll_log(COLL_LOG_ERROR, "stacks", "cannot map the stack table; stacks are off");
+    if (a == MAP_FAILED && !err)
+        err = -errno;
+    if (err) {
+        coll_log(COLL_LOG_ERROR, "stacks", "cannot map the stack table: %s; stacks are off",
+                 strerror(-err));
         if (s != MAP_FAILED)
             munmap(s, n * sizeof *slots);
         if (a != MAP_FAILED)
             munmap(a, arena_frames * sizeof *arena);
-        return -1;
+        return err;
     }
-    coll_stacks_skip_module((const void *)&coll_stacks_init);
+    if (coll_stacks_skip_module((const void *)&coll_stacks_init) < 0)
+        coll_log(COLL_LOG_WARN, "stacks", "cannot find omniprof's own code; stacks begin with "
+                 "omniprof's frames");
     arena = a;
     n_slots = n;
     __atomic_store_n(&slots, (struct stack_slot *)s, __ATOMIC_RELEASE);
@@ -205,7 +213,7 @@ int coll_stacks_collect(struct coll_session *s)
         return 0;
     uint32_t *ids = malloc((s->n_events ? s->n_events : 1) * sizeof *ids);
     if (!ids)
-        return -1;
+        return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->n_events; i++)
         if (s->events[i]->stack)
@@ -218,7 +226,7 @@ int coll_stacks_collect(struct coll_session *s)
     s->stacks = calloc(unique ? unique : 1, sizeof *s->stacks);
     if (!s->stacks) {
         free(ids);
-        return -1;
+        return -ENOMEM;
     }
     for (size_t i = 0; i < unique; i++) {
         const struct stack_slot *slot = &slots[ids[i] - 1];

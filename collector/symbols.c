@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "internal.h"
 
 struct func {
     uint64_t start, size; /* relative to the module's load bias */

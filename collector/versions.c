@@ -9,7 +9,7 @@
 #include <dlfcn.h>
 #include <stddef.h>
 
-#include "collector.h"
+#include "internal.h"
 
 typedef int (*version_fn)(int *);
 

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,87 @@ static int fail(struct ctl_error *err, const char *fmt, ...)
     return -EINVAL;
 }
 
+/* ---- byte strings as text ---------------------------------------------------- */
+
+/* The length of the valid UTF-8 sequence at s (1 for ASCII), 0 when none
+ * starts there.  Stops at a NUL (never a continuation byte). */
+static int utf8_len(const unsigned char *s)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned c = s[0];
+    int n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        n = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        n = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Appends n bytes at buf[len] (as far as cap allows, NUL-terminated);
+ * returns the length the whole text would have. */
+static size_t put_bytes(char *buf, size_t cap, size_t len, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++, len++)
+        if (len + 1 < cap)
+            buf[len] = p[i];
+    if (cap)
+        buf[len < cap ? len : cap - 1] = '\0';
+    return len;
+}
+
+/* Appends v as text: control bytes, DEL and bytes that are not UTF-8
+ * become \xHH, so the text is one printable line whatever v holds.  kv:
+ * the k=v form besides, where a backslash or comma is escaped with a
+ * backslash and a space at either end (which parsing trims) is \x20. */
+static size_t put_text(char *buf, size_t cap, size_t len, const char *v, bool kv)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)v;
+    size_t n = strlen(v), lead = 0, trail = n;
+    len = put_bytes(buf, cap, len, "", 0); /* terminated even when v is empty */
+    while (kv && lead < n && s[lead] == ' ')
+        lead++;
+    while (kv && trail > lead && s[trail - 1] == ' ')
+        trail--;
+    for (size_t i = 0; i < n;) {
+        int u = utf8_len(s + i);
+        char esc[4] = {'\\', 'x', hex[s[i] >> 4], hex[s[i] & 15]};
+        if (kv && (s[i] == '\\' || s[i] == ',')) {
+            esc[1] = (char)s[i];
+            len = put_bytes(buf, cap, len, esc, 2);
+        } else if (u == 0 || s[i] < 0x20 || s[i] == 0x7f ||
+                   (s[i] == ' ' && (i < lead || i >= trail))) {
+            len = put_bytes(buf, cap, len, esc, 4);
+        } else {
+            len = put_bytes(buf, cap, len, (const char *)s + i, (size_t)u);
+        }
+        i += u ? (size_t)u : 1;
+    }
+    return len;
+}
+
+const char *ctl_config_show(const char *v, char *buf, size_t cap)
+{
+    if (cap < 8)
+        return "...";
+    coll_escape(buf, cap, v, (cap - 4) / 4); /* the one way messages show input */
+    return buf;
+}
+
 static const struct key *find_key(const char *name)
 {
     for (size_t i = 0; i < N_KEYS; i++)
@@ -160,6 +242,12 @@ static int parse_long(const char *v, long *out)
     return 0;
 }
 
+/* Names glibc's sigabbrev_np() does not give. */
+static const struct {
+    const char *name;
+    int sig;
+} signal_aliases[] = {{"IO", SIGIO}, {"POLL", SIGPOLL}, {"IOT", SIGABRT}, {"CLD", SIGCHLD}};
+
 int ctl_signal_parse(const char *s)
 {
     if (!*s || strcasecmp(s, "none") == 0 || strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0)
@@ -177,12 +265,67 @@ int ctl_signal_parse(const char *s)
         long sig = (min ? SIGRTMIN : SIGRTMAX) + off;
         return sig >= SIGRTMIN && sig <= SIGRTMAX ? (int)sig : -1;
     }
+    for (size_t i = 0; i < sizeof signal_aliases / sizeof signal_aliases[0]; i++)
+        if (strcasecmp(signal_aliases[i].name, s) == 0)
+            return signal_aliases[i].sig;
     for (int sig = 1; sig < SIGRTMIN; sig++) {
         const char *abbrev = sigabbrev_np(sig);
         if (abbrev && strcasecmp(abbrev, s) == 0)
             return sig;
     }
     return -1;
+}
+
+bool ctl_signal_allowed(int sig)
+{
+    return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
+/* Why sig cannot be a control signal (one that is not ctl_signal_allowed). */
+static const char *refusal(int sig)
+{
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP: return "cannot be caught";
+    /* default action: core.  A handler that returns from a fault re-runs
+     * the faulting instruction: a crash would become a loop. */
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGQUIT:
+    case SIGXCPU:
+    case SIGXFSZ: return "is a crash signal; taking it would change how the program crashes";
+    /* sent by terminals, shells and supervisors to end a program */
+    case SIGHUP:
+    case SIGINT:
+    case SIGTERM: return "asks the program to end; taking it would change how the program ends";
+    case SIGPIPE:
+    case SIGCHLD:
+    case SIGALRM:
+    case SIGVTALRM:
+    case SIGPROF:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+    case SIGCONT:
+    case SIGWINCH:
+    case SIGURG:
+    case SIGIO:
+#ifdef SIGPWR
+    case SIGPWR:
+#endif
+#ifdef SIGSTKFLT
+    case SIGSTKFLT:
+#endif
+        return "is one the system sends on its own; taking it would change how the program runs";
+    }
+    if (sig < SIGRTMIN && sig > SIGSYS)
+        return "is reserved by the C library";
+    return "is not a control signal";
 }
 
 void ctl_signal_name(int sig, char *buf, size_t cap)
@@ -231,8 +374,10 @@ int ctl_config_set(struct ctl_config *c, const char *name, const char *v, const 
                    struct ctl_error *err)
 {
     const struct key *k = find_key(name);
+    char shown[160];
     if (!k)
-        return fail(err, "%s: unknown key '%s' (see the README's table of keys)", source, name);
+        return fail(err, "%s: unknown key '%s' (see the README's table of keys)", source,
+                    ctl_config_show(name, shown, sizeof shown));
     int rc = set_value(c, k, v, source, err);
     if (rc == 0 && k->off == offsetof(struct ctl_config, profiler))
         snprintf(c->profiler_source, sizeof c->profiler_source, "%s", source);
@@ -248,6 +393,8 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
     long n;
     bool b;
     int i;
+    char sv[160]; /* v as messages show it */
+    ctl_config_show(v, sv, sizeof sv);
     switch (k->type) {
     case T_PROFILER:
         if (!*v || strcasecmp(v, "none") == 0)
@@ -258,7 +405,7 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             c->profiler = CTL_PROFILER_CUDA;
         else
             return fail(err, "%s: %s: '%s' is not a profiler; expected torch or cuda", source,
-                        k->name, v);
+                        k->name, sv);
         return 0;
     case T_STRING:
         if (strlen(v) >= k->size)
@@ -268,12 +415,12 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
     case T_BOOL:
         if (parse_bool(v, &b) < 0)
             return fail(err, "%s: %s: '%s' is not a boolean; expected true/false, 1/0, yes/no or on/off",
-                        source, k->name, v);
+                        source, k->name, sv);
         *(bool *)field = b;
         return 0;
     case T_LONG:
         if (parse_long(v, &n) < 0)
-            return fail(err, "%s: %s: '%s' is not a whole number", source, k->name, v);
+            return fail(err, "%s: %s: '%s' is not a whole number", source, k->name, sv);
         if (n < k->min || n > k->max) {
             if (k->min == 0 && n < 0)
                 return fail(err, "%s: %s: %ld is negative; expected a count >= 0", source, k->name, n);
@@ -288,31 +435,41 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             return 0;
         }
         if (parse_long(v, &n) < 0 || n < 0 || n > k->max)
-            return fail(err, "%s: %s: '%s' is not a stage number (0, 1, 2, ...)", source, k->name, v);
+            return fail(err, "%s: %s: '%s' is not a stage number (0, 1, 2, ...)", source, k->name,
+                        sv);
         c->stage = n;
         return 0;
     case T_STAGES:
         if (parse_stages(v, c) < 0)
             return fail(err, "%s: %s: '%s' is not a list of stage numbers (e.g. 0,2; at most %d)",
-                        source, k->name, v, CTL_MAX_STAGES);
+                        source, k->name, sv, CTL_MAX_STAGES);
         return 0;
-    case T_SIGNAL:
+    case T_SIGNAL: {
         if (k->min == -1 && strcasecmp(v, "auto") == 0) {
             *(int *)field = -1;
             return 0;
         }
+        char allowed[160], name[32];
+        snprintf(allowed, sizeof allowed,
+                 "allowed: SIGUSR1, SIGUSR2, SIGRTMIN..SIGRTMAX (SIGRTMIN+n or SIGRTMAX-n, n = "
+                 "0..%d), %snone",
+                 SIGRTMAX - SIGRTMIN, k->min == -1 ? "auto, " : "");
         i = ctl_signal_parse(v);
-        if (i < 0 || i == SIGKILL || i == SIGSTOP)
-            return fail(err, "%s: %s: '%s' is not a usable signal (e.g. SIGUSR1, SIGRTMIN+3, none)",
-                        source, k->name, v);
+        if (i < 0)
+            return fail(err, "%s: %s: '%s' is not a signal; %s", source, k->name, sv, allowed);
+        if (i > 0 && !ctl_signal_allowed(i)) {
+            ctl_signal_name(i, name, sizeof name);
+            return fail(err, "%s: %s: %s %s; %s", source, k->name, name, refusal(i), allowed);
+        }
         *(int *)field = i;
         return 0;
+    }
     case T_LOGLEVEL:
         for (i = 0; i < 4; i++)
             if (strcasecmp(v, log_levels[i]) == 0)
                 return c->log_level = i, 0;
         return fail(err, "%s: %s: '%s' is not a log level; expected error, warn, info or debug",
-                    source, k->name, v);
+                    source, k->name, sv);
     }
     return fail(err, "%s: %s: unsupported key type", source, k->name);
 }
@@ -332,11 +489,12 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
         return fail(err, "%s: stop_signal: same signal as toggle_signal", source);
     if (c->step_signal > 0 && (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
         return fail(err, "%s: step_signal: same signal as toggle_signal or stop_signal", source);
+    char shown[160];
     if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
         return fail(err,
                     "%s: step_on: '%s' is not a call omniprof intercepts (e.g. cuGraphLaunch, "
                     "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel)",
-                    source, c->step_on);
+                    source, ctl_config_show(c->step_on, shown, sizeof shown));
     return 0;
 }
 
@@ -346,23 +504,6 @@ const char *ctl_config_dir(const struct ctl_config *c)
 }
 
 /* ---- k=v strings ---------------------------------------------------------- */
-
-static size_t put(char *buf, size_t cap, size_t len, const char *s, bool escape)
-{
-    for (; *s; s++) {
-        if (escape && (*s == ',' || *s == '\\')) {
-            if (len + 1 < cap)
-                buf[len] = '\\';
-            len++;
-        }
-        if (len + 1 < cap)
-            buf[len] = *s;
-        len++;
-    }
-    if (cap)
-        buf[len < cap ? len : cap - 1] = '\0';
-    return len;
-}
 
 static void value_text(const struct ctl_config *c, const struct key *k, char *v, size_t cap)
 {
@@ -397,10 +538,13 @@ int ctl_config_serialize(const struct ctl_config *c, char *buf, size_t cap)
     char v[PATH_MAX + 16];
     for (size_t i = 0; i < N_KEYS; i++) {
         value_text(c, &keys[i], v, sizeof v);
-        len = put(buf, cap, len, i ? "," : "", false);
-        len = put(buf, cap, len, keys[i].name, false);
-        len = put(buf, cap, len, "=", false);
-        len = put(buf, cap, len, v, true);
+        len = put_bytes(buf, cap, len, ",", i ? 1 : 0);
+        len = put_bytes(buf, cap, len, keys[i].name, strlen(keys[i].name));
+        len = put_bytes(buf, cap, len, "=", 1);
+        if (keys[i].type == T_STAGES) /* digits and the commas of a list */
+            len = put_bytes(buf, cap, len, v, strlen(v));
+        else
+            len = put_text(buf, cap, len, v, true);
     }
     return len < cap ? 0 : -ENOSPC;
 }
@@ -417,87 +561,133 @@ bool ctl_config_equal(const struct ctl_config *a, const struct ctl_config *b)
     return true;
 }
 
-static char *trim(char *s)
+/* The end of the item that starts at p: the first comma that no backslash
+ * escapes, or the NUL; *eq: its first '=' that no backslash escapes. */
+static const char *item_end(const char *p, const char **eq)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
+    *eq = NULL;
+    for (; *p && *p != ','; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '=' && !*eq)
+            *eq = p;
+    }
+    return p;
 }
 
-/* Sets one item of a k=v string, turning kept-aside escaped commas back. */
-static int set_item(struct ctl_config *c, const char *key, char *value, const char *source,
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* ASCII white space, whatever the program's locale (in ISO-8859-1,
+ * isspace(0xA0) holds, and 0xA0 ends the UTF-8 of many letters). */
+static bool blank(unsigned char ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
+/* Unescapes [p, end) into out (NUL-terminated): \\ \, \= "\ " and \xHH
+ * stand for one byte; a backslash before anything else is itself.  Spaces
+ * at either end are dropped unless escaped.  Returns the length, or -1
+ * for \x00 (a value is a C string). */
+static long unescape(char *out, const char *p, const char *end)
+{
+    size_t len = 0, keep = 0;
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p++;
+        bool escaped = false;
+        if (ch == '\\' && p < end) {
+            if (*p == '\\' || *p == ',' || *p == '=' || *p == ' ') {
+                ch = (unsigned char)*p++;
+                escaped = true;
+            } else if (*p == 'x' && end - p >= 3 && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+                ch = (unsigned char)(hex_digit(p[1]) << 4 | hex_digit(p[2]));
+                p += 3;
+                escaped = true;
+                if (!ch)
+                    return -1;
+            }
+        }
+        if (!escaped && blank(ch) && len == 0)
+            continue;
+        out[len++] = (char)ch;
+        if (escaped || !blank(ch))
+            keep = len;
+    }
+    out[keep] = '\0';
+    return (long)keep;
+}
+
+/* Sets one item of a k=v string. */
+static int set_item(struct ctl_config *c, const char *key, const char *value, const char *source,
                     int index, struct ctl_error *err)
 {
     char where[96];
     snprintf(where, sizeof where, "%s item %d", source, index);
-    for (char *p = value; *p; p++)
-        if (*p == '\x1f')
-            *p = ',';
     return ctl_config_set(c, key, value, where, err);
 }
 
 int ctl_config_parse_string(struct ctl_config *c, const char *s, const char *source,
                             struct ctl_error *err)
 {
-    size_t n = strlen(s);
-    char *items = malloc(n + 1);
-    char *value = malloc(n + 1);
-    if (!items || !value) {
-        free(items);
-        free(value);
+    char *value = malloc(strlen(s) + 2); /* unescaping never lengthens */
+    if (!value)
         return fail(err, "%s: out of memory", source);
-    }
-    /* Unescape into NUL-separated pieces, splitting on unescaped commas;
-     * a piece without '=' is joined to the previous one with a comma. */
-    size_t len = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (s[i] == '\\' && (s[i + 1] == ',' || s[i + 1] == '\\'))
-            items[len++] = s[++i] == ',' ? '\x1f' : '\\'; /* an escaped comma, kept aside */
-        else
-            items[len++] = s[i] == ',' ? '\0' : s[i];
-    }
-    int rc = 0;
-    char key[128] = "";
+    int rc = 0, index = 0;
+    char key[128] = "", shown[160];
     size_t vlen = 0;
-    int index = 0;
-    char where[96];
-    for (char *p = items, *next; p < items + len; p = next) {
-        next = p + strlen(p) + 1; /* before trim() and *eq shorten the piece */
-        char *eq = strchr(p, '=');
-        if (!eq) {
-            char *piece = trim(p);
-            if (!*piece)
-                continue;
+    for (const char *p = s, *end, *eq; rc == 0; p = end + 1) {
+        end = item_end(p, &eq);
+        if (eq) {
+            /* key=value: set the previous item, then start this one */
+            if (key[0] && (rc = set_item(c, key, value, source, index, err)) < 0)
+                break;
+            index++;
+            const char *k = p, *ke = eq;
+            while (k < ke && blank((unsigned char)*k))
+                k++;
+            while (ke > k && blank((unsigned char)ke[-1]))
+                ke--;
+            snprintf(key, sizeof key, "%.*s", (int)(ke - k), k);
             if (!key[0]) {
-                snprintf(where, sizeof where, "%s item %d", source, index + 1);
-                rc = fail(err, "%s: '%s' is not key=value", where, piece);
+                rc = fail(err, "%s item %d: empty key", source, index);
                 break;
             }
-            value[vlen++] = ',';
-            memcpy(value + vlen, piece, strlen(piece) + 1);
-            vlen += strlen(piece);
-            continue;
+            long n = unescape(value, eq + 1, end);
+            if (n < 0) {
+                rc = fail(err, "%s item %d: %s: a value cannot hold a NUL byte (\\x00)", source,
+                          index, ctl_config_show(key, shown, sizeof shown));
+                break;
+            }
+            vlen = (size_t)n;
+        } else {
+            /* no '=': continues the previous value ("stages=0,2") */
+            long n = unescape(value + vlen + 1, p, end);
+            if (n < 0) {
+                rc = fail(err, "%s item %d: %s: a value cannot hold a NUL byte (\\x00)", source,
+                          index, ctl_config_show(key, shown, sizeof shown));
+                break;
+            }
+            if (n > 0 && !key[0]) {
+                rc = fail(err, "%s item %d: '%s' is not key=value", source, index + 1,
+                          ctl_config_show(value + vlen + 1, shown, sizeof shown));
+                break;
+            }
+            if (n > 0) {
+                value[vlen] = ',';
+                vlen += 1 + (size_t)n;
+            }
         }
-        if (key[0] && (rc = set_item(c, key, value, source, index, err)) < 0)
+        if (!*end)
             break;
-        *eq = '\0';
-        snprintf(key, sizeof key, "%s", trim(p));
-        char *v = trim(eq + 1);
-        vlen = strlen(v);
-        memcpy(value, v, vlen + 1);
-        index++;
-        if (!key[0]) {
-            snprintf(where, sizeof where, "%s item %d", source, index);
-            rc = fail(err, "%s: empty key", where);
-            break;
-        }
     }
     if (rc == 0 && key[0])
         rc = set_item(c, key, value, source, index, err);
-    free(items);
     free(value);
     return rc;
 }

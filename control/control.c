@@ -237,11 +237,17 @@ static bool write_session(bool keep_empty)
         snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.trace_path);
         if (r.table_path[0])
             snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.table_path);
-        if (s->dropped)
+        /* each cause named as it is: a full table of threads is not full buffers */
+        if (s->dropped_no_slot)
             coll_log(COLL_LOG_WARN, NULL,
-                     "%llu events were dropped because the buffers were full; raise buffer_size "
-                     "(now %ld MiB)",
-                     (unsigned long long)s->dropped, cfg.buffer_size);
+                     "max_threads (%ld) exhausted: thread %d records nothing (%llu events "
+                     "dropped); raise max_threads",
+                     cfg.max_threads, (int)s->no_slot_tid, (unsigned long long)s->dropped_no_slot);
+        if (s->dropped > s->dropped_no_slot)
+            coll_log(COLL_LOG_WARN, NULL,
+                     "%llu events dropped: event buffers full (buffer_size=%ld MiB); raise "
+                     "buffer_size",
+                     (unsigned long long)(s->dropped - s->dropped_no_slot), cfg.buffer_size);
         if (s->gpu_dropped)
             coll_log(COLL_LOG_WARN, "cupti",
                      "CUPTI dropped %llu activity records (its buffers were full)",
@@ -526,8 +532,8 @@ void ctl_cuda_arrived(void)
     if (!enabled || !cfg.cupti || cfg.profiler == CTL_PROFILER_CUDA || atomic_load(&coll_cupti_active))
         return;
     if (coll_cupti_setup(cfg.cupti_path, (size_t)cfg.cupti_buffer_size << 20) == 0 &&
-        coll_recording())
-        coll_cupti_begin(); /* a session that began before CUDA did */
+        coll_recording() && coll_cupti_begin() < 0) /* a session that began before CUDA did */
+        coll_log(COLL_LOG_DEBUG, "cupti", "this session records through the hooks");
 }
 
 bool ctl_follow_exec(void)

@@ -63,19 +63,31 @@ int ctl_config_set(struct ctl_config *c, const char *key, const char *value, con
                    struct ctl_error *err);
 /* Rules between keys, as vLLM's ProfilerConfig checks them. */
 int ctl_config_validate(const struct ctl_config *c, const char *source, struct ctl_error *err);
-/* "k=v,k=v": a comma in a value is written "\,"; a piece without '='
- * continues the previous value ("stages=0,2"). */
+/* "k=v,k=v": a piece without '=' continues the previous value
+ * ("stages=0,2"); spaces around keys and values are dropped.  In a value,
+ * \, \\ \= "\ " and \xHH stand for one byte (a backslash before anything
+ * else is itself); \x00 is an error. */
 int ctl_config_parse_string(struct ctl_config *c, const char *s, const char *source,
                             struct ctl_error *err);
+/* The INI file: a regular file (a FIFO, device, directory or socket is
+ * refused without waiting) of at most CTL_CONFIG_FILE_MAX bytes.  Comment
+ * lines may have any length; a setting line longer than inih's line buffer
+ * is an error naming it. */
+#define CTL_CONFIG_FILE_MAX (1 << 20)
 int ctl_config_load_ini(struct ctl_config *c, const char *path, struct ctl_error *err);
+/* The same from text in memory; name stands for the file in messages. */
+int ctl_config_parse_ini(struct ctl_config *c, const char *text, size_t len, const char *name,
+                         struct ctl_error *err);
 /* Everything from the environment: OMNIPROF_CONFIG, OMNIPROF, OMNIPROF_<KEY>
  * (not validated: call ctl_config_validate when all sources are in). */
 int ctl_config_load_env(struct ctl_config *c, char *const *env, struct ctl_error *err);
 /* The longest k=v text of a config: every path (3 of PATH_MAX) with each
- * byte escaped, plus the other keys. */
-#define CTL_CONFIG_TEXT_MAX (3 * 2 * PATH_MAX + 4096)
+ * byte escaped as \xHH, plus the other keys. */
+#define CTL_CONFIG_TEXT_MAX (3 * 4 * PATH_MAX + 4096)
 /* Every key as k=v, parseable back into an equal config: 0, or -ENOSPC
- * when cap is too small (never with CTL_CONFIG_TEXT_MAX). */
+ * when cap is too small (never with CTL_CONFIG_TEXT_MAX).  Any byte string
+ * comes back unchanged; the text is printable UTF-8 on one line (control
+ * bytes, bytes that are not UTF-8 and spaces at a value's ends are \xHH). */
 int ctl_config_serialize(const struct ctl_config *c, char *buf, size_t cap);
 bool ctl_config_equal(const struct ctl_config *a, const struct ctl_config *b);
 /* The directory traces go to (torch_profiler_dir, or ./omniprof_traces). */
@@ -83,6 +95,15 @@ const char *ctl_config_dir(const struct ctl_config *c);
 /* Signal names: "SIGUSR1", "USR1", "10", "SIGRTMIN+2", "none". */
 int ctl_signal_parse(const char *s);
 void ctl_signal_name(int sig, char *buf, size_t cap);
+/* Whether sig may be a control signal: SIGUSR1, SIGUSR2 or SIGRTMIN..
+ * SIGRTMAX.  Never a crash signal, one the system sends on its own, one
+ * that ends the program or one that cannot be caught: taking it would
+ * change how the program runs or dies. */
+bool ctl_signal_allowed(int sig);
+/* v as messages show it (coll_escape: one line, \n \t \r, other control
+ * bytes and bytes that are not UTF-8 as \xHH), cut with "..." to fit
+ * cap.  Returns buf. */
+const char *ctl_config_show(const char *v, char *buf, size_t cap);
 
 /* Key names, for the CLI's help and the README. */
 size_t ctl_config_key_count(void);
@@ -111,6 +132,11 @@ struct ctl_entry {
     char last_result[512];  /* what the last one did */
     char last_files[CTL_MAX_FILES][PATH_MAX];
     int n_files;
+    /* The file omniprof runs from, as /proc/<pid>/maps shows it (written by
+     * ctl_registry_publish): the command checks that the process maps it. */
+    char library[PATH_MAX];
+    char library_dev[24]; /* "major:minor" in hex, as in maps */
+    unsigned long long library_ino;
 };
 
 /* Resolves, creates and checks the registry directory. */
@@ -119,6 +145,16 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e);
 void ctl_registry_remove(const char *dir, int pid);
 /* 0 when the process is gone or a zombie (exited, not yet reaped). */
 unsigned long long ctl_process_start_time(int pid);
+/* One line of /proc/<pid>/maps: the mapping's range, device, inode and
+ * path (NULL for an anonymous mapping; " (deleted)" is left on).  Returns
+ * false for a line that does not parse. */
+struct ctl_mapping {
+    unsigned long start, end;
+    unsigned major, minor;
+    unsigned long long ino;
+    const char *path;
+};
+bool ctl_maps_line(char *line, struct ctl_mapping *m);
 
 /* ---- signals (signals.c) ------------------------------------------------------ */
 

@@ -87,9 +87,12 @@ ssize_t ctl_pipe_read(char *buf, size_t cap)
             return n;
         if (n < 0 && errno == EINTR)
             continue;
-        /* our pipe was closed under us: make a new one and go on */
-        coll_log(COLL_LOG_WARN, NULL, "the control pipe was closed by the program; "
-                                      "making a new one");
+        /* our pipe was closed under us (a daemon closing every descriptor
+         * does so as a matter of course): make a new one and go on, saying
+         * so only when asked for detail */
+        coll_log(COLL_LOG_DEBUG, NULL,
+                 "the control pipe was closed by the program; "
+                 "making a new one");
         int rc = ctl_pipe_open();
         if (rc < 0) {
             coll_log(COLL_LOG_ERROR, NULL, "cannot make a new control pipe: %s; "

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,15 +89,67 @@ unsigned long long ctl_process_start_time(int pid)
     return start;
 }
 
+bool ctl_maps_line(char *line, struct ctl_mapping *m)
+{
+    int path_at = -1;
+    char perms[8];
+    unsigned long offset;
+    line[strcspn(line, "\n")] = '\0';
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %llu %n", &m->start, &m->end, perms, &offset, &m->major,
+               &m->minor, &m->ino, &path_at) < 7)
+        return false;
+    m->path = path_at > 0 && line[path_at] ? line + path_at : NULL;
+    return true;
+}
+
+/* The mapping that holds this code (libomniprof.so, or the program a unit
+ * test links it into), read once: the process's identity for the command. */
+static struct {
+    bool done;
+    char path[PATH_MAX];
+    char dev[24];
+    unsigned long long ino;
+} self;
+
+static void find_self(void)
+{
+    self.done = true;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    unsigned long here = (unsigned long)(uintptr_t)&find_self;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        struct ctl_mapping m;
+        if (ctl_maps_line(line, &m) && m.start <= here && here < m.end && m.path && m.ino) {
+            snprintf(self.path, sizeof self.path, "%s", m.path);
+            snprintf(self.dev, sizeof self.dev, "%02x:%02x", m.major, m.minor);
+            self.ino = m.ino;
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+}
+
 static void put_string(FILE *f, const char *key, const char *value)
 {
-    size_t n = wr_json_escape(NULL, 0, value);
-    char *lit = malloc(n + 1);
+    char *lit = wr_json_literal(value);
     if (!lit)
         return;
-    wr_json_escape(lit, n + 1, value);
     fprintf(f, ",\n  \"%s\": %s", key, lit);
     free(lit);
+}
+
+/* A path's exact bytes as hex: JSON strings carry UTF-8 only (the escaper
+ * makes other bytes U+FFFD), and a path may hold any byte but NUL. */
+static void put_hex(FILE *f, const char *bytes)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)bytes; *p; p++)
+        fprintf(f, "%02x", *p);
+    fputc('"', f);
 }
 
 int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
@@ -120,20 +173,30 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
     put_string(f, "cmdline", e->cmdline);
     put_string(f, "state", e->state);
     put_string(f, "dir", e->dir);
+    fprintf(f, ",\n  \"dir_hex\": ");
+    put_hex(f, e->dir);
     put_string(f, "config", e->config);
     fprintf(f, ",\n  \"toggle_signal\": %d,\n  \"stop_signal\": %d,\n  \"step_signal\": %d",
             e->toggle_signal, e->stop_signal, e->step_signal);
     fprintf(f, ",\n  \"requests\": %lu", e->requests);
     put_string(f, "last_result", e->last_result);
+    if (!self.done)
+        find_self();
+    put_string(f, "library", self.path);
+    put_string(f, "library_dev", self.dev);
+    fprintf(f, ",\n  \"library_ino\": %llu", self.ino);
     fprintf(f, ",\n  \"last_files\": [");
     for (int i = 0; i < e->n_files; i++) {
-        size_t n = wr_json_escape(NULL, 0, e->last_files[i]);
-        char *lit = malloc(n + 1);
+        char *lit = wr_json_literal(e->last_files[i]);
         if (lit) {
-            wr_json_escape(lit, n + 1, e->last_files[i]);
             fprintf(f, "%s%s", i ? ", " : "", lit);
             free(lit);
         }
+    }
+    fprintf(f, "],\n  \"last_files_hex\": [");
+    for (int i = 0; i < e->n_files; i++) {
+        fputs(i ? ", " : "", f);
+        put_hex(f, e->last_files[i]);
     }
     fprintf(f, "]\n}\n");
     int rc = ferror(f) ? -EIO : 0;

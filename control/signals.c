@@ -8,8 +8,11 @@
  *   stop_signal (SIGUSR2): stop and write.
  *   step_signal (a free real-time signal by default): an iteration boundary.
  *
- * A signal the program already handles (or ignores) is not taken: one
- * warning names the key that picks another.
+ * Only SIGUSR1, SIGUSR2 and the real-time signals are ever taken
+ * (ctl_signal_allowed): a crash signal, one the system sends on its own or
+ * one that ends the program keeps its meaning.  A signal the program
+ * already handles (or ignores) is not taken: one warning names the key that
+ * picks another.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,7 +52,7 @@ static bool owned_by_program(int sig)
 /* Installs the handler for sig; returns sig, or 0 when the program owns it. */
 static int take(int sig, const char *key, const char *var)
 {
-    if (sig <= 0)
+    if (sig <= 0 || !ctl_signal_allowed(sig)) /* the config refuses them too */
         return 0;
     char name[32];
     ctl_signal_name(sig, name, sizeof name);

@@ -78,10 +78,20 @@ static char *const *filter_env(char *const *envp, char **out, char *preload_buf,
     return out;
 }
 
-#define CHILD_ENV(envp, name)                                                                      \
-    char **name##_array = ctl_follow_exec() ? NULL : alloca((MAX_FILTERED_ENV + 1) * sizeof(char *)); \
-    char *name##_preload = name##_array ? alloca(4096) : NULL;                                     \
-    char *const *name = name##_array ? filter_env(envp, name##_array, name##_preload, 4096) : envp
+/* Room for a filtered environment: the pointers, then LD_PRELOAD's text. */
+enum { ENV_POINTERS_ROOM = (MAX_FILTERED_ENV + 1) * sizeof(char *), PRELOAD_ROOM = 4096 };
+enum { CHILD_ENV_ROOM = ENV_POINTERS_ROOM + PRELOAD_ROOM };
+
+/* The environment children get: envp itself (follow_exec) or, when room
+ * (CHILD_ENV_ROOM bytes) is given, a copy without omniprof built in it.
+ * The room is the caller's alloca: nothing is allocated, as a vfork child
+ * must not. */
+static char *const *child_env(char *const *envp, void *room)
+{
+    if (!room)
+        return envp;
+    return filter_env(envp, room, (char *)room + ENV_POINTERS_ROOM, PRELOAD_ROOM);
+}
 
 typedef int (*exec_fn)(const char *, char *const[], char *const[]);
 
@@ -93,7 +103,8 @@ static int exec_image(exec_fn real, const char *what, char *const argv[], char *
         errno = ENOSYS;
         return -1;
     }
-    CHILD_ENV(envp, env);
+    void *room = ctl_follow_exec() ? NULL : alloca(CHILD_ENV_ROOM);
+    char *const *env = child_env(envp, room);
     bool was_running = ctl_exec_prepare();
     int r = real(what, argv, env);
     int saved = errno;
@@ -123,40 +134,62 @@ PL_EXPORT int execvp(const char *file, char *const argv[])
     return execvpe(file, argv, environ);
 }
 
-/* Collects a NULL-terminated variadic argument list into argv. */
-#define VA_ARGV(first, ap, argv, extra_env)                                                        \
-    size_t argc_ = 1;                                                                              \
-    va_start(ap, first);                                                                           \
-    while (va_arg(ap, const char *))                                                               \
-        argc_++;                                                                                   \
-    va_end(ap);                                                                                    \
-    char **argv = alloca((argc_ + 1) * sizeof(char *));                                            \
-    va_start(ap, first);                                                                           \
-    argv[0] = (char *)(first);                                                                     \
-    for (size_t i_ = 1; i_ <= argc_; i_++)                                                         \
-        argv[i_] = va_arg(ap, char *);                                                             \
-    extra_env;                                                                                     \
-    va_end(ap)
+/* execl*: the arguments after `first`, up to the NULL, as an argv.  The
+ * caller counts them (count_args), makes room for argc + 1 pointers on its
+ * stack, and fills it (fill_args), leaving ap after the NULL (execle's
+ * envp follows). */
+static size_t count_args(va_list ap)
+{
+    size_t argc = 1;
+    while (va_arg(ap, const char *))
+        argc++;
+    return argc;
+}
+
+static void fill_args(char **argv, const char *first, size_t argc, va_list *ap)
+{
+    argv[0] = (char *)first;
+    for (size_t i = 1; i <= argc; i++)
+        argv[i] = va_arg(*ap, char *); /* argv[argc] takes the NULL */
+}
 
 PL_EXPORT int execl(const char *path, const char *arg, ...)
 {
     va_list ap;
-    VA_ARGV(arg, ap, argv, (void)0);
+    va_start(ap, arg);
+    size_t argc = count_args(ap);
+    va_end(ap);
+    char **argv = alloca((argc + 1) * sizeof *argv);
+    va_start(ap, arg);
+    fill_args(argv, arg, argc, &ap);
+    va_end(ap);
     return execve(path, argv, environ);
 }
 
 PL_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     va_list ap;
-    VA_ARGV(arg, ap, argv, (void)0);
+    va_start(ap, arg);
+    size_t argc = count_args(ap);
+    va_end(ap);
+    char **argv = alloca((argc + 1) * sizeof *argv);
+    va_start(ap, arg);
+    fill_args(argv, arg, argc, &ap);
+    va_end(ap);
     return execvpe(file, argv, environ);
 }
 
 PL_EXPORT int execle(const char *path, const char *arg, ...)
 {
     va_list ap;
-    char **envp;
-    VA_ARGV(arg, ap, argv, envp = va_arg(ap, char **));
+    va_start(ap, arg);
+    size_t argc = count_args(ap);
+    va_end(ap);
+    char **argv = alloca((argc + 1) * sizeof *argv);
+    va_start(ap, arg);
+    fill_args(argv, arg, argc, &ap);
+    char **envp = va_arg(ap, char **);
+    va_end(ap);
     return execve(path, argv, envp);
 }
 
@@ -165,7 +198,8 @@ PL_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
 {
     if (!PL_REAL(posix_spawn))
         return ENOSYS;
-    CHILD_ENV(envp, env);
+    void *room = ctl_follow_exec() ? NULL : alloca(CHILD_ENV_ROOM);
+    char *const *env = child_env(envp, room);
     return pl_real.posix_spawn(pid, path, actions, attr, argv, env);
 }
 
@@ -174,6 +208,7 @@ PL_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 {
     if (!PL_REAL(posix_spawnp))
         return ENOSYS;
-    CHILD_ENV(envp, env);
+    void *room = ctl_follow_exec() ? NULL : alloca(CHILD_ENV_ROOM);
+    char *const *env = child_env(envp, room);
     return pl_real.posix_spawnp(pid, file, actions, attr, argv, env);
 }

@@ -4,9 +4,11 @@
  * Whichever entry comes first initialises; the rest find it done.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "collector.h"
 #include "control.h"
@@ -52,16 +54,19 @@ static void describe_kernel(int domain, uint64_t func, struct coll_kernel_info *
     pl_in_hook = false;
 }
 
-/* deviceProperties for the trace, from the driver (control thread). */
+/* deviceProperties for the trace, from the driver (control thread).  A
+ * property the driver does not give stays 0 (d arrives zeroed). */
 static int describe_device(int id, struct coll_device *d)
 {
     CUdevice dev;
-    if (!PL_REAL(cuDeviceGet) || !PL_REAL(cuDeviceGetAttribute) ||
-        pl_real.cuDeviceGet(&dev, id) != CUDA_SUCCESS)
-        return -1;
+    if (!PL_REAL(cuDeviceGet) || !PL_REAL(cuDeviceGetAttribute))
+        return -ENOENT;
+    if (pl_real.cuDeviceGet(&dev, id) != CUDA_SUCCESS)
+        return -ENODEV;
     pl_in_hook = true;
-    if (PL_REAL(cuDeviceGetName))
-        pl_real.cuDeviceGetName(d->name, (int)sizeof d->name, dev);
+    if (PL_REAL(cuDeviceGetName) &&
+        pl_real.cuDeviceGetName(d->name, (int)sizeof d->name, dev) != CUDA_SUCCESS)
+        d->name[0] = '\0';
     size_t total = 0;
     if (PL_REAL(cuDeviceTotalMem_v2) && pl_real.cuDeviceTotalMem_v2(&total, dev) == CUDA_SUCCESS)
         d->total_memory = total;
@@ -86,8 +91,11 @@ static int describe_device(int id, struct coll_device *d)
         {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR,
          offsetof(struct coll_device, shared_per_sm)},
     };
-    for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
-        pl_real.cuDeviceGetAttribute((int *)((char *)d + attrs[i].offset), attrs[i].attr, dev);
+    for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++) {
+        int *field = (int *)((char *)d + attrs[i].offset);
+        if (pl_real.cuDeviceGetAttribute(field, attrs[i].attr, dev) != CUDA_SUCCESS)
+            *field = 0;
+    }
     pl_in_hook = false;
     return 0;
 }
@@ -99,10 +107,13 @@ static void cuda_profiler(bool start)
 {
     pl_in_hook = true;
     CUcontext ctx = NULL;
+    CUresult set = CUDA_SUCCESS;
     if (PL_REAL(cuCtxGetCurrent) && pl_real.cuCtxGetCurrent(&ctx) == CUDA_SUCCESS && !ctx &&
         PL_REAL(cuDevicePrimaryCtxRetain) && PL_REAL(cuCtxSetCurrent) &&
         pl_real.cuDevicePrimaryCtxRetain(&ctx, 0) == CUDA_SUCCESS)
-        pl_real.cuCtxSetCurrent(ctx);
+        set = pl_real.cuCtxSetCurrent(ctx);
+    if (set != CUDA_SUCCESS) /* the profiler call below then fails, and says so */
+        coll_log(COLL_LOG_DEBUG, NULL, "cuCtxSetCurrent failed (CUresult %d)", (int)set);
     CUresult r = CUDA_ERROR_NOT_FOUND;
     if (start ? PL_REAL(cuProfilerStart) != NULL : PL_REAL(cuProfilerStop) != NULL)
         r = start ? pl_real.cuProfilerStart() : pl_real.cuProfilerStop();
@@ -122,18 +133,30 @@ static void init_once(void)
     /* exec and posix_spawn may be called in a vfork child, where resolving
      * (dlsym, dlopen: loader locks another thread may hold) is not safe:
      * resolve them now, in the constructor. */
-    pl_resolve(PL_execve);
-    pl_resolve(PL_execvpe);
-    pl_resolve(PL_posix_spawn);
-    pl_resolve(PL_posix_spawnp);
+    static const struct {
+        enum pl_sym sym;
+        const char *name;
+    } exec_family[] = {{PL_execve, "execve"},
+                       {PL_execvpe, "execvpe"},
+                       {PL_posix_spawn, "posix_spawn"},
+                       {PL_posix_spawnp, "posix_spawnp"}};
+    for (size_t i = 0; i < sizeof exec_family / sizeof *exec_family; i++)
+        if (pl_resolve(exec_family[i].sym) < 0)
+            coll_log(COLL_LOG_WARN, "preload", "libc's %s not found; the program's calls of it "
+                     "fail with ENOSYS", exec_family[i].name);
     coll_set_kernel_describer(describe_kernel);
     coll_set_device_describer(describe_device);
     ctl_set_cuda_profiler(cuda_profiler);
     ctl_init();
     /* atexit from the constructor runs after the program's own atexit work
      * and before library destructors, while libcuda can still name kernels. */
-    atexit(at_exit);
-    pthread_atfork(ctl_atfork_prepare, ctl_atfork_parent, ctl_atfork_child);
+    if (atexit(at_exit) != 0) /* the destructor (on_unload) still writes it */
+        coll_log(COLL_LOG_WARN, "preload", "atexit failed; a session running at exit is written "
+                 "by omniprof's destructor, when libcuda may already be gone");
+    int rc = pthread_atfork(ctl_atfork_prepare, ctl_atfork_parent, ctl_atfork_child);
+    if (rc != 0)
+        coll_log(COLL_LOG_WARN, "preload", "pthread_atfork failed: %s; a forked child is not "
+                 "made a process of its own (its trace may mix with its parent's)", strerror(rc));
 }
 
 void pl_init(void)

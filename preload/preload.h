@@ -1,8 +1,12 @@
 /*
- * preload/ — the injected surface: constructor, InitializeInjection, the
- * interposed CUDA, dlsym and exec functions, and the exported API.  Hooks do
- * no I/O and no allocation on the record path; they time the real call and
- * append one record.
+ * preload/'s internal header, shared by its own files only (the program-
+ * facing API is omniprof.h).  preload/ is the injected surface:
+ * constructor, InitializeInjection, the interposed CUDA, dlsym and exec
+ * functions, and the exported API.  Hooks do no I/O and no allocation on
+ * the record path; they time the real call and append one record.
+ *
+ * Errors: a function that can fail returns 0 or a negative errno value;
+ * its caller checks.
  */
 #ifndef OMNIPROF_PRELOAD_H
 #define OMNIPROF_PRELOAD_H
@@ -93,16 +97,20 @@ enum pl_sym {
 
 extern struct pl_real pl_real;
 
-/* Finds the real function behind `sym`; returns 0, or -1 when no loaded
- * library provides it.  Keeps errno. */
+/* Finds the real function behind `sym`; returns 0, or -ENOENT when no
+ * loaded library provides it (yet: a later call may find it).  Keeps
+ * errno. */
 int pl_resolve(enum pl_sym sym);
 
-/* The "resolved yet?" check every hook begins with. */
-#define PL_REAL(name) (pl_real.name ? pl_real.name : (pl_resolve(PL_##name), pl_real.name))
+/* The "resolved yet?" check every hook begins with: the real function, or
+ * NULL when none is loaded.  (A macro: it names both the pl_real field and
+ * the enum pl_sym entry.) */
+#define PL_REAL(name) (pl_real.name || pl_resolve(PL_##name) == 0 ? pl_real.name : NULL)
 
 /* libc's own dlsym/dlvsym (libc_syms.c), found without calling them. */
 void *pl_libc_symbol(const char *name);
-/* Resolves pl_real.dlsym, dlvsym, dlopen and dlclose; 0 or -1. */
+/* Resolves pl_real.dlsym, dlvsym, dlopen and dlclose; 0, or -ENOENT when
+ * libc's dlsym/dlvsym cannot be found. */
 int pl_resolve_dl(void);
 
 /* dlsym/cuGetProcAddress answers: if `name` is a function omniprof wraps
@@ -117,47 +125,46 @@ extern __thread bool pl_in_hook __attribute__((tls_model("initial-exec")));
 /* Makes sure the constructor's work has happened (hooks can run first). */
 void pl_init(void);
 
-/* Fills an event's launch payload. */
-static inline void pl_launch_shape(struct coll_event *ev, uint64_t func, uint64_t stream,
-                                   unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                                   unsigned by, unsigned bz, unsigned shared)
+/* An address or handle as an event field. */
+static inline uint64_t pl_ptr(const void *p)
 {
-    ev->kind = COLL_EV_LAUNCH;
-    ev->u.launch.cluster[0] = ev->u.launch.cluster[1] = ev->u.launch.cluster[2] = 0;
-    ev->u.launch.func = func;
-    ev->u.launch.stream = stream;
-    ev->u.launch.grid[0] = gx;
-    ev->u.launch.grid[1] = gy;
-    ev->u.launch.grid[2] = gz;
-    ev->u.launch.block[0] = bx;
-    ev->u.launch.block[1] = by;
-    ev->u.launch.block[2] = bz;
-    ev->u.launch.shared_mem = shared;
+    return (uint64_t)(uintptr_t)p;
 }
 
-/* Fills an event's copy or memset payload. */
-static inline void pl_copy(struct coll_event *ev, int kind, int copy_kind, uint64_t dst,
-                           uint64_t src, uint64_t bytes, uint64_t stream)
-{
-    ev->kind = (uint16_t)kind;
-    ev->u.copy.dst = dst;
-    ev->u.copy.src = src;
-    ev->u.copy.bytes = bytes;
-    ev->u.copy.stream = stream;
-    ev->u.copy.kind = (uint32_t)copy_kind;
-}
+/* ---- the hooks' common path -------------------------------------------------
+ *
+ * Every recorded hook has the same shape (hooks_*.c):
+ *
+ *     if (!PL_REAL(name))                      resolved yet? (else: CUDA's "not initialised")
+ *         return MISSING;
+ *     struct pl_call call = pl_enter(COLL_API_name);
+ *     if (call.mode == PL_FORWARD)             off, or re-entered: the forward call only
+ *         return pl_real.name(args);
+ *     T r = pl_real.name(args);
+ *     struct coll_event *ev = pl_record_call(&call, COLL_EV_kind, (int)r);
+ *     if (ev)
+ *         ...fill ev's payload...
+ *     pl_finish(&call, ev);
+ *     return r;
+ *
+ * The forward path is a tail call: when profiling is off a hook costs the
+ * "resolved yet?" load, the in-hook flag, one relaxed load of the recording
+ * flag and the step_on comparison.
+ */
 
-/* The record's common header; the stack is taken here, inside the record's
- * busy window (see collector/stack.c). */
-static inline void pl_event_begin(struct coll_event *ev, int api, uint64_t t0, uint64_t t1,
-                                  int result)
-{
-    ev->start_ns = t0;
-    ev->end_ns = t1;
-    ev->api = (uint16_t)api;
-    ev->result = (int32_t)result;
-    ev->stack = coll_opt.with_stack ? coll_stack_capture() : 0;
-}
+enum pl_mode {
+    PL_FORWARD,   /* forward untouched: not recording, or re-entered */
+    PL_STEP_ONLY, /* not recording, but a completed call is a step (step_on) */
+    PL_RECORD,    /* guarded (pl_in_hook) and timed; recorded while a session records */
+};
+
+/* One hooked call, from pl_enter to pl_finish. */
+struct pl_call {
+    enum pl_mode mode;
+    int api;         /* enum coll_api */
+    uint64_t t0;     /* PL_RECORD: when the real call began */
+    int saved_errno; /* PL_RECORD: what the real call left in errno */
+};
 
 /* Whether the hooks record launches, copies, memsets and synchronisations:
  * while recording, unless CUPTI's callbacks own them (no double records). */
@@ -166,83 +173,77 @@ static inline bool pl_hooks_record(void)
     return coll_recording() && !atomic_load_explicit(&coll_cupti_active, memory_order_relaxed);
 }
 
-/* step_on: a completed call of this API is an iteration boundary. */
-static inline void pl_step_on(int api)
+/* Starts a guarded, timed call: the real call runs with pl_in_hook set, so
+ * the driver calls a runtime call makes forward untouched. */
+static inline struct pl_call pl_begin_record(int api)
 {
-    if (coll_opt.step_on == api) {
+    pl_in_hook = true;
+    return (struct pl_call){.mode = PL_RECORD, .api = api, .t0 = coll_now_ns()};
+}
+
+/* The prologue of a launch, copy, memset or synchronisation hook: what to
+ * do with this call of `api`. */
+static inline struct pl_call pl_enter(int api)
+{
+    if (pl_in_hook)
+        return (struct pl_call){.mode = PL_FORWARD, .api = api};
+    if (pl_hooks_record())
+        return pl_begin_record(api);
+    return (struct pl_call){.mode = coll_opt.step_on == api ? PL_STEP_ONLY : PL_FORWARD,
+                            .api = api};
+}
+
+/* The prologue of an allocation hook.  Allocations stay with the hooks when
+ * CUPTI is active, and they keep the table of live allocations up to date
+ * (with_memory) whether or not a session records: such a call is guarded
+ * and timed, and recorded while a session records. */
+static inline struct pl_call pl_enter_memory(int api)
+{
+    if (pl_in_hook ||
+        (!coll_recording() && !coll_opt.with_memory && coll_opt.step_on != api))
+        return (struct pl_call){.mode = PL_FORWARD, .api = api};
+    return pl_begin_record(api);
+}
+
+/* After the real call: keeps its errno and, while a session records,
+ * reserves the call's record and fills its header (the stack is taken
+ * here, inside the record's busy window: see collector/stack.c).  Returns
+ * the record for the hook to fill its payload, or NULL (not recording,
+ * buffers full).  Every call that reached the real function goes on to
+ * pl_finish. */
+static inline struct coll_event *pl_record_call(struct pl_call *call, int kind, int result)
+{
+    if (call->mode != PL_RECORD)
+        return NULL;
+    uint64_t t1 = coll_now_ns();
+    call->saved_errno = errno;
+    struct coll_event *ev = coll_recording() ? coll_record_begin() : NULL;
+    if (!ev)
+        return NULL;
+    ev->start_ns = call->t0;
+    ev->end_ns = t1;
+    ev->kind = (uint16_t)kind;
+    ev->api = (uint16_t)call->api;
+    ev->result = (int32_t)result;
+    ev->stack = coll_opt.with_stack ? coll_stack_capture() : 0;
+    return ev;
+}
+
+/* Ends a hooked call: commits its record, gives the program the real
+ * call's errno, lifts the guard, and counts a step when `api` is step_on. */
+static inline void pl_finish(const struct pl_call *call, struct coll_event *ev)
+{
+    if (ev)
+        coll_record_commit(ev);
+    if (call->mode == PL_RECORD) {
+        errno = call->saved_errno;
+        pl_in_hook = false;
+    }
+    if (coll_opt.step_on == call->api) {
         int saved = errno;
         coll_step();
         errno = saved;
     }
 }
-
-/*
- * Defines the exported wrapper `name`.  It resolves the real function (and
- * returns `missing` when there is none), forwards untouched when not
- * recording or when re-entered, and otherwise times the real call and
- * appends one record: FILL sets the payload and sees the arguments, the
- * result `r` and the record `ev`.  errno is what the real call left.  A
- * call of the step_on API is a step afterwards, recording or not.
- */
-#define PL_HOOK(ret_t, name, missing, PARAMS, ARGS, FILL)                                          \
-    PL_EXPORT ret_t name PARAMS                                                                    \
-    {                                                                                              \
-        if (!PL_REAL(name))                                                                        \
-            return missing;                                                                        \
-        if (pl_in_hook || (!pl_hooks_record() && coll_opt.step_on != COLL_API_##name))             \
-            return pl_real.name ARGS;                                                              \
-        if (!pl_hooks_record()) {                                                                  \
-            ret_t r0 = pl_real.name ARGS;                                                          \
-            pl_step_on(COLL_API_##name);                                                           \
-            return r0;                                                                             \
-        }                                                                                          \
-        pl_in_hook = true;                                                                         \
-        uint64_t t0 = coll_now_ns();                                                               \
-        ret_t r = pl_real.name ARGS;                                                               \
-        uint64_t t1 = coll_now_ns();                                                               \
-        int saved_errno = errno;                                                                   \
-        struct coll_event *ev = coll_record_begin();                                               \
-        if (ev) {                                                                                  \
-            pl_event_begin(ev, COLL_API_##name, t0, t1, (int)r);                                   \
-            FILL;                                                                                  \
-            coll_record_commit(ev);                                                                \
-        }                                                                                          \
-        errno = saved_errno;                                                                       \
-        pl_in_hook = false;                                                                        \
-        pl_step_on(COLL_API_##name);                                                               \
-        return r;                                                                                  \
-    }
-
-/*
- * The same for allocation calls, which also keep the table of live
- * allocations up to date (with_memory) whether or not a session records:
- * TRACK calls coll_memory_alloc/free with `ev` (NULL when not recording).
- */
-#define PL_MEM_HOOK(ret_t, name, missing, PARAMS, ARGS, KIND, TRACK)                               \
-    PL_EXPORT ret_t name PARAMS                                                                    \
-    {                                                                                              \
-        if (!PL_REAL(name))                                                                        \
-            return missing;                                                                        \
-        if (pl_in_hook ||                                                                          \
-            (!coll_recording() && !coll_opt.with_memory && coll_opt.step_on != COLL_API_##name))   \
-            return pl_real.name ARGS;                                                              \
-        pl_in_hook = true;                                                                         \
-        uint64_t t0 = coll_now_ns();                                                               \
-        ret_t r = pl_real.name ARGS;                                                               \
-        uint64_t t1 = coll_now_ns();                                                               \
-        int saved_errno = errno;                                                                   \
-        struct coll_event *ev = coll_recording() ? coll_record_begin() : NULL;                     \
-        if (ev) {                                                                                  \
-            pl_event_begin(ev, COLL_API_##name, t0, t1, (int)r);                                   \
-            ev->kind = KIND;                                                                       \
-        }                                                                                          \
-        TRACK;                                                                                     \
-        if (ev)                                                                                    \
-            coll_record_commit(ev);                                                                \
-        errno = saved_errno;                                                                       \
-        pl_in_hook = false;                                                                        \
-        pl_step_on(COLL_API_##name);                                                               \
-        return r;                                                                                  \
-    }
 
 #endif

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     CUdevice dev;
     CHECK(cuCtxGetDevice(&dev));
     CHECK(cuDevicePrimaryCtxRelease(dev));
-    printf("driver_loop: iterations=%d launches=%d vec_add=%d scale=%d checksum=%.1f\n",
-           iterations, launches, launches / 2, launches / 2, sum);
+    printf("driver_loop: iterations=%d launches=%d vec_add=%d scale=%d checksum=%.1f\n", iterations,
+           launches, launches / 2, launches / 2, sum);
     return 0;
 }

@@ -43,8 +43,8 @@ int main(int argc, char **argv)
     cudaGraph_t graph;
     cudaGraphNode_t node;
     cudaGraphExec_t exec;
-    struct cudaKernelNodeParams node_params = {.func = (void *)rt_scale, .gridDim = {1, 1, 1},
-                                               .blockDim = {32, 1, 1}};
+    struct cudaKernelNodeParams node_params = {
+        .func = (void *)rt_scale, .gridDim = {1, 1, 1}, .blockDim = {32, 1, 1}};
     CHECK(cudaGraphCreate(&graph, 0));
     for (int k = 0; k < 3; k++)
         CHECK(cudaGraphAddKernelNode(&node, graph, NULL, 0, &node_params));

@@ -210,8 +210,9 @@ static void kernel_args(struct wr_out *o, const struct coll_session *s, const st
         double max_warps = d->max_threads_per_sm > 0 ? d->max_threads_per_sm / 32.0 : 64.0;
         double occupancy = 100.0 * warps / max_warps;
         /* an estimate from the launch shape alone: no register or shared-memory limits */
-        wr_out_printf(o, ", \"blocks per SM\": %.6f, \"warps per SM\": %.6f, "
-                         "\"est. achieved occupancy %%\": %d",
+        wr_out_printf(o,
+                      ", \"blocks per SM\": %.6f, \"warps per SM\": %.6f, "
+                      "\"est. achieved occupancy %%\": %d",
                       per_sm, warps, (int)(occupancy > 100.0 ? 100.0 : occupancy + 0.5));
     }
     wr_out_printf(o, ", \"grid\": [%d, %d, %d], \"block\": [%d, %d, %d]", g->grid[0], g->grid[1],
@@ -278,16 +279,11 @@ static const struct coll_gpu *waited_on(const struct records *rs, const struct c
 static const char *sync_kind(const struct coll_gpu *g)
 {
     switch (g->sync_type) {
-    case COLL_SYNC_EVENT:
-        return "Event Sync";
-    case COLL_SYNC_STREAM_WAIT:
-        return "Stream Wait Event";
-    case COLL_SYNC_STREAM:
-        return "Stream Sync";
-    case COLL_SYNC_CONTEXT:
-        return "Context Sync";
-    default:
-        return "Unknown Sync";
+    case COLL_SYNC_EVENT: return "Event Sync";
+    case COLL_SYNC_STREAM_WAIT: return "Stream Wait Event";
+    case COLL_SYNC_STREAM: return "Stream Sync";
+    case COLL_SYNC_CONTEXT: return "Context Sync";
+    default: return "Unknown Sync";
     }
 }
 
@@ -320,33 +316,22 @@ static const char *label_of(const struct coll_gpu *g, char *buf, size_t cap, cha
         *demangled = coll_demangle(g->name);
         return *demangled ? *demangled : g->name ? g->name : "?";
     case COLL_GPU_MEMCPY:
-    case COLL_GPU_MEMSET:
-        coll_gpu_copy_name(g, buf, cap);
-        return buf;
-    case COLL_GPU_SYNC:
-        return sync_kind(g);
-    case COLL_GPU_EVENT:
-        return "cudaEvent";
-    default:
-        return g->name ? g->name : "?";
+    case COLL_GPU_MEMSET: coll_gpu_copy_name(g, buf, cap); return buf;
+    case COLL_GPU_SYNC: return sync_kind(g);
+    case COLL_GPU_EVENT: return "cudaEvent";
+    default: return g->name ? g->name : "?";
     }
 }
 
 static const char *category_of(const struct coll_gpu *g)
 {
     switch (g->kind) {
-    case COLL_GPU_KERNEL:
-        return "kernel";
-    case COLL_GPU_MEMCPY:
-        return "gpu_memcpy";
-    case COLL_GPU_MEMSET:
-        return "gpu_memset";
-    case COLL_GPU_SYNC:
-        return "cuda_sync";
-    case COLL_GPU_EVENT:
-        return "cuda_event";
-    default:
-        return "overhead";
+    case COLL_GPU_KERNEL: return "kernel";
+    case COLL_GPU_MEMCPY: return "gpu_memcpy";
+    case COLL_GPU_MEMSET: return "gpu_memset";
+    case COLL_GPU_SYNC: return "cuda_sync";
+    case COLL_GPU_EVENT: return "cuda_event";
+    default: return "overhead";
     }
 }
 

@@ -22,7 +22,8 @@ struct wr_out {
     gzFile gz;
     char buf[WR_OUT_BUF];
 };
-int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level);
+/* Takes fd (closed by wr_out_close, or here on failure). */
+int wr_out_open(struct wr_out **out, int fd, bool gzip, int level);
 /* Appends what does not fit the buffer (flushing it). */
 void wr_out_write_slow(struct wr_out *o, const void *p, size_t n);
 /* The writer's hot path: a copy into the buffer, inline (a few calls per
@@ -56,21 +57,25 @@ void wr_json_us(struct wr_out *o, uint64_t ns);
 
 /* ---- files (file.c) -------------------------------------------------------- */
 
-/* mkdir -p with mode 0755. */
-int wr_make_dir(const char *dir);
-/* Creates <dir>/.<name>.tmp.<pid> and returns its path for wr_out_open. */
-int wr_temp_path(char *tmp, size_t cap, const char *final_path);
-/* Renames a completed temporary file into place (or removes it on error). */
-int wr_commit(const char *tmp, const char *final_path, int status);
+/* The directory dir, made if missing (mkdir -p, 0777 less the umask),
+ * reached without following a symbolic link that neither the user nor root
+ * owns: an O_PATH descriptor, or -errno with why saying what was refused. */
+int wr_open_dir(const char *dir, char *why, size_t cap);
+/* Creates <dir_fd>/.<name>.tmp.<pid>.<n> (O_EXCL, O_NOFOLLOW, 0666 less the
+ * umask) and returns its descriptor, its name in tmp; or -errno. */
+int wr_create_temp(int dir_fd, const char *name, char *tmp, size_t cap);
+/* Renames a completed temporary file to name (or removes it on error). */
+int wr_commit(int dir_fd, const char *tmp, const char *name, int status);
 
 /* ---- the two outputs ---------------------------------------------------- */
 
 /* baseTimeNanoseconds of a session that began at ns (trace.c). */
 uint64_t wr_base_time(uint64_t ns);
-/* path: where to write; trace_name: the final path, recorded as traceName. */
-int wr_trace(const struct coll_session *s, const struct wr_options *o, const char *path,
+/* fd: where to write (always closed); trace_name: the final path, recorded
+ * as traceName. */
+int wr_trace(const struct coll_session *s, const struct wr_options *o, int fd,
              const char *trace_name);
-int wr_table(const struct coll_session *s, const struct wr_options *o, const char *path);
+int wr_table(const struct coll_session *s, const struct wr_options *o, int fd);
 /* The table rows as text into any stdio stream (used by wr_table). */
 int wr_table_print(const struct coll_session *s, const struct wr_options *o, FILE *f);
 
@@ -111,7 +116,7 @@ struct wr_links {
         size_t event;  /* the step event's index in s->events */
         int32_t tid;
         uint64_t start_ns, end_ns, ext;
-    } *spans;
+    } * spans;
     size_t n_spans;
 };
 int wr_links_build(struct wr_links *l, const struct coll_session *s, const struct wr_gpu_index *ix);
@@ -136,8 +141,8 @@ void wr_frame_text(const struct coll_frame *f, char *buf, size_t cap);
 struct node;
 
 struct wr_frames {
-    size_t cap;       /* hash slots, a power of two */
-    uint32_t *slots;  /* node ids by (parent, ip) hash */
+    size_t cap;      /* hash slots, a power of two */
+    uint32_t *slots; /* node ids by (parent, ip) hash */
     struct node *nodes;
     uint32_t n_nodes;
     uint32_t *leaf; /* node id of each session stack's innermost frame */

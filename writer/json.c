@@ -5,6 +5,7 @@
  * each byte of an invalid sequence becomes U+FFFD.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -116,6 +117,15 @@ size_t wr_json_escape(char *dst, size_t cap, const char *s)
     if (cap)
         dst[m.len < cap ? m.len : cap - 1] = '\0';
     return m.len;
+}
+
+char *wr_json_literal(const char *s)
+{
+    size_t n = wr_json_escape(NULL, 0, s);
+    char *lit = malloc(n + 1);
+    if (lit)
+        wr_json_escape(lit, n + 1, s);
+    return lit;
 }
 
 void wr_json_us(struct wr_out *o, uint64_t ns)

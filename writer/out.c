@@ -16,15 +16,11 @@
 
 #define OUT_BUF WR_OUT_BUF
 
-int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level)
+int wr_out_open(struct wr_out **out, int fd, bool gzip, int level)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
     struct wr_out *o = malloc(sizeof *o);
     if (!o) {
         close(fd);
-        unlink(path);
         return -ENOMEM;
     }
     o->fd = fd;
@@ -37,7 +33,6 @@ int wr_out_open(struct wr_out **out, const char *path, bool gzip, int level)
         o->gz = gzdopen(fd, mode);
         if (!o->gz) {
             close(fd);
-            unlink(path);
             free(o);
             return -ENOMEM;
         }

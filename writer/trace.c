@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -101,15 +102,6 @@ struct cache {
     char **stack;  /* by index in s->stacks */
 };
 
-static char *json_literal(const char *text)
-{
-    size_t n = wr_json_escape(NULL, 0, text);
-    char *lit = malloc(n + 1);
-    if (lit)
-        wr_json_escape(lit, n + 1, text);
-    return lit;
-}
-
 static char *stack_text(const struct coll_stack *st)
 {
     size_t cap = 32, len = 0;
@@ -119,7 +111,7 @@ static char *stack_text(const struct coll_stack *st)
     len = (size_t)snprintf(out, cap, ", \"Call stack\": [");
     for (uint32_t k = 0; k < st->depth && out; k++) {
         wr_frame_text(&st->frames[k], frame, sizeof frame);
-        char *lit = json_literal(frame);
+        char *lit = wr_json_literal(frame);
         size_t need = len + (lit ? strlen(lit) : 0) + 4;
         if (need > cap) {
             cap = need * 2;
@@ -162,7 +154,7 @@ static int cache_build(struct cache *c, const struct coll_session *s, bool stack
             snprintf(unknown, sizeof unknown, "<unknown kernel 0x%" PRIx64 ">", s->names[i].func);
             name = unknown;
         }
-        if (!(c->kernel[i] = json_literal(name)))
+        if (!(c->kernel[i] = wr_json_literal(name)))
             return -1;
     }
     for (size_t i = 0; stacks && i < s->n_stacks; i++)
@@ -237,8 +229,9 @@ static void memory_args(struct wr_out *o, const struct coll_event *ev)
 static void memory_events(struct wr_out *o, const struct wr_options *opt,
                           const struct coll_event *ev, uint64_t base)
 {
-    wr_out_printf(o, ",\n  {\"ph\": \"i\", \"cat\": \"cpu_instant_event\", \"s\": \"t\", "
-                     "\"name\": \"[memory]\", \"pid\": %d, \"tid\": %d, \"ts\": ",
+    wr_out_printf(o,
+                  ",\n  {\"ph\": \"i\", \"cat\": \"cpu_instant_event\", \"s\": \"t\", "
+                  "\"name\": \"[memory]\", \"pid\": %d, \"tid\": %d, \"ts\": ",
                   opt->pid, ev->tid);
     wr_json_us(o, ev->end_ns - base);
     wr_out_puts(o, ", \"args\": {\"Total Reserved\": ");
@@ -251,8 +244,9 @@ static void memory_events(struct wr_out *o, const struct wr_options *opt,
         wr_out_printf(o, ",\n  {\"ph\": \"C\", \"name\": \"GPU %d memory\", \"pid\": %d, \"ts\": ",
                       ev->device, opt->pid);
     else
-        wr_out_printf(o, ",\n  {\"ph\": \"C\", \"name\": \"Host pinned memory\", \"pid\": %d, \"ts\": ",
-                      opt->pid);
+        wr_out_printf(
+            o, ",\n  {\"ph\": \"C\", \"name\": \"Host pinned memory\", \"pid\": %d, \"ts\": ",
+            opt->pid);
     wr_json_us(o, ev->end_ns - base);
     wr_out_puts(o, ", \"args\": {\"allocated\": ");
     wr_out_u64(o, ev->u.mem.total);
@@ -342,12 +336,8 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
     wr_out_puts(o, ", \"result\": ");
     wr_out_i64(o, ev->result);
     switch (ev->kind) {
-    case COLL_EV_CUPTI:
-        cupti_args(o, s, ix, ev);
-        break;
-    case COLL_EV_LAUNCH:
-        launch_args(o, s, opt, c, ev);
-        break;
+    case COLL_EV_CUPTI: cupti_args(o, s, ix, ev); break;
+    case COLL_EV_LAUNCH: launch_args(o, s, opt, c, ev); break;
     case COLL_EV_GRAPH:
         wr_out_puts(o, ", \"graph exec\": ");
         wr_out_u64(o, ev->u.launch.func);
@@ -355,9 +345,7 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_u64(o, ev->u.launch.stream);
         break;
     case COLL_EV_ALLOC:
-    case COLL_EV_FREE:
-        memory_args(o, ev);
-        break;
+    case COLL_EV_FREE: memory_args(o, ev); break;
     case COLL_EV_SYNC:
         wr_out_puts(o, ", \"stream handle\": ");
         wr_out_u64(o, ev->u.copy.stream);
@@ -378,12 +366,13 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_u64(o, ev->u.copy.stream);
         break;
     }
-    const struct coll_stack *st = ev->stack && opt->with_stack ? coll_session_stack(s, ev->stack)
-                                                               : NULL;
+    const struct coll_stack *st =
+        ev->stack && opt->with_stack ? coll_session_stack(s, ev->stack) : NULL;
     if (st)
         wr_out_puts(o, c->stack[st - s->stacks]);
     wr_out_puts(o, "}}");
-    if (opt->profile_memory && ev->tracked && (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
+    if (opt->profile_memory && ev->tracked &&
+        (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
         memory_events(o, opt, ev, base);
     if (ev->kind == COLL_EV_CUPTI)
         wr_gpu_flow_start(o, ix, l, opt, ev, base);
@@ -444,12 +433,14 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
     wr_out_printf(o,
                   ",\n    \"session_begin_ns\": %" PRIu64 ",\n    \"session_end_ns\": %" PRIu64
                   ",\n    \"steps\": %" PRIu64 ",\n    \"events\": %zu,\n"
-                  "    \"dropped_events\": %" PRIu64 ",\n    \"dropped_stacks\": %" PRIu64
+                  "    \"dropped_events\": %" PRIu64
+                  ",\n    \"dropped_events_max_threads\": %" PRIu64
+                  ",\n    \"dropped_stacks\": %" PRIu64
                   ",\n    \"stacks\": %zu,\n    \"unknown_frees\": %" PRIu64
                   ",\n    \"gpu_records\": %zu,\n    \"dropped_gpu_records\": %" PRIu64
                   ",\n    \"event_source\": \"%s\"\n  },\n",
-                  s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->stacks_dropped,
-                  s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
+                  s->begin_ns, s->end_ns, s->steps, s->n_events, s->dropped, s->dropped_no_slot,
+                  s->stacks_dropped, s->n_stacks, s->unknown_frees, s->n_gpu, s->gpu_dropped,
                   s->cupti ? "cupti" : "interposition");
     wr_out_printf(o, "  \"displayTimeUnit\": \"ms\",\n  \"baseTimeNanoseconds\": %" PRIu64 ",\n",
                   base);
@@ -492,14 +483,16 @@ static int parts_build(struct parts *p, const struct coll_session *s, const stru
     return 0;
 }
 
-int wr_trace(const struct coll_session *s, const struct wr_options *opt, const char *path,
+int wr_trace(const struct coll_session *s, const struct wr_options *opt, int fd,
              const char *trace_name)
 {
     struct parts p;
-    if (parts_build(&p, s, opt) < 0)
+    if (parts_build(&p, s, opt) < 0) {
+        close(fd);
         return -ENOMEM;
+    }
     struct wr_out *o;
-    int rc = wr_out_open(&o, path, opt->gzip, opt->gzip_level);
+    int rc = wr_out_open(&o, fd, opt->gzip, opt->gzip_level);
     if (rc < 0) {
         parts_free(&p, s);
         return rc;

@@ -1,55 +1,80 @@
 /*
  * One stopped session → its files: <dir>/<worker>.<unix_ns>.pt.trace.json[.gz]
  * (the name torch's tensorboard_trace_handler uses) and, when asked,
- * <dir>/profiler_out_<worker>.txt.  Each is complete or absent.
+ * <dir>/profiler_out_<worker>.txt.  Each is complete or absent, and both are
+ * made in the directory wr_open_dir reached (file.c), by descriptor.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-static int write_atomically(const struct coll_session *s, const struct wr_options *o,
-                            const char *path, bool is_trace)
+static int write_atomically(const struct coll_session *s, const struct wr_options *o, int dir_fd,
+                            const char *name, const char *path, bool is_trace)
 {
-    char tmp[PATH_MAX];
-    int rc = wr_temp_path(tmp, sizeof tmp, path);
-    if (rc < 0)
-        return rc;
-    rc = is_trace ? wr_trace(s, o, tmp, path) : wr_table(s, o, tmp);
-    return wr_commit(tmp, path, rc);
+    char tmp[NAME_MAX + 1];
+    int fd = wr_create_temp(dir_fd, name, tmp, sizeof tmp);
+    if (fd < 0)
+        return fd;
+    int rc = is_trace ? wr_trace(s, o, fd, path) : wr_table(s, o, fd);
+    return wr_commit(dir_fd, tmp, name, rc);
+}
+
+/* name (n bytes, as snprintf gave) as one file name in the directory (no
+ * '/': file_prefix could hold one), and path: <dir>/<name>. */
+static int check_name(const char *name, int n, const char *dir, char *path)
+{
+    if (n < 0 || n > NAME_MAX - 24) /* room for the temporary name's additions */
+        return -ENAMETOOLONG;
+    if (strchr(name, '/'))
+        return -EINVAL;
+    n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+    return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
 int wr_write_session(const struct coll_session *s, const struct wr_options *o, struct wr_result *r)
 {
     r->trace_path[0] = r->table_path[0] = '\0';
-    int rc = wr_make_dir(o->dir);
+    char trace_name[NAME_MAX + 1], table_name[NAME_MAX + 1], trace[PATH_MAX], table[PATH_MAX];
+    int n = snprintf(trace_name, sizeof trace_name, "%s.%llu.pt.trace.json%s", o->worker,
+                     (unsigned long long)coll_now_ns(), o->gzip ? ".gz" : "");
+    int rc = check_name(trace_name, n, o->dir, trace);
+    if (rc == 0) {
+        n = snprintf(table_name, sizeof table_name, "profiler_out_%s.txt", o->worker);
+        rc = check_name(table_name, n, o->dir, table);
+    }
     if (rc < 0) {
-        coll_log(COLL_LOG_ERROR, "writer", "cannot create directory %s: %s; the session is lost",
-                 o->dir, strerror(-rc));
+        coll_log(COLL_LOG_ERROR, "writer",
+                 "cannot name the files of %s in %s: %s; the session is lost", o->worker, o->dir,
+                 rc == -EINVAL ? "a name may not hold '/' (see file_prefix)" : strerror(-rc));
         return rc;
     }
-    char trace[PATH_MAX], table[PATH_MAX];
-    int n = snprintf(trace, sizeof trace, "%s/%s.%llu.pt.trace.json%s", o->dir, o->worker,
-                     (unsigned long long)coll_now_ns(), o->gzip ? ".gz" : "");
-    int m = snprintf(table, sizeof table, "%s/profiler_out_%s.txt", o->dir, o->worker);
-    if (n < 0 || (size_t)n >= sizeof trace || m < 0 || (size_t)m >= sizeof table) {
-        coll_log(COLL_LOG_ERROR, "writer", "output path in %s is too long", o->dir);
-        return -ENAMETOOLONG;
+    char why[PATH_MAX + 128];
+    int dir_fd = wr_open_dir(o->dir, why, sizeof why);
+    if (dir_fd < 0) {
+        coll_log(COLL_LOG_ERROR, "writer", "cannot use directory %s: %s; the session is lost",
+                 o->dir, why);
+        return dir_fd;
     }
-    rc = write_atomically(s, o, trace, true);
+    rc = write_atomically(s, o, dir_fd, trace_name, trace, true);
     if (rc < 0) {
         coll_log(COLL_LOG_ERROR, "writer", "cannot write %s: %s", trace, strerror(-rc));
+        close(dir_fd);
         return rc;
     }
     memcpy(r->trace_path, trace, sizeof trace);
     if (o->table) {
-        rc = write_atomically(s, o, table, false);
+        rc = write_atomically(s, o, dir_fd, table_name, table, false);
         if (rc < 0) {
             coll_log(COLL_LOG_ERROR, "writer", "cannot write %s: %s", table, strerror(-rc));
+            close(dir_fd);
             return rc;
         }
         memcpy(r->table_path, table, sizeof table);
     }
+    close(dir_fd);
     return 0;
 }

@@ -54,6 +54,8 @@ int wr_write_session(const struct coll_session *s, const struct wr_options *o, s
  * replaced by U+FFFD, so any bytes give valid JSON.  Returns the length the
  * full literal needs (call with cap 0 to size a buffer). */
 size_t wr_json_escape(char *dst, size_t cap, const char *s);
+/* The same, malloc'd to fit; NULL when out of memory. */
+char *wr_json_literal(const char *s);
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 int wr_utf8_len(const unsigned char *s);
 
@@ -69,8 +71,13 @@ struct wr_row {
 struct wr_rows {
     struct wr_row *rows;
     size_t n, cap;
+    /* row number + 1 by name hash (0: empty slot); n_index slots, a power of
+     * two; NULL until a lookup, dropped when printing sorts the rows */
+    uint32_t *index;
+    size_t n_index;
 };
-/* The row named name, made on first use; NULL on allocation failure. */
+/* The row named name, made on first use (a hash lookup); NULL on allocation
+ * failure. */
 struct wr_row *wr_rows_get(struct wr_rows *t, const char *name);
 void wr_row_host(struct wr_row *r, uint64_t ns);
 void wr_row_gpu(struct wr_row *r, uint64_t ns);

@@ -10,13 +10,34 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "collector.h"
 #include "control.h"
 
-/* registry_read.c: reading what processes publish (registry.c) */
+/* registry_read.c: reading what processes publish (registry.c) and
+ * deciding whether to believe it. */
 int cli_registry_read(const char *dir, int pid, struct ctl_entry *e);
+/* An entry from its text (NUL at text[len]), checked to name pid. */
+int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *e);
+/* Whether the entry's process still runs (same pid, same start time). */
 bool cli_entry_alive(const struct ctl_entry *e);
-/* Live entries sorted by stage then pid; entries of dead processes are
- * removed (cleaned counts them). */
+enum cli_trust {
+    CLI_TRUSTED,   /* a live process of the caller's user with omniprof loaded */
+    CLI_GONE,      /* the process has exited (or its pid is another's now) */
+    CLI_UNTRUSTED, /* a live process the entry cannot be believed about */
+};
+/* Whether the command may act on the entry's process; why says why not. */
+enum cli_trust cli_entry_check(const struct ctl_entry *e, char *why, size_t cap);
+/* A live process's entry that is not believed, and why. */
+struct cli_untrusted {
+    int pid;
+    long stage; /* as the entry claims */
+    char why[192];
+};
+/* Trusted entries sorted by stage then pid; entries of processes that are
+ * gone are removed (cleaned counts them); with skipped, the entries of live
+ * processes that are not trusted (malloc'ed). */
+int cli_registry_scan_all(const char *dir, struct ctl_entry **out, size_t *count, int *cleaned,
+                          struct cli_untrusted **skipped, size_t *n_skipped);
 int cli_registry_scan(const char *dir, struct ctl_entry **out, size_t *count, int *cleaned);
 
 /* request.c: selecting processes and sending them requests. */
@@ -43,6 +64,16 @@ int cli_request(const char *registry, const struct cli_selection *sel, int what,
 void cli_missing_stages(const char *registry, const struct cli_selection *sel, char *buf,
                         size_t cap);
 int cli_parse_stages(const char *text, struct cli_selection *sel);
+/* The largest pid Linux gives (PID_MAX_LIMIT). */
+#define CLI_PID_MAX 4194304
+/* text as a whole decimal number within [min, max] (no sign but '-', no
+ * spaces, no suffix): 0, or -EINVAL. */
+int cli_parse_number(const char *text, long min, long max, long *out);
+/* "omniprof: WHAT 'VALUE': WANT" on stderr, VALUE escaped and cut
+ * (coll_escape); returns 2, the exit code of bad usage. */
+int cli_bad_value(const char *what, const char *value, const char *want);
+/* Signals a request may be sent with: SIGUSR1, SIGUSR2, SIGRTMIN..SIGRTMAX. */
+bool cli_control_signal(int sig);
 
 /* The registry directory from the environment's configuration; 0, or a
  * negative errno after one message. */

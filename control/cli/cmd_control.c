@@ -6,12 +6,17 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+
+#define MAX_TIMEOUT_S 86400
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static void print_outcome(const struct cli_outcome *o, bool wait)
 {
@@ -26,10 +31,15 @@ static void print_outcome(const struct cli_outcome *o, bool wait)
         printf("signalled\n");
         return;
     }
-    printf("%s\n", o->entry.last_result[0] ? o->entry.last_result : "done");
-    for (int f = 0; f < o->entry.n_files; f++)
-        printf("  %s%s\n", o->entry.last_files[f],
-               access(o->entry.last_files[f], R_OK) == 0 ? "" : "  (missing!)");
+    /* what the process wrote in its entry, shown as text */
+    char shown[4 * PATH_MAX];
+    coll_escape(shown, sizeof shown, o->entry.last_result[0] ? o->entry.last_result : "done",
+                SIZE_MAX);
+    printf("%s\n", shown);
+    for (int f = 0; f < o->entry.n_files; f++) {
+        coll_escape(shown, sizeof shown, o->entry.last_files[f], SIZE_MAX);
+        printf("  %s%s\n", shown, access(o->entry.last_files[f], R_OK) == 0 ? "" : "  (missing!)");
+    }
 }
 
 int cli_cmd_control(int argc, char **argv, int what)
@@ -42,24 +52,36 @@ int cli_cmd_control(int argc, char **argv, int what)
     struct cli_selection sel = {0};
     bool wait = false;
     int timeout_ms = 30000, opt;
+    long number;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
-            if (cli_parse_stages(optarg, &sel) < 0) {
-                fprintf(stderr, "omniprof: --stages %s: expected stage numbers, e.g. 0,2\n", optarg);
-                return 2;
-            }
+            if (cli_parse_stages(optarg, &sel) < 0)
+                return cli_bad_value("--stages", optarg,
+                                     "expected stage numbers 0.." STR(CTL_MAX_STAGE) ", e.g. 0,2");
             break;
         case 'p':
-            if (sel.n_pids < 64 && atoi(optarg) > 0)
-                sel.pids[sel.n_pids++] = atoi(optarg);
+            if (cli_parse_number(optarg, 1, CLI_PID_MAX, &number) < 0)
+                return cli_bad_value("--pid", optarg,
+                                     "expected a process id (1.." STR(CLI_PID_MAX) ")");
+            if (sel.n_pids == (int)(sizeof sel.pids / sizeof sel.pids[0]))
+                return cli_bad_value("--pid", optarg, "too many --pid (at most 64)");
+            sel.pids[sel.n_pids++] = (int)number;
             break;
         case 'w': wait = true; break;
-        case 't': timeout_ms = atoi(optarg) * 1000; break;
+        case 't':
+            if (cli_parse_number(optarg, 0, MAX_TIMEOUT_S, &number) < 0)
+                return cli_bad_value("--timeout", optarg,
+                                     "expected whole seconds (0.." STR(MAX_TIMEOUT_S) ")");
+            timeout_ms = (int)number * 1000;
+            break;
         default: return 2;
         }
     }
+    if (optind < argc)
+        return cli_bad_value(argv[0], argv[optind],
+                             "unexpected argument (select processes with --pid or --stages)");
     char registry[PATH_MAX];
     if (cli_registry(registry, sizeof registry) < 0)
         return 2;
@@ -71,8 +93,7 @@ int cli_cmd_control(int argc, char **argv, int what)
     size_t n;
     int reached = cli_request(registry, &sel, what, wait, timeout_ms, &res, &n);
     if (reached < 0) {
-        fprintf(stderr, "omniprof: cannot read %s: %s\n", registry, strerror(-reached));
-        return 2;
+        return cli_bad_value("cannot read", registry, strerror(-reached));
     }
     if (n == 0)
         fprintf(stderr, "omniprof: no profiled process matches (see omniprof list)\n");

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +15,21 @@
 
 int cli_cmd_list(int argc, char **argv)
 {
-    (void)argc, (void)argv;
+    if (argc > 1)
+        return cli_bad_value("list", argv[1], "unexpected argument");
     char registry[PATH_MAX];
     if (cli_registry(registry, sizeof registry) < 0)
         return 2;
     struct ctl_entry *all;
     size_t n;
     int cleaned = 0;
-    if (cli_registry_scan(registry, &all, &n, &cleaned) < 0) {
-        fprintf(stderr, "omniprof: cannot read %s: %s\n", registry, strerror(errno));
+    struct cli_untrusted *skipped;
+    size_t n_skipped;
+    int rc = cli_registry_scan_all(registry, &all, &n, &cleaned, &skipped, &n_skipped);
+    if (rc < 0) {
+        char shown[COLL_SHOWN_CAP];
+        coll_escape(shown, sizeof shown, registry, COLL_SHOWN_MAX);
+        fprintf(stderr, "omniprof: cannot read %s: %s\n", shown, strerror(-rc));
         return 2;
     }
     printf("%-8s %-5s %-4s %-11s %-10s %-12s %s\n", "PID", "STAGE", "RANK", "STATE", "HOST",
@@ -32,11 +39,19 @@ int cli_cmd_list(int argc, char **argv)
         cli_stage_text(all[i].stage, stage, sizeof stage);
         cli_stage_text(all[i].rank, rank, sizeof rank);
         ctl_signal_name(all[i].step_signal, step, sizeof step);
-        printf("%-8d %-5s %-4s %-11s %-10s %-12s %.120s\n", all[i].pid, stage, rank, all[i].state,
-               all[i].host, step, all[i].cmdline);
+        /* the process wrote these: shown escaped, the command cut */
+        char state[4 * sizeof all[i].state], host[4 * sizeof all[i].host], command[4 * 120 + 4];
+        coll_escape(state, sizeof state, all[i].state, SIZE_MAX);
+        coll_escape(host, sizeof host, all[i].host, SIZE_MAX);
+        coll_escape(command, sizeof command, all[i].cmdline, 120);
+        printf("%-8d %-5s %-4s %-11s %-10s %-12s %s\n", all[i].pid, stage, rank, state, host, step,
+               command);
     }
     if (cleaned)
         printf("(%d stale entr%s of exited processes removed)\n", cleaned, cleaned == 1 ? "y" : "ies");
+    for (size_t i = 0; i < n_skipped; i++)
+        printf("(pid %d not listed: %s)\n", skipped[i].pid, skipped[i].why);
     free(all);
+    free(skipped);
     return 0;
 }

@@ -58,11 +58,9 @@ static void add(struct buf *b, const char *fmt, ...)
 
 static void add_string(struct buf *b, const char *s)
 {
-    size_t n = wr_json_escape(NULL, 0, s);
-    char *lit = malloc(n + 1);
+    char *lit = wr_json_literal(s);
     if (!lit)
         return;
-    wr_json_escape(lit, n + 1, s);
     add(b, "%s", lit);
     free(lit);
 }

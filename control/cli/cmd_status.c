@@ -1,9 +1,11 @@
 /*
  * omniprof status PID: one profiled process's registry entry, in full.
+ * What the entry holds came from the process: it is shown escaped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,34 +13,67 @@
 
 #include "cli.h"
 
+/* One "label: value" line, the value escaped and whole. */
+static void line(const char *label, const char *value)
+{
+    size_t cap = 4 * strlen(value) + 8;
+    char *shown = malloc(cap);
+    if (!shown)
+        return;
+    coll_escape(shown, cap, value, SIZE_MAX);
+    printf("%-14s%s\n", label, shown);
+    free(shown);
+}
+
 int cli_cmd_status(int argc, char **argv)
 {
-    if (argc < 2 || atoi(argv[1]) <= 0) {
+    long pid;
+    if (argc != 2) {
         fprintf(stderr, "usage: omniprof status PID\n");
         return 2;
     }
+    if (cli_parse_number(argv[1], 1, CLI_PID_MAX, &pid) < 0)
+        return cli_bad_value("status", argv[1], "expected a process id (1..4194304)");
     char registry[PATH_MAX];
     if (cli_registry(registry, sizeof registry) < 0)
         return 2;
-    struct ctl_entry e;
-    int pid = atoi(argv[1]);
-    if (cli_registry_read(registry, pid, &e) < 0 || !cli_entry_alive(&e)) {
-        fprintf(stderr, "omniprof: process %d is not profiled (or has exited)\n", pid);
+    struct ctl_entry *e = malloc(sizeof *e);
+    if (!e)
+        return 1;
+    char why[192];
+    if (cli_registry_read(registry, (int)pid, e) < 0 ||
+        cli_entry_check(e, why, sizeof why) == CLI_GONE) {
+        fprintf(stderr, "omniprof: process %ld is not profiled (or has exited)\n", pid);
+        free(e);
         return 1;
     }
-    char stage[24], rank[24], toggle[32], stop[32], step[32];
-    cli_stage_text(e.stage, stage, sizeof stage);
-    cli_stage_text(e.rank, rank, sizeof rank);
-    ctl_signal_name(e.toggle_signal, toggle, sizeof toggle);
-    ctl_signal_name(e.stop_signal, stop, sizeof stop);
-    ctl_signal_name(e.step_signal, step, sizeof step);
-    printf("pid:          %d\nstage:        %s\nrank:         %s\nhost:         %s\n"
-           "worker:       %s\ncommand:      %s\nstate:        %s\noutput:       %s\n"
-           "signals:      toggle %s, stop %s, step %s\nrequests:     %lu\nlast result:  %s\n",
-           e.pid, stage, rank, e.host, e.worker, e.cmdline, e.state, e.dir, toggle, stop, step,
-           e.requests, e.last_result[0] ? e.last_result : "-");
-    for (int f = 0; f < e.n_files; f++)
-        printf("last file:    %s\n", e.last_files[f]);
-    printf("config:       %s\n", e.config);
+    if (why[0]) {
+        fprintf(stderr, "omniprof: process %ld: not shown: %s\n", pid, why);
+        free(e);
+        return 1;
+    }
+    char stage[24], rank[24], toggle[32], stop[32], step[32], signals[128], requests[32];
+    cli_stage_text(e->stage, stage, sizeof stage);
+    cli_stage_text(e->rank, rank, sizeof rank);
+    ctl_signal_name(e->toggle_signal, toggle, sizeof toggle);
+    ctl_signal_name(e->stop_signal, stop, sizeof stop);
+    ctl_signal_name(e->step_signal, step, sizeof step);
+    snprintf(signals, sizeof signals, "toggle %s, stop %s, step %s", toggle, stop, step);
+    snprintf(requests, sizeof requests, "%lu", e->requests);
+    printf("%-14s%d\n", "pid:", e->pid);
+    line("stage:", stage);
+    line("rank:", rank);
+    line("host:", e->host);
+    line("worker:", e->worker);
+    line("command:", e->cmdline);
+    line("state:", e->state);
+    line("output:", e->dir);
+    line("signals:", signals);
+    line("requests:", requests);
+    line("last result:", e->last_result[0] ? e->last_result : "-");
+    for (int f = 0; f < e->n_files; f++)
+        line("last file:", e->last_files[f]);
+    line("config:", e->config);
+    free(e);
     return 0;
 }

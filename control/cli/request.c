@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,17 +22,25 @@
 
 extern char **environ;
 
+/* "omniprof: TAG: MESSAGE", the message escaped (it quotes the environment). */
+static void cli_print_error(const char *tag, const char *message)
+{
+    char shown[4 * sizeof((struct ctl_error *)0)->msg];
+    coll_escape(shown, sizeof shown, message, 1000);
+    fprintf(stderr, "omniprof: %s: %s\n", tag, shown);
+}
+
 int cli_registry(char *out, size_t cap)
 {
     struct ctl_config c;
     struct ctl_error err;
     ctl_config_defaults(&c);
     if (ctl_config_load_env(&c, environ, &err) < 0) {
-        fprintf(stderr, "omniprof: config: %s\n", err.msg);
+        cli_print_error("config", err.msg);
         return -EINVAL;
     }
     if (ctl_registry_dir(&c, out, cap, &err) < 0) {
-        fprintf(stderr, "omniprof: registry: %s\n", err.msg);
+        cli_print_error("registry", err.msg);
         return -EPERM;
     }
     return 0;
@@ -49,13 +58,40 @@ int cli_parse_stages(const char *text, struct cli_selection *sel)
     return 0;
 }
 
-static bool selected(const struct cli_selection *sel, const struct ctl_entry *e)
+int cli_parse_number(const char *text, long min, long max, long *out)
+{
+    if (!((text[0] >= '0' && text[0] <= '9') ||
+          (text[0] == '-' && text[1] >= '0' && text[1] <= '9')))
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    long x = strtol(text, &end, 10);
+    if (errno || *end || x < min || x > max)
+        return -EINVAL;
+    *out = x;
+    return 0;
+}
+
+int cli_bad_value(const char *what, const char *value, const char *want)
+{
+    char shown[COLL_SHOWN_CAP];
+    coll_escape(shown, sizeof shown, value, COLL_SHOWN_MAX);
+    fprintf(stderr, "omniprof: %s '%s': %s\n", what, shown, want);
+    return 2;
+}
+
+bool cli_control_signal(int sig)
+{
+    return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
+static bool selected(const struct cli_selection *sel, int pid, long stage)
 {
     bool stage_ok = sel->n_stages == 0, pid_ok = sel->n_pids == 0;
     for (int i = 0; i < sel->n_stages; i++)
-        stage_ok |= e->stage == sel->stages[i];
+        stage_ok |= stage == sel->stages[i];
     for (int i = 0; i < sel->n_pids; i++)
-        pid_ok |= e->pid == sel->pids[i];
+        pid_ok |= pid == sel->pids[i];
     return stage_ok && pid_ok;
 }
 
@@ -83,40 +119,97 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Sends the request to the process an entry names, through a pidfd taken
+ * before the entry is checked once more: the signal reaches the process
+ * that was checked, even if it exits and its pid is reused meanwhile. */
+static int send_request(const struct ctl_entry *e, int what, char *why, size_t cap)
+{
+    int pidfd = pidfd_open(e->pid, 0);
+    if (pidfd < 0 && errno != ENOSYS) {
+        snprintf(why, cap, "cannot signal it: %s", strerror(errno));
+        return -1;
+    }
+    if (cli_entry_check(e, why, cap) != CLI_TRUSTED) {
+        if (pidfd >= 0)
+            close(pidfd);
+        return -1;
+    }
+    union sigval v = {.sival_int = what};
+    int rc;
+    if (pidfd >= 0) {
+        /* what sigqueue() sends: SI_QUEUE with our pid, uid and the value */
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        info.si_signo = e->toggle_signal;
+        info.si_code = SI_QUEUE;
+        info.si_pid = getpid();
+        info.si_uid = getuid();
+        info.si_value = v;
+        rc = pidfd_send_signal(pidfd, e->toggle_signal, &info, 0);
+        close(pidfd);
+    } else {
+        rc = sigqueue(e->pid, e->toggle_signal, v);
+    }
+    if (rc < 0) {
+        snprintf(why, cap, "cannot signal it: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int cli_request(const char *registry, const struct cli_selection *sel, int what, bool wait,
                 int timeout_ms, struct cli_outcome **out, size_t *n_out)
 {
     struct ctl_entry *all;
-    size_t n;
+    struct cli_untrusted *skipped;
+    size_t n, n_skipped;
     *out = NULL;
     *n_out = 0;
-    int rc = cli_registry_scan(registry, &all, &n, NULL);
+    int rc = cli_registry_scan_all(registry, &all, &n, NULL, &skipped, &n_skipped);
     if (rc < 0)
         return rc;
-    struct cli_outcome *res = calloc(n ? n : 1, sizeof *res);
+    struct cli_outcome *res = calloc(n + n_skipped ? n + n_skipped : 1, sizeof *res);
     if (!res) {
         free(all);
+        free(skipped);
         return -ENOMEM;
     }
     size_t k = 0;
     int reached = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!selected(sel, &all[i]))
+        if (!selected(sel, all[i].pid, all[i].stage))
             continue;
         struct cli_outcome *o = &res[k++];
         o->entry = all[i];
-        if (all[i].toggle_signal <= 0) {
+        char signame[32];
+        ctl_signal_name(all[i].toggle_signal, signame, sizeof signame);
+        if (all[i].toggle_signal == 0) {
             snprintf(o->error, sizeof o->error,
-                     "its toggle signal is not available (the program handles it)");
-            continue;
+                     "not signalled: its toggle signal is not available (the program handles it)");
+        } else if (!cli_control_signal(all[i].toggle_signal)) {
+            snprintf(o->error, sizeof o->error,
+                     "not signalled: its toggle signal %d (%s) is not a control signal "
+                     "(SIGUSR1, SIGUSR2, SIGRTMIN..SIGRTMAX)",
+                     all[i].toggle_signal, signame);
+        } else {
+            char why[sizeof o->error - 16];
+            if (send_request(&all[i], what, why, sizeof why) < 0)
+                snprintf(o->error, sizeof o->error, "not signalled: %s", why);
+            else
+                reached++;
         }
-        union sigval v = {.sival_int = what};
-        if (sigqueue(all[i].pid, all[i].toggle_signal, v) < 0) {
-            snprintf(o->error, sizeof o->error, "cannot signal it: %s", strerror(errno));
-            continue;
-        }
-        reached++;
     }
+    /* Live processes whose entries are not believed: named, never signalled. */
+    for (size_t i = 0; i < n_skipped; i++) {
+        if (!selected(sel, skipped[i].pid, skipped[i].stage))
+            continue;
+        struct cli_outcome *o = &res[k++];
+        o->entry.pid = skipped[i].pid;
+        o->entry.stage = skipped[i].stage;
+        o->entry.rank = -1;
+        snprintf(o->error, sizeof o->error, "not signalled: %s", skipped[i].why);
+    }
+    free(skipped);
     /* Wait for every reached process to report the request back. */
     for (int waited = 0; wait && waited <= timeout_ms; waited += 20) {
         bool pending = false;

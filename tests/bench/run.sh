@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Launch overhead: ns per cuLaunchKernel against the fake driver, bare,
 # preloaded but idle, recording, and recording with host stacks; then the
-# writer's throughput (bench_writer).  Prints numbers; asserts nothing.
+# writer's throughput (bench_writer); then the trace reader's and `omniprof
+# summary`'s, on traces generated here (bench_reader, gen_trace.py): cost
+# must grow linearly with the input (one long string token, many distinct
+# kernel names).  Prints numbers; asserts nothing.
 # cupti=false: this measures omniprof's own record path; with the fake CUPTI
 # the numbers would be the fake's (CUPTI's real cost is measured by
 # tests/gpu/run.sh on a GPU).
 #   OMNI_BUILD=build bash tests/bench/run.sh [LAUNCHES] [ROUNDS]
+#   (WRITER_EVENTS, READER_EVENTS: the writer's and the mixed trace's events)
 set -euo pipefail
 B=${OMNI_BUILD:-build}
 N=${1:-200000}
@@ -35,3 +39,28 @@ done
 echo "($R rounds of $N launches, best round; $(nproc) cores; $(uname -m))"
 echo
 "$B/bin/bench_writer" "${WRITER_EVENTS:-1000000}"
+
+# The reader: traces made at run time, gzip'd as omniprof writes them.
+gen="$(dirname "$0")/gen_trace.py"
+py=${PYTHON:-python3}
+echo
+echo "bench_reader: generating traces in $out"
+"$py" "$gen" "$out/tok8.json.gz" long $((8 << 20))
+"$py" "$gen" "$out/tok32.json.gz" long $((32 << 20))
+for n in 10000 40000 300000; do
+    "$py" "$gen" "$out/names$n.json.gz" names "$n"
+done
+"$py" "$gen" "$out/mixed.json.gz" mixed "${READER_EVENTS:-1200000}"
+report=$("$B/bin/bench_reader" \
+    "one 8 MiB string token" "$out/tok8.json.gz" \
+    "one 32 MiB string token" "$out/tok32.json.gz" \
+    "10k distinct kernel names" "$out/names10000.json.gz" \
+    "40k distinct kernel names" "$out/names40000.json.gz" \
+    "300k distinct kernel names" "$out/names300000.json.gz" \
+    "mixed Kineto-like events" "$out/mixed.json.gz")
+echo "$report"
+# summary time ratios against input-size ratios: linear when they match
+awk '{ t[$1 $2] = $(NF - 1); b[$1 $2] = $(NF - 7) }
+     END { printf "summary time, 32 MiB vs 8 MiB token: x%.1f for x%.1f the input\n", t["one32"] / t["one8"], b["one32"] / b["one8"];
+           printf "summary time, 40k vs 10k names: x%.1f for x%.1f the input\n", t["40kdistinct"] / t["10kdistinct"], b["40kdistinct"] / b["10kdistinct"];
+           printf "summary time, 300k vs 10k names: x%.1f for x%.1f the input\n", t["300kdistinct"] / t["10kdistinct"], b["300kdistinct"] / b["10kdistinct"] }' <<<"$report"

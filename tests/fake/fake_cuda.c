@@ -538,8 +538,8 @@ EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy
     TRACED(cuLaunchCooperativeKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL, 0));
 }
 
-EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy,
-                                               unsigned gz, unsigned bx, unsigned by, unsigned bz,
+EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                               unsigned bx, unsigned by, unsigned bz,
                                                unsigned shared, CUstream stream, void **params)
 {
     (void)params;
@@ -739,9 +739,18 @@ static const struct proc {
     int ptsz; /* -1: no stream variants; 0: legacy; 1: per-thread */
     void *fn;
 } procs[] = {
-#define P(name, fn) {name, 0, -1, (void *)fn}
-#define V(name, version, fn) {name, version, -1, (void *)fn}
-#define S(name, ptsz, fn) {name, 0, ptsz, (void *)fn}
+#define P(name, fn)                                                                                \
+    {                                                                                              \
+        name, 0, -1, (void *)fn                                                                    \
+    }
+#define V(name, version, fn)                                                                       \
+    {                                                                                              \
+        name, version, -1, (void *)fn                                                              \
+    }
+#define S(name, ptsz, fn)                                                                          \
+    {                                                                                              \
+        name, 0, ptsz, (void *)fn                                                                  \
+    }
     P("cuInit", cuInit),
     P("cuDriverGetVersion", cuDriverGetVersion),
     P("cuDeviceGetCount", cuDeviceGetCount),
@@ -830,9 +839,9 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
     }
     *pfn = best ? best->fn : NULL;
     if (status)
-        *status = best ? CU_GET_PROC_ADDRESS_SUCCESS
-                       : name_known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
-                                    : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+        *status = best         ? CU_GET_PROC_ADDRESS_SUCCESS
+                  : name_known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                               : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
     return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 

@@ -266,8 +266,10 @@ static CUfunction kernel_of(const void *func)
     const char *name;
     if (!f && n_known < 64 && cudaFuncGetName(&name, func) == cudaSuccess) {
         char ptx[512];
-        snprintf(ptx, sizeof ptx, ".version 8.0\n.target sm_80\n.address_size 64\n"
-                                  ".visible .entry %s()\n{\n    ret;\n}\n", name);
+        snprintf(ptx, sizeof ptx,
+                 ".version 8.0\n.target sm_80\n.address_size 64\n"
+                 ".visible .entry %s()\n{\n    ret;\n}\n",
+                 name);
         CUmodule m;
         if (drv.load(&m, ptx) == CUDA_SUCCESS && drv.get_function(&f, m, name) == CUDA_SUCCESS)
             known[n_known++] = (typeof(known[0])){func, f};
@@ -333,12 +335,16 @@ EXPORT cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *node, cudaGraph_t gra
     CUfunction f = p ? kernel_of(p->func) : NULL;
     if (!f)
         return cudaErrorInvalidDeviceFunction;
-    CUDA_KERNEL_NODE_PARAMS kp = {.func = f, .gridDimX = p->gridDim.x, .gridDimY = p->gridDim.y,
-                                  .gridDimZ = p->gridDim.z, .blockDimX = p->blockDim.x,
-                                  .blockDimY = p->blockDim.y, .blockDimZ = p->blockDim.z,
+    CUDA_KERNEL_NODE_PARAMS kp = {.func = f,
+                                  .gridDimX = p->gridDim.x,
+                                  .gridDimY = p->gridDim.y,
+                                  .gridDimZ = p->gridDim.z,
+                                  .blockDimX = p->blockDim.x,
+                                  .blockDimY = p->blockDim.y,
+                                  .blockDimZ = p->blockDim.z,
                                   .sharedMemBytes = p->sharedMemBytes};
-    return from(drv.graph_add_kernel((CUgraphNode *)node, (CUgraph)graph,
-                                     (const CUgraphNode *)deps, n_deps, &kp));
+    return from(drv.graph_add_kernel((CUgraphNode *)node, (CUgraph)graph, (const CUgraphNode *)deps,
+                                     n_deps, &kp));
 }
 
 EXPORT cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,

@@ -20,6 +20,10 @@
  * FAKE_CUPTI_KERNEL_NS=N: a kernel lasts N ns (plus 10 ns per block;
  * default 2000); FAKE_CUPTI_CALL_NS=N: every traced API call lasts at least
  * N ns, as real ones take microseconds (default 0: as fast as the fake).
+ * FAKE_CUPTI_FAIL=CALL[:KIND][,CALL...]: each named call (cuptiGetVersion,
+ * cuptiEnableCallback, cuptiActivityEnable, cuptiActivityFlushAll, ...)
+ * does nothing and answers CUPTI_ERROR_NOT_SUPPORTED; with :KIND
+ * (cuptiActivityEnable:CONCURRENT_KERNEL) only for that activity kind.
  */
 #define _GNU_SOURCE
 #include <cupti.h>
@@ -56,7 +60,7 @@ static uint64_t event_at[1 << 12]; /* when the GPU reached each event's last rec
 static _Atomic uint32_t next_correlation;
 
 static uint64_t kernel_ns = 2000, call_ns; /* FAKE_CUPTI_KERNEL_NS, FAKE_CUPTI_CALL_NS */
-static __thread uint32_t t_correlation; /* of the outermost call in progress */
+static __thread uint32_t t_correlation;    /* of the outermost call in progress */
 static __thread int t_depth;
 static __thread uint64_t t_api_start;
 
@@ -67,6 +71,42 @@ static uint64_t now(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- failures on request (FAKE_CUPTI_FAIL) --------------------------------- */
+
+static const char *kind_name(CUpti_ActivityKind kind)
+{
+    switch (kind) {
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: return "CONCURRENT_KERNEL";
+    case CUPTI_ACTIVITY_KIND_MEMCPY: return "MEMCPY";
+    case CUPTI_ACTIVITY_KIND_MEMSET: return "MEMSET";
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: return "SYNCHRONIZATION";
+    case CUPTI_ACTIVITY_KIND_CUDA_EVENT: return "CUDA_EVENT";
+    case CUPTI_ACTIVITY_KIND_OVERHEAD: return "OVERHEAD";
+    default: return "OTHER";
+    }
+}
+
+/* Whether FAKE_CUPTI_FAIL names `call` (for `kind`, when given). */
+static bool fails(const char *call, const char *kind)
+{
+    const char *spec = getenv("FAKE_CUPTI_FAIL");
+    size_t n = strlen(call);
+    for (const char *p = spec ? spec : ""; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len >= n && strncmp(p, call, n) == 0) {
+            if (len == n)
+                return true;
+            if (p[n] == ':' && kind && len - n - 1 == strlen(kind) &&
+                strncmp(p + n + 1, kind, len - n - 1) == 0)
+                return true;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+    return false;
 }
 
 /* Waits until the clock passes `until`: sleeps through long waits, spins
@@ -314,13 +354,15 @@ static void on_sync(int type, uint32_t stream, uint32_t event)
     pthread_mutex_unlock(&lock);
 }
 
-static const struct fake_tracer tracer = {on_api,          on_kernel, on_memcpy, on_memset,
-                                          on_event_record, on_sync};
+static const struct fake_tracer tracer = {on_api,    on_kernel,       on_memcpy,
+                                          on_memset, on_event_record, on_sync};
 
 /* ---- the API ------------------------------------------------------------------ */
 
 EXPORT CUptiResult cuptiGetVersion(uint32_t *version)
 {
+    if (fails("cuptiGetVersion", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     *version = CUPTI_API_VERSION;
     return CUPTI_SUCCESS;
 }
@@ -330,12 +372,15 @@ EXPORT CUptiResult cuptiGetResultString(CUptiResult r, const char **s)
     *s = r == CUPTI_SUCCESS ? "CUPTI_SUCCESS"
          : r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
              ? "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED"
-             : "CUPTI_ERROR_UNKNOWN";
+         : r == CUPTI_ERROR_NOT_SUPPORTED ? "CUPTI_ERROR_NOT_SUPPORTED"
+                                          : "CUPTI_ERROR_UNKNOWN";
     return CUPTI_SUCCESS;
 }
 
 EXPORT CUptiResult cuptiSubscribe(CUpti_SubscriberHandle *s, CUpti_CallbackFunc fn, void *data)
 {
+    if (fails("cuptiSubscribe", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     const char *refuse = getenv("FAKE_CUPTI_REFUSE");
     if ((refuse && *refuse == '1') || subscribed)
         return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
@@ -359,6 +404,8 @@ EXPORT CUptiResult cuptiSubscribe(CUpti_SubscriberHandle *s, CUpti_CallbackFunc 
 EXPORT CUptiResult cuptiUnsubscribe(CUpti_SubscriberHandle s)
 {
     (void)s;
+    if (fails("cuptiUnsubscribe", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     subscribed = false;
     callback = NULL;
     return CUPTI_SUCCESS;
@@ -368,6 +415,8 @@ EXPORT CUptiResult cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle s
                                        CUpti_CallbackDomain domain, CUpti_CallbackId cbid)
 {
     (void)s;
+    if (fails("cuptiEnableCallback", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     if (domain == CUPTI_CB_DOMAIN_RUNTIME_API && cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE)
         enabled_runtime[cbid] = (uint8_t)enable;
     else if (domain == CUPTI_CB_DOMAIN_DRIVER_API && cbid < CUPTI_DRIVER_TRACE_CBID_SIZE)
@@ -382,6 +431,8 @@ static const struct {
     int domain, cbid;
     const char *name;
 } cb_names[] = {
+/* a table, several names a line */
+/* clang-format off */
 #define D(n) {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##n, #n}
 #define R(n, v) {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##n##_##v, #n}
     D(cuLaunchKernel), D(cuLaunchKernel_ptsz), D(cuLaunchKernelEx), D(cuLaunchKernelEx_ptsz),
@@ -396,11 +447,15 @@ static const struct {
     R(cudaStreamWaitEvent, v3020),
 #undef D
 #undef R
+    /* clang-format on */
 };
 
 EXPORT CUptiResult cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cbid,
                                         const char **name)
 {
+    *name = NULL;
+    if (fails("cuptiGetCallbackName", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     for (size_t i = 0; i < sizeof cb_names / sizeof cb_names[0]; i++)
         if (cb_names[i].domain == (int)domain && cb_names[i].cbid == (int)cbid) {
             *name = cb_names[i].name;
@@ -412,6 +467,8 @@ EXPORT CUptiResult cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cb
 
 EXPORT CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind)
 {
+    if (fails("cuptiActivityEnable", kind_name(kind)))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     if ((int)kind < 0 || (int)kind >= 64)
         return CUPTI_ERROR_INVALID_KIND;
     kind_on[kind] = true;
@@ -420,6 +477,8 @@ EXPORT CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind)
 
 EXPORT CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind)
 {
+    if (fails("cuptiActivityDisable", kind_name(kind)))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     if ((int)kind < 0 || (int)kind >= 64)
         return CUPTI_ERROR_INVALID_KIND;
     kind_on[kind] = false;
@@ -429,6 +488,8 @@ EXPORT CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind)
 EXPORT CUptiResult cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFunc req,
                                                   CUpti_BuffersCallbackCompleteFunc done)
 {
+    if (fails("cuptiActivityRegisterCallbacks", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     request = req;
     complete = done;
     return CUPTI_SUCCESS;
@@ -436,12 +497,16 @@ EXPORT CUptiResult cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFu
 
 EXPORT CUptiResult cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbackFunc fn)
 {
+    if (fails("cuptiActivityRegisterTimestampCallback", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     timestamp_fn = fn;
     return CUPTI_SUCCESS;
 }
 
 EXPORT CUptiResult cuptiActivityEnableCudaEventDeviceTimestamps(uint8_t enable)
 {
+    if (fails("cuptiActivityEnableCudaEventDeviceTimestamps", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     event_timestamps = enable != 0;
     return CUPTI_SUCCESS;
 }
@@ -449,6 +514,8 @@ EXPORT CUptiResult cuptiActivityEnableCudaEventDeviceTimestamps(uint8_t enable)
 EXPORT CUptiResult cuptiActivityFlushAll(uint32_t flag)
 {
     (void)flag;
+    if (fails("cuptiActivityFlushAll", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < n_held; i++)
         if (complete)
@@ -461,8 +528,11 @@ EXPORT CUptiResult cuptiActivityFlushAll(uint32_t flag)
 
 EXPORT CUptiResult cuptiActivityGetNextRecord(uint8_t *buffer, size_t valid, CUpti_Activity **rec)
 {
+    if (fails("cuptiActivityGetNextRecord", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     uint8_t *p = *rec ? (uint8_t *)*rec + record_size((*rec)->kind) : buffer;
-    if (p + sizeof(CUpti_Activity) > buffer + valid || record_size(((CUpti_Activity *)p)->kind) == 0)
+    if (p + sizeof(CUpti_Activity) > buffer + valid ||
+        record_size(((CUpti_Activity *)p)->kind) == 0)
         return CUPTI_ERROR_MAX_LIMIT_REACHED;
     *rec = (CUpti_Activity *)p;
     return CUPTI_SUCCESS;
@@ -471,6 +541,8 @@ EXPORT CUptiResult cuptiActivityGetNextRecord(uint8_t *buffer, size_t valid, CUp
 EXPORT CUptiResult cuptiActivityGetNumDroppedRecords(CUcontext ctx, uint32_t stream, size_t *n)
 {
     (void)ctx, (void)stream;
+    if (fails("cuptiActivityGetNumDroppedRecords", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
     pthread_mutex_lock(&lock);
     *n = dropped;
     pthread_mutex_unlock(&lock);

@@ -58,13 +58,14 @@ def spawn(cmd, **env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def entries():
-    """This run's registry: {pid: entry} of the processes omniprof runs in."""
+def entries(runtime_dir=RUNTIME_DIR):
+    """A registry (this run's unless told): {pid: entry} of the processes
+    omniprof runs in."""
     found = {}
-    for f in os.listdir(RUNTIME_DIR):
+    for f in os.listdir(runtime_dir):
         if f.endswith(".json") and f[0].isdigit():
             try:
-                found[int(f[:-5])] = json.loads(read_text(os.path.join(RUNTIME_DIR, f)))
+                found[int(f[:-5])] = json.loads(read_text(os.path.join(runtime_dir, f)))
             except (OSError, ValueError):
                 pass  # removed or replaced while we looked
     return found

@@ -15,7 +15,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from helpers import (CLI, LIB, abs_ns, base_env, binary, entries, load, per_kernel,
+from helpers import (CLI, LIB, abs_ns, api_events, base_env, binary, entries, load, per_kernel,
                      read_text, spawn, trace_dir, traces, wait_for)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures")
@@ -195,10 +195,59 @@ class Control(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout)
         p.wait()
 
+    def private_registry(self):
+        """A registry of this test's own, so that counts are exact."""
+        reg = os.path.join(self.dir, "registry")
+        os.mkdir(reg, 0o700)
+        return reg
+
     def test_exited_process_removes_its_entry(self):
-        p = spawn([binary("driver_loop"), "5"], OMNIPROF=f"dir={self.dir}")
-        p.communicate()
-        self.assertNotIn(p.pid, entries())
+        reg = self.private_registry()
+        p = spawn([binary("driver_loop"), "40", "10"], OMNIPROF=f"dir={self.dir}",
+                  OMNIPROF_RUNTIME_DIR=reg)
+        self.procs.append(p)
+        entry = wait_for(lambda: entries(reg).get(p.pid))
+        self.assertEqual((entry["pid"], entry["state"]), (p.pid, "idle"))
+        self.assertIn("driver_loop 40 10", entry["cmdline"])
+        self.assertEqual(os.listdir(reg), [f"{p.pid}.json"], "the entry, while it runs")
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("iterations=40 ", out)
+        # the process's own exit removed it: no omniprof command has run
+        self.assertEqual(os.listdir(reg), [], "nothing left after exit")
+
+    def test_list_removes_the_entries_of_dead_processes(self):
+        reg = self.private_registry()
+        live = spawn([binary("driver_loop"), "500", "10"], OMNIPROF=f"dir={self.dir}",
+                     OMNIPROF_RUNTIME_DIR=reg)
+        self.procs.append(live)
+        model = wait_for(lambda: entries(reg).get(live.pid))
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        planted = {
+            # a process that has exited
+            gone.pid: dict(model, pid=gone.pid),
+            # a live pid that is another process now: its start time differs
+            os.getpid(): dict(model, pid=os.getpid(), start_time=model["start_time"] + 1),
+        }
+        for pid, e in planted.items():
+            with open(os.path.join(reg, f"{pid}.json"), "w") as f:
+                json.dump(e, f)
+        with open(os.path.join(reg, "999999.json"), "w") as f:
+            f.write("{ half an entry")  # a broken entry
+        with open(os.path.join(reg, ".999998.json.tmp"), "w") as f:
+            f.write("{")  # a publisher's file being written: not an entry
+        self.assertEqual(len(entries(reg)), 3)  # the live one and the two planted
+
+        r = cli("list", OMNIPROF_RUNTIME_DIR=reg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("(3 stale entries of exited processes removed)", r.stdout)
+        pids = [int(line.split()[0]) for line in r.stdout.splitlines()[1:-1]]
+        self.assertEqual(pids, [live.pid])
+        self.assertEqual(sorted(os.listdir(reg)), [".999998.json.tmp", f"{live.pid}.json"])
+        r = cli("list", OMNIPROF_RUNTIME_DIR=reg)
+        self.assertNotIn("stale", r.stdout)
+        self.assertEqual(len(r.stdout.splitlines()), 2, r.stdout)
 
     def test_registry_must_be_private(self):
         real = os.path.join(self.dir, "real")
@@ -317,9 +366,15 @@ class Control(unittest.TestCase):
                                         "max_iterations=2"))
         self.assertEqual(r.returncode, 0, r.stderr)
         (t,) = [load(f) for f in traces(self.dir)]
-        # memory_paths also calls omni_step once per iteration: both count
-        launches = [e for e in t["traceEvents"] if e.get("name") == "cuLaunchCooperativeKernel"]
-        self.assertGreaterEqual(len(launches), 1)
+        # memory_paths also calls omni_step at the top of each iteration: both
+        # count.  omni_step 1 is the delay; the synchronisation ends recorded
+        # step 1 and the next omni_step step 2: one loop's worth of calls
+        # (without step_on it would be two loops, two launches).
+        calls = [e["name"] for e in api_events(t)]
+        self.assertEqual(t["omniprof"]["steps"], 2)
+        self.assertEqual(calls.count("cuLaunchCooperativeKernel"), 1, calls)
+        self.assertEqual(calls.count("cuStreamSynchronize"), 1, calls)
+        self.assertEqual((calls[0], calls[-1]), ("cuMemAllocPitch_v2", "cuMemFree_v2"), calls)
         self.assertIn("step_on=cuStreamSynchronize", t["omniprof"]["config"])
 
     def test_bad_step_on_is_a_config_error(self):

@@ -2,13 +2,18 @@
 """Integration tests of the GPU timeline from CUPTI, against the fake
 libcupti.so.13 fed by the fake driver and runtime (synthetic GPU times): API
 events from callbacks, kernel/copy/memset events on (device, stream), flow
-pairs linking each call to its GPU work, one clock, no double records, and
-the fallbacks when CUPTI is missing or already taken."""
+pairs linking each call to its GPU work, one clock, no double records, the
+fallbacks when CUPTI is missing or already taken, and what each CUPTI call
+that fails (FAKE_CUPTI_FAIL) costs: one warning naming it, a trace that
+shows what is left, and a program that runs as it does without omniprof."""
 import collections
 import os
+import signal
+import time
 import unittest
 
-from helpers import LIB, abs_ns, binary, load, run, trace_dir, traces
+from helpers import (LIB, abs_ns, binary, load, run, spawn, trace_dir, traces, wait_ready,
+                     wait_traces)
 
 
 def cupti_env(**extra):
@@ -286,6 +291,135 @@ class Cupti(unittest.TestCase):
             self.assertEqual(t["omniprof"]["event_source"], "cupti")
             names = collections.Counter(e["name"] for e in t["traceEvents"] if e.get("cat") == "kernel")
             self.assertEqual(names, {kernel: 5})
+
+
+class CuptiFailures(unittest.TestCase):
+    """Each CUPTI call omniprof makes, made to fail by the fake CUPTI."""
+    ITERATIONS = 3
+
+    def setUp(self):
+        self.dir = trace_dir(self, "omniprof-cupti-fail-")
+        bare = run([binary("driver_loop"), str(self.ITERATIONS)], preload=False)
+        self.assertEqual(bare.returncode, 0, bare.stderr)
+        self.bare_stdout = bare.stdout
+
+    def profile_failing(self, calls):
+        """Runs driver_loop with FAKE_CUPTI_FAIL=calls; returns the cupti
+        warnings and the one trace."""
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+        r = run([binary("driver_loop"), str(self.ITERATIONS)],
+                OMNIPROF=f"autostart=1,dir={self.dir}", **cupti_env(FAKE_CUPTI_FAIL=calls))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.bare_stdout, "the program's output is its own")
+        (path,) = traces(self.dir)
+        warnings = [l for l in r.stderr.splitlines() if l.startswith("omniprof: cupti: ")]
+        return warnings, load(path)
+
+    @staticmethod
+    def counts(t):
+        return collections.Counter(e["cat"] for e in t["traceEvents"] if e.get("ph") == "X")
+
+    def assert_one_warning(self, warnings, call, consequence):
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertTrue(warnings[0].startswith(f"omniprof: cupti: {call} failed: "
+                                               "CUPTI_ERROR_NOT_SUPPORTED (error 27); "),
+                        warnings[0])
+        self.assertIn(consequence, warnings[0])
+
+    def test_setup_calls_fall_back_to_the_hooks(self):
+        launches = 2 * self.ITERATIONS
+        for call in ("cuptiGetVersion", "cuptiSubscribe", "cuptiActivityRegisterCallbacks"):
+            with self.subTest(call=call):
+                warnings, t = self.profile_failing(call)
+                self.assert_one_warning(warnings, call, "recording the intercepted calls only")
+                self.assertEqual(t["omniprof"]["event_source"], "interposition")
+                c = self.counts(t)
+                self.assertEqual(c["kernel"], 0)
+                names = collections.Counter(e["name"] for e in t["traceEvents"]
+                                            if e.get("cat") == "cuda_driver")
+                self.assertEqual(names["cuLaunchKernel"], launches, "the hooks record them")
+
+    def test_unnamed_callbacks_fall_back_to_the_hooks(self):
+        warnings, t = self.profile_failing("cuptiGetCallbackName")
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("cuptiGetCallbackName named none of the launch", warnings[0])
+        self.assertEqual(t["omniprof"]["event_source"], "interposition")
+
+    def test_callbacks_that_cannot_be_enabled_fall_back_to_the_hooks(self):
+        warnings, t = self.profile_failing("cuptiEnableCallback")
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertRegex(warnings[0], r"^omniprof: cupti: cuptiEnableCallback\(on, \w+\) failed: "
+                         r"CUPTI_ERROR_NOT_SUPPORTED \(error 27\); "
+                         r"recording the intercepted calls only")
+        self.assertEqual(t["omniprof"]["event_source"], "interposition")
+        names = collections.Counter(e["name"] for e in t["traceEvents"] if e.get("ph") == "X")
+        self.assertEqual(names["cuLaunchKernel"], 2 * self.ITERATIONS, "once each: no doubles")
+        self.assertEqual(self.counts(t)["kernel"], 0)
+
+    def test_kernel_activity_refused(self):
+        warnings, t = self.profile_failing("cuptiActivityEnable:CONCURRENT_KERNEL")
+        self.assert_one_warning(warnings, "cuptiActivityEnable(CONCURRENT_KERNEL)",
+                                "the GPU timeline will lack kernels")
+        self.assertEqual(t["omniprof"]["event_source"], "cupti")
+        c = self.counts(t)
+        self.assertEqual(c["kernel"], 0)
+        self.assertEqual(c["gpu_memcpy"], 2, "the other kinds still come")
+        launches = [e for e in t["traceEvents"] if e.get("name") == "cuLaunchKernel"]
+        self.assertEqual(len(launches), 2 * self.ITERATIONS, "the calls still come from CUPTI")
+
+    def test_every_activity_kind_refused_is_one_warning(self):
+        warnings, t = self.profile_failing("cuptiActivityEnable")
+        self.assert_one_warning(warnings, "cuptiActivityEnable(CONCURRENT_KERNEL, MEMCPY, MEMSET, "
+                                "SYNCHRONIZATION, CUDA_EVENT, OVERHEAD)",
+                                "the GPU timeline will lack kernels, copies, memsets")
+        c = self.counts(t)
+        self.assertEqual((c["kernel"], c["gpu_memcpy"], c["gpu_memset"]), (0, 0, 0))
+
+    def test_calls_that_cost_part_of_the_timeline(self):
+        # call -> (consequence named, kernels left in the timeline)
+        cases = {
+            "cuptiActivityFlushAll": ("lacks the records CUPTI still held", 0),
+            "cuptiActivityGetNextRecord": ("the rest of that activity buffer is lost", 0),
+            "cuptiActivityGetNumDroppedRecords": ("count of dropped GPU records may be too low",
+                                                  2 * self.ITERATIONS),
+            "cuptiActivityRegisterTimestampCallback": ("CUPTI's own CLOCK_REALTIME stamps",
+                                                       2 * self.ITERATIONS),
+            "cuptiActivityDisable": ("CUPTI goes on recording between sessions",
+                                     2 * self.ITERATIONS),
+        }
+        for call, (consequence, kernels) in cases.items():
+            with self.subTest(call=call):
+                warnings, t = self.profile_failing(call)
+                named = call + ("(CONCURRENT_KERNEL, MEMCPY, MEMSET, SYNCHRONIZATION, CUDA_EVENT, OVERHEAD)"
+                                if call == "cuptiActivityDisable" else "")
+                self.assert_one_warning(warnings, named, consequence)
+                self.assertEqual(t["omniprof"]["event_source"], "cupti")
+                self.assertEqual(self.counts(t)["kernel"], kernels)
+                launches = [e for e in t["traceEvents"] if e.get("name") == "cuLaunchKernel"]
+                self.assertEqual(len(launches), 2 * self.ITERATIONS)
+
+    def test_warned_once_across_sessions(self):
+        p = spawn([binary("driver_loop"), "400", "5"], OMNIPROF=f"dir={self.dir}",
+                  **cupti_env(FAKE_CUPTI_FAIL="cuptiActivityEnable:CONCURRENT_KERNEL"))
+        self.addCleanup(p.kill)
+        wait_ready(p)
+        for n in (1, 2):  # two sessions: start, stop (and write) with the toggle signal
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(0.2)
+            p.send_signal(signal.SIGUSR1)
+            wait_traces(self.dir, n)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(err.count("cuptiActivityEnable(CONCURRENT_KERNEL) failed"), 1, err)
+        self.assertEqual(err.count("omniprof: cupti: "), 1, err)
+        self.assertIn("launches=800", out)
+        for path in traces(self.dir):
+            t = load(path)
+            self.assertEqual(t["omniprof"]["event_source"], "cupti")
+            ev = t["traceEvents"]
+            self.assertFalse([e for e in ev if e.get("cat") == "kernel"])
+            self.assertTrue([e for e in ev if e.get("name") == "cuLaunchKernel"])
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ class Insight(unittest.TestCase):
     def test_without_stacks(self):
         _, t = self.profile("call_chain", 3, omniprof="with_stack=false")
         self.assertNotIn("stackFrames", t)
-        self.assertTrue(all("sf" not in e and "Call stack" not in e.get("args", {})
-                            for e in api_events(t)))
+        ev = api_events(t)
+        self.assertEqual(per_api(t)[("cuLaunchKernel", "chain_kernel")], 3)
+        self.assertEqual([e for e in ev if "sf" in e or "Call stack" in e["args"]], [])
 
     # ---- memory ------------------------------------------------------------
 
@@ -131,10 +132,12 @@ class Insight(unittest.TestCase):
 
     def test_shapes_left_out_when_off(self):
         _, t = self.profile("shapes_launch")
-        for e in api_events(t):
+        launched = {e["args"]["kernel"]: e["args"] for e in api_events(t) if "kernel" in e["args"]}
+        self.assertEqual(set(launched), {"plain_kernel", "cluster_kernel"})
+        for args in launched.values():
             for key in ("grid", "block", "dynamic shared memory", "cluster",
                         "registers per thread", "static shared memory"):
-                self.assertNotIn(key, e["args"])
+                self.assertNotIn(key, args)
         self.assertEqual(t["record_shapes"], 0)
 
     def test_hostile_names_give_valid_json_and_an_aligned_table(self):

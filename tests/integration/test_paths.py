@@ -166,7 +166,7 @@ class Paths(unittest.TestCase):
         self.assertEqual(kept + dropped, 80000)
         warnings = [l for l in r.stderr.splitlines() if "dropped" in l]
         self.assertEqual(len(warnings), 1, r.stderr)
-        self.assertIn(f"{dropped} events were dropped", warnings[0])
+        self.assertIn(f"{dropped} events dropped: event buffers full (buffer_size=1 MiB)", warnings[0])
 
     def test_fork_does_not_wait_for_a_trace_being_written(self):
         # gzip level 9 makes the write of 300k events take seconds; a fork made

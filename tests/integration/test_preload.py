@@ -185,7 +185,7 @@ class Preload(unittest.TestCase):
         r = run([SAMPLE, "5"], OMNIPROF="autostart=1,dir=/proc/self/nope")
         self.assertEqual(r.returncode, 0)
         self.assertEqual(r.stdout, self.bare_output("5"))
-        self.assertIn("omniprof: writer: cannot create directory /proc/self/nope", r.stderr)
+        self.assertIn("omniprof: writer: cannot use directory /proc/self/nope", r.stderr)
 
     # (e)
     def test_programs_without_cuda_are_unaffected(self):
@@ -210,7 +210,8 @@ class Preload(unittest.TestCase):
         out, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("own_file_bytes=0", out)
-        self.assertIn("the control pipe was closed by the program", err)
+        # a daemon closing its descriptors is routine: nothing is said of it
+        self.assertNotIn("control pipe", err)
         (t,) = [load(f) for f in traces(self.dir)]
         self.assertGreater(per_kernel(t)["daemon_kernel"], 10)
 

@@ -4,7 +4,7 @@
 #include <criterion/parameterized.h>
 #include <stdatomic.h>
 
-#include "collector.h"
+#include "collector/internal.h"
 
 /* A script is a string of operations: 'S' start, 's' step, 'L' launch
  * (counted when recording), 'P' stop.  Expect: launches recorded, number

@@ -1,5 +1,6 @@
 /* JSON string escaping: whatever bytes a name holds, the literal is valid. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "writer.h"
@@ -54,4 +55,18 @@ Test(json, truncation_keeps_a_terminated_buffer)
     size_t n = wr_json_escape(buf, sizeof buf, "abcdefgh");
     cr_expect_eq(n, 10);
     cr_expect_eq(strlen(buf), 5);
+}
+
+Test(json, literal_is_the_escape_in_a_fitting_buffer)
+{
+    const char *in = "a \"long\" name\n\xff with a tail that needs more than 32 bytes";
+    char want[256];
+    wr_json_escape(want, sizeof want, in);
+    char *lit = wr_json_literal(in);
+    cr_assert_not_null(lit);
+    cr_expect_str_eq(lit, want);
+    free(lit);
+    lit = wr_json_literal(NULL);
+    cr_expect_str_eq(lit, "\"\"");
+    free(lit);
 }

@@ -2,7 +2,7 @@
  * unknown pointers, events filled whether or not recording. */
 #include <criterion/criterion.h>
 
-#include "collector.h"
+#include "collector/internal.h"
 
 static struct coll_event ev;
 

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "collector/internal.h"
 
 __attribute__((noinline)) static int hidden_helper(int x)
 {

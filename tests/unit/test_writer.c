@@ -69,11 +69,21 @@ TestSuite(writer, .init = setup, .fini = teardown);
 
 static struct wr_options options(bool gzip)
 {
-    return (struct wr_options){.dir = dir, .worker = "stage-1_host_42_rank3", .gzip = gzip,
-                               .gzip_level = 1, .table = true, .version = "test",
-                               .config = "a=b,\"c\"", .process_name = "proc", .pid = 42,
-                               .stage = 1, .rank = 3, .world_size = 8, .local_rank = 1,
-                               .record_shapes = true, .profile_memory = true};
+    return (struct wr_options){.dir = dir,
+                               .worker = "stage-1_host_42_rank3",
+                               .gzip = gzip,
+                               .gzip_level = 1,
+                               .table = true,
+                               .version = "test",
+                               .config = "a=b,\"c\"",
+                               .process_name = "proc",
+                               .pid = 42,
+                               .stage = 1,
+                               .rank = 3,
+                               .world_size = 8,
+                               .local_rank = 1,
+                               .record_shapes = true,
+                               .profile_memory = true};
 }
 
 /* Runs a python3 check over the trace (`script` sees it as d, its events
@@ -104,16 +114,18 @@ static void run_python(const char *path, const char *script, const char *expect)
 static void check_with_python(const char *path, const char *expect)
 {
     run_python(path,
-             "x = [e for e in ev if e[\"ph\"] == \"X\"]\n"
-             "k = [e for e in x if e[\"name\"] == \"cuLaunchKernel\"]\n"
-             "names = sorted(set(e[\"args\"][\"kernel\"] for e in k))\n"
-             "tn = sorted(e[\"args\"][\"name\"] for e in ev if e[\"name\"] == \"thread_name\")\n"
-             "ts = [round(e[\"ts\"] * 1000) for e in k]\n"
-             "print(len(x), len(k), names == [\"hostile \\\"name\\\"\\n\\\\\\x01\\ufffd end\", \"void gemm<float>(int)\"],\n"
-             "      d[\"baseTimeNanoseconds\"], ts, k[1][\"dur\"], k[0][\"args\"][\"grid\"],\n"
-             "      d[\"omniprof\"][\"dropped_events\"], d[\"omniprof\"][\"stage\"], d[\"omniprof\"][\"config\"],\n"
-             "      tn, d[\"traceName\"] == p, d[\"schemaVersion\"], d[\"displayTimeUnit\"])\n",
-             expect);
+               "x = [e for e in ev if e[\"ph\"] == \"X\"]\n"
+               "k = [e for e in x if e[\"name\"] == \"cuLaunchKernel\"]\n"
+               "names = sorted(set(e[\"args\"][\"kernel\"] for e in k))\n"
+               "tn = sorted(e[\"args\"][\"name\"] for e in ev if e[\"name\"] == \"thread_name\")\n"
+               "ts = [round(e[\"ts\"] * 1000) for e in k]\n"
+               "print(len(x), len(k), names == [\"hostile \\\"name\\\"\\n\\\\\\x01\\ufffd end\", "
+               "\"void gemm<float>(int)\"],\n"
+               "      d[\"baseTimeNanoseconds\"], ts, k[1][\"dur\"], k[0][\"args\"][\"grid\"],\n"
+               "      d[\"omniprof\"][\"dropped_events\"], d[\"omniprof\"][\"stage\"], "
+               "d[\"omniprof\"][\"config\"],\n"
+               "      tn, d[\"traceName\"] == p, d[\"schemaVersion\"], d[\"displayTimeUnit\"])\n",
+               expect);
 }
 
 /* Base time: the session's second rounded down to three months (Kineto's). */
@@ -247,4 +259,37 @@ Test(writer, iterations_are_spans_and_calls_carry_their_external_id)
                "1 user_annotation 77 1450000 550.0 {'External id': 6} [('cuMemAlloc_v2', 5), "
                "('cuLaunchKernel', 6), ('cuLaunchKernel', 6), ('cuLaunchKernel', 6), "
                "('cuLaunchKernel', 6)] {'rank': 3, 'world_size': 8, 'local_rank': 1} 32 False");
+}
+
+/* Rows are found by hash, before and after printing sorts them; names that
+ * sanitise alike share a row, as they always have. */
+Test(writer, table_rows_found_by_name_among_many)
+{
+    struct wr_rows t = {0};
+    char name[160];
+    for (int i = 0; i < 50000; i++) {
+        snprintf(name, sizeof name, "void kernel_%d<float>(int)", i);
+        struct wr_row *r = wr_rows_get(&t, name);
+        cr_assert_not_null(r);
+        wr_row_gpu(r, (uint64_t)i + 1);
+    }
+    cr_expect_eq(t.n, 50000);
+    cr_expect_eq(wr_rows_get(&t, "void kernel_123<float>(int)")->gpu_total, 124);
+    memset(name, 'x', 120);
+    name[120] = '\0';
+    struct wr_row *a = wr_rows_get(&t, name);
+    name[110] = 'y';
+    cr_expect_eq(wr_rows_get(&t, name), a, "the same first 97 code points: one row");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_eq(wr_rows_print(f, &t, 3), 0);
+    fclose(f);
+    cr_expect(strstr(text, "(49998 more rows, not shown") != NULL, "%s", text);
+    free(text);
+    cr_expect_eq(t.rows[0].gpu_total, 50000, "sorted");
+    cr_expect_eq(wr_rows_get(&t, "void kernel_123<float>(int)")->gpu_total, 124);
+    cr_expect_eq(wr_rows_get(&t, "void kernel_49999<float>(int)"), &t.rows[0]);
+    cr_expect_eq(t.n, 50001);
+    wr_rows_free(&t);
 }

@@ -52,7 +52,7 @@ int pl_resolve_dl(void)
         __atomic_store_n(&pl_real.dlvsym, pl_libc_symbol("dlvsym"), __ATOMIC_RELEASE);
         __atomic_store_n(&pl_real.dlsym, pl_libc_symbol("dlsym"), __ATOMIC_RELEASE);
     }
-    return pl_real.dlsym && pl_real.dlvsym ? 0 : -1;
+    return pl_real.dlsym && pl_real.dlvsym ? 0 : -ENOENT;
 }
 
 static void **slot(enum pl_sym sym)
@@ -87,7 +87,7 @@ int pl_resolve(enum pl_sym sym)
         keep(sym, fn);
     }
     errno = saved;
-    return __atomic_load_n(slot(sym), __ATOMIC_ACQUIRE) ? 0 : -1;
+    return __atomic_load_n(slot(sym), __ATOMIC_ACQUIRE) ? 0 : -ENOENT;
 }
 
 void *pl_wrap_symbol(const char *name, void *found)
