@@ -25,7 +25,7 @@ void cli_usage(FILE *f)
           "       omniprof list\n"
           "       omniprof status PID\n"
           "       omniprof start|stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]\n"
-          "       omniprof serve [--listen 127.0.0.1:8000]\n"
+          "       omniprof serve [--listen 127.0.0.1:8000] [--request-timeout S]\n"
           "       omniprof summary TRACE [--top N]\n"
           "       omniprof keys | version\n"
           "\n"

@@ -419,7 +419,8 @@ int cli_registry_scan_all(const char *dir, struct ctl_entry **out, size_t *count
         }
         return rc;
     }
-    qsort(*out, *count, sizeof **out, by_stage_then_pid);
+    if (*count > 1)
+        qsort(*out, *count, sizeof **out, by_stage_then_pid);
     return 0;
 }
 

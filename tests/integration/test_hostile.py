@@ -228,7 +228,10 @@ class Arguments(unittest.TestCase):
                             (["status", "99999999999"], "'99999999999'"),
                             (["status", "abc"], "'abc'"),
                             (["status", ""], "''"),
-                            (["status", "0"], "'0'")):
+                            (["status", "0"], "'0'"),
+                            (["serve", "--listen", "127.0.0.1:abc"], "'127.0.0.1:abc'"),
+                            (["serve", "--listen", "127.0.0.1:70000"], "'127.0.0.1:70000'"),
+                            (["serve", "--listen", "nohost:80"], "'nohost:80'")):
             r = self.cli(*args)
             self.assertEqual(r.returncode, 2, f"{args}: {r.stdout}{r.stderr}")
             self.assertIn(shown, r.stderr, args)
