@@ -737,22 +737,34 @@ void coll_set_device_describer(coll_device_describer describe)
     describe_device = describe;
 }
 
+/* Adds device id to s->devices, once, when the driver describes it. */
+static void describe(struct coll_session *s, int id)
+{
+    size_t k = 0;
+    while (k < s->n_devices && s->devices[k].id != id)
+        k++;
+    if (k < s->n_devices || s->n_devices == sizeof s->devices / sizeof *s->devices)
+        return;
+    struct coll_device *d = &s->devices[s->n_devices];
+    memset(d, 0, sizeof *d);
+    d->id = id;
+    if (describe_device && describe_device(id, d) == 0)
+        s->n_devices++;
+}
+
+/* Every device the session saw: its GPU records' (a synchronisation names
+ * only a context, whose device another record names) and, without CUPTI,
+ * its device memory's. */
 static void describe_devices(struct coll_session *s)
 {
-    for (size_t i = 0; i < s->n_gpu; i++) {
-        if (s->gpu[i].device == UINT32_MAX)
-            continue; /* a synchronisation: its context's device is described */
-        int id = (int)s->gpu[i].device;
-        size_t k = 0;
-        while (k < s->n_devices && s->devices[k].id != id)
-            k++;
-        if (k < s->n_devices || s->n_devices == sizeof s->devices / sizeof *s->devices)
-            continue;
-        struct coll_device *d = &s->devices[s->n_devices];
-        memset(d, 0, sizeof *d);
-        d->id = id;
-        if (describe_device && describe_device(id, d) == 0)
-            s->n_devices++;
+    for (size_t i = 0; i < s->n_gpu; i++)
+        if (s->gpu[i].device != UINT32_MAX)
+            describe(s, (int)s->gpu[i].device);
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct coll_event *ev = s->events[i];
+        if ((ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE) && ev->device_type == 1 &&
+            ev->device >= 0)
+            describe(s, ev->device);
     }
 }
 
@@ -761,8 +773,10 @@ static atomic_bool warned_flush, warned_dropped;
 int coll_cupti_collect(struct coll_session *s)
 {
     s->cupti = atomic_load(&coll_cupti_active) != 0;
-    if (!s->cupti)
+    if (!s->cupti) {
+        describe_devices(s);
         return 0;
+    }
     s->cupti_version = cupti_version;
     CUptiResult r = api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     if (r != CUPTI_SUCCESS)

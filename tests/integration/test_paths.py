@@ -108,6 +108,9 @@ class Paths(unittest.TestCase):
                                       ("cuMemAlloc_v2", None): 2, ("cuMemFree_v2", None): 2,
                                       ("cuMemcpyHtoD_v2", None): 1, ("cuMemsetD32_v2", None): 1,
                                       ("cuMemcpyDtoH_v2", None): 1, ("cuCtxSynchronize", None): 4})
+        # no CUPTI: the device the allocations name is still described
+        self.assertEqual([(d["id"], d["name"]) for d in t["deviceProperties"]],
+                         [(0, "omniprof fake GPU")])
 
     def test_lookups_answer_with_wrappers_only_for_wrapped_names(self):
         bare = dict(l.split("=") for l in run([binary("dlsym_probe")], preload=False)
