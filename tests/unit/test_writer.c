@@ -20,8 +20,12 @@ static char dir[64];
 static void launch(int i, uint64_t func, uint64_t start, uint64_t dur)
 {
     events[i] = (struct coll_event){
-        .start_ns = start, .end_ns = start + dur, .correlation = (uint64_t)i + 1, .tid = 77,
-        .kind = COLL_EV_LAUNCH, .api = COLL_API_cuLaunchKernel,
+        .start_ns = start,
+        .end_ns = start + dur,
+        .correlation = (uint64_t)i + 1,
+        .tid = 77,
+        .kind = COLL_EV_LAUNCH,
+        .api = COLL_API_cuLaunchKernel,
         .u.launch = {.func = func, .grid = {4, 2, 1}, .block = {128, 1, 1}, .shared_mem = 16},
     };
 }
@@ -32,25 +36,39 @@ static void setup(void)
     launch(1, 0x20, BASE + 1600000, 5000);
     launch(2, 0x10, BASE + 1700000, 4000);
     launch(3, 0x10, BASE + 1800000, 3000);
-    events[4] = (struct coll_event){.start_ns = BASE + 1400000, .end_ns = BASE + 1401000,
-                                    .correlation = 5, .tid = 78, .kind = COLL_EV_ALLOC,
-                                    .api = COLL_API_cuMemAlloc_v2,
-                                    .u.mem = {.addr = 0xabc, .bytes = 4096, .total = 8192,
-                                              .reserved = 8192},
-                                    .device = 0, .device_type = 1, .tracked = 1};
-    events[5] = (struct coll_event){.start_ns = BASE + 1450000, .end_ns = BASE + 1450000,
-                                    .tid = 77, .kind = COLL_EV_STEP, .api = COLL_API_omni_step,
+    events[4] = (struct coll_event){
+        .start_ns = BASE + 1400000,
+        .end_ns = BASE + 1401000,
+        .correlation = 5,
+        .tid = 78,
+        .kind = COLL_EV_ALLOC,
+        .api = COLL_API_cuMemAlloc_v2,
+        .u.mem = {.addr = 0xabc, .bytes = 4096, .total = 8192, .reserved = 8192},
+        .device = 0,
+        .device_type = 1,
+        .tracked = 1};
+    events[5] = (struct coll_event){.start_ns = BASE + 1450000,
+                                    .end_ns = BASE + 1450000,
+                                    .tid = 77,
+                                    .kind = COLL_EV_STEP,
+                                    .api = COLL_API_omni_step,
                                     .u.step = {.number = 1}};
     static const int order[6] = {4, 5, 0, 1, 2, 3};
     for (int i = 0; i < 6; i++)
         ptrs[i] = &events[order[i]];
-    names[0] = (struct coll_kernel_name){0x10, COLL_DOMAIN_DRIVER,
-                                         strdup("hostile \"name\"\n\\\x01\xff end"), NULL, 40, 0};
-    names[1] = (struct coll_kernel_name){0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)"),
-                                         strdup("_Z4gemmIfEvi"), 64, 4096};
-    session = (struct coll_session){.begin_ns = BASE + 1000000, .end_ns = BASE + 2000000,
-                                    .steps = 1, .dropped = 3, .n_events = 6, .events = ptrs,
-                                    .n_names = 2, .names = names};
+    names[0] = (struct coll_kernel_name){
+        0x10, COLL_DOMAIN_DRIVER, strdup("hostile \"name\"\n\\\x01\xff end"), NULL, 40, 0};
+    names[1] = (struct coll_kernel_name){
+        0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)"), strdup("_Z4gemmIfEvi"), 64,
+        4096};
+    session = (struct coll_session){.begin_ns = BASE + 1000000,
+                                    .end_ns = BASE + 2000000,
+                                    .steps = 1,
+                                    .dropped = 3,
+                                    .n_events = 6,
+                                    .events = ptrs,
+                                    .n_names = 2,
+                                    .names = names};
     strcpy(dir, "/tmp/omniprof-writer-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
 }
