@@ -255,13 +255,11 @@ static void memory_events(struct wr_out *o, const struct wr_options *opt,
     wr_out_puts(o, "}}");
 }
 
-/* A call CUPTI saw: its id, and what it launched (from the GPU side): a
- * kernel, or a graph, named by its exec and CUPTI's graph id. */
+/* A call CUPTI saw: what it launched (from the GPU side): a kernel, or a
+ * graph, named by its exec and CUPTI's graph id. */
 static void cupti_args(struct wr_out *o, const struct coll_session *s,
                        const struct wr_gpu_index *ix, const struct coll_event *ev)
 {
-    wr_out_puts(o, ", \"cbid\": ");
-    wr_out_u64(o, ev->u.cupti.cbid);
     const struct coll_gpu *g = wr_gpu_of(ix, s, ev->correlation);
     if (ev->u.cupti.graph || (g && g->graph_id)) {
         if (ev->u.cupti.graph) {
@@ -329,8 +327,13 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_u64(o, sf);
         wr_out_puts(o, "\"");
     }
+    /* Kineto's order: External id, cbid, correlation */
     wr_out_puts(o, ", \"args\": {\"External id\": ");
     wr_out_u64(o, wr_links_ext(l, ev));
+    if (ev->kind == COLL_EV_CUPTI) {
+        wr_out_puts(o, ", \"cbid\": ");
+        wr_out_u64(o, ev->u.cupti.cbid);
+    }
     wr_out_puts(o, ", \"correlation\": ");
     wr_out_u64(o, ev->correlation);
     wr_out_puts(o, ", \"result\": ");
