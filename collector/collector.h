@@ -195,6 +195,7 @@ struct coll_event {
             const char *name; /* CUPTI's function name (static in libcupti) */
             uint32_t cbid;
             uint32_t domain; /* enum coll_api_domain */
+            uint64_t graph;  /* a graph launch's CUgraphExec; 0 for other calls */
         } cupti;
     } u;
     /* memory events only: where (-1: host / unknown) and whether the
@@ -249,8 +250,24 @@ void coll_memory_free(struct coll_event *ev, int cls, uint64_t addr, uint64_t by
 struct coll_session;
 
 /* What the GPU did, from CUPTI activity records, in omniprof's clock. */
-enum coll_gpu_kind { COLL_GPU_KERNEL = 1, COLL_GPU_MEMCPY, COLL_GPU_MEMSET, COLL_GPU_SYNC,
-                     COLL_GPU_OVERHEAD };
+enum coll_gpu_kind {
+    COLL_GPU_KERNEL = 1,
+    COLL_GPU_MEMCPY,
+    COLL_GPU_MEMSET,
+    COLL_GPU_SYNC,
+    COLL_GPU_OVERHEAD,
+    COLL_GPU_EVENT
+};
+
+/* What a synchronisation record waited for: CUPTI's
+ * CUpti_ActivitySynchronizationType values. */
+enum coll_sync_type {
+    COLL_SYNC_UNKNOWN = 0,
+    COLL_SYNC_EVENT = 1,       /* cu/cudaEventSynchronize */
+    COLL_SYNC_STREAM_WAIT = 2, /* cu/cudaStreamWaitEvent */
+    COLL_SYNC_STREAM = 3,      /* cu/cudaStreamSynchronize */
+    COLL_SYNC_CONTEXT = 4,     /* cuCtxSynchronize, cudaDeviceSynchronize */
+};
 
 struct coll_gpu {
     uint64_t start_ns, end_ns;
@@ -268,6 +285,11 @@ struct coll_gpu {
     uint32_t graph_id;
     uint64_t graph_node;
     int64_t grid_id;
+    /* synchronisations (device UINT32_MAX: their context says; stream
+     * UINT32_MAX: none) and CUDA event records (start = end = when the
+     * device reached it, 0 when CUPTI gave no time) */
+    uint8_t sync_type; /* enum coll_sync_type */
+    uint32_t event_id; /* CUPTI's id of the CUDA event; UINT32_MAX: none */
 };
 
 /* Whether CUPTI is loaded, subscribed and owns the launch, copy, memset
@@ -373,6 +395,10 @@ struct coll_session {
     struct coll_gpu *gpu;
     uint64_t gpu_dropped; /* CUPTI's dropped records */
     bool cupti;           /* CUPTI was active for this session */
+    /* as cuDriverGetVersion, cudaRuntimeGetVersion and cuptiGetVersion
+     * answer (versions.c, cupti.c); 0: not known in this process */
+    int cuda_driver_version, cuda_runtime_version;
+    uint32_t cupti_version;
     /* the devices the GPU records name, described by the driver */
     size_t n_devices;
     struct coll_device {
@@ -429,6 +455,9 @@ enum coll_gate_state coll_state(void);
 enum coll_gate_action coll_start(void);
 enum coll_gate_action coll_stop(void);
 enum coll_gate_action coll_step(void);
+/* A step marked on behalf of thread tid (a step signal: the process's main
+ * thread), recorded as that thread's. */
+enum coll_gate_action coll_step_as(int32_t tid);
 
 /* True when a stopped session waits to be collected. */
 bool coll_pending(void);

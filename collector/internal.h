@@ -59,6 +59,12 @@ uint64_t coll_stacks_dropped(void);
 int coll_stacks_collect(struct coll_session *s);
 void coll_stacks_free(struct coll_session *s);
 
+/* ---- CUDA versions (versions.c) ------------------------------------------------- */
+
+/* The versions of the driver and runtime the process has loaded, into s
+ * (0 for one it has not). */
+void coll_versions_collect(struct coll_session *s);
+
 /* ---- symbols (symbols.c) ------------------------------------------------------ */
 
 /* Fills frame from ip: module, function and offset. */

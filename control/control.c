@@ -46,6 +46,7 @@ static bool enabled; /* configuration valid and buffers ready */
 static char worker[256];
 static char config_text[CTL_CONFIG_TEXT_MAX];
 static int rank = -1;
+static int world_size = -1, local_rank = -1; /* from rank's launcher; -1: not set */
 static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
 
 /* Guarded by work_lock. */
@@ -56,20 +57,36 @@ static char registry[PATH_MAX];     /* its directory; "" when unusable */
 
 /* ---- naming ------------------------------------------------------------- */
 
-static int rank_from_env(void)
+/* A launcher's variable as a number, or -1. */
+static int env_number(const char *name)
 {
-    static const char *const vars[] = {"RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID",
-                                       "LOCAL_RANK"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        char *end;
-        if (v && *v) {
-            long r = strtol(v, &end, 10);
-            if (!*end && r >= 0 && r < 1 << 24)
-                return (int)r;
+    const char *v = name ? getenv(name) : NULL;
+    char *end;
+    if (!v || !*v)
+        return -1;
+    long r = strtol(v, &end, 10);
+    return !*end && r >= 0 && r < 1 << 24 ? (int)r : -1;
+}
+
+/* The rank, and the world size and local rank the same launcher set:
+ * torchrun, Open MPI, PMI (MPICH, Intel MPI), Slurm; a LOCAL_RANK alone
+ * still names the process. */
+static void rank_from_env(void)
+{
+    static const char *const launchers[][3] = {
+        {"RANK", "WORLD_SIZE", "LOCAL_RANK"},
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+        {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
+        {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+        {"LOCAL_RANK", "LOCAL_WORLD_SIZE", "LOCAL_RANK"},
+    };
+    rank = world_size = local_rank = -1;
+    for (size_t i = 0; i < sizeof launchers / sizeof launchers[0] && rank < 0; i++) {
+        if ((rank = env_number(launchers[i][0])) >= 0) {
+            world_size = env_number(launchers[i][1]);
+            local_rank = env_number(launchers[i][2]);
         }
     }
-    return -1;
 }
 
 /* [prefix]stage-S_<host>_<pid>[_rankR], as DESIGN.md "Output" names files. */
@@ -83,7 +100,7 @@ static void name_worker(void)
     char stage[32] = "", rk[32] = "";
     if (cfg.stage >= 0)
         snprintf(stage, sizeof stage, "stage-%ld_", cfg.stage);
-    rank = rank_from_env();
+    rank_from_env();
     owner_pid = getpid();
     if (rank >= 0)
         snprintf(rk, sizeof rk, "_rank%d", rank);
@@ -204,6 +221,8 @@ static bool write_session(bool keep_empty)
         .pid = (int)getpid(),
         .stage = (int)cfg.stage,
         .rank = rank,
+        .world_size = world_size,
+        .local_rank = local_rank,
         .with_stack = cfg.with_stack,
         .record_shapes = cfg.record_shapes,
         .profile_memory = cfg.with_memory,
@@ -312,7 +331,8 @@ static void handle_request(char req)
     case CTL_REQ_PUBLISH:
         break;
     case CTL_REQ_STEP:
-        coll_step();
+        /* a step signal marks the process's iteration: its main thread's */
+        coll_step_as((int32_t)getpid());
         break;
     case CTL_REQ_START:
     case CTL_REQ_STOP:

@@ -45,7 +45,9 @@ echo "== building the runtime sample with nvcc"
 echo "== traces"
 profile rt_static rt_add=100 rt_scale=100 -- "$W/rt_static" 100
 profile rt_shared rt_add=100 rt_scale=100 -- "$W/rt_shared" 100
-profile driver_loop vec_add=50 scale=50 -- "$C/bin/driver_loop" 50
+profile driver_loop vec_add=50 scale=50 steps=50 "sync:Context Sync=50" -- "$C/bin/driver_loop" 50
+profile driver_streams vec_add=20 scale=20 steps=20 "sync:Context Sync=20" "sync:Stream Sync=20" \
+    "sync:Event Sync=20" "sync:Stream Wait Event=20" -- "$C/bin/driver_loop" 20 0 2
 profile dlsym_launch dl_kernel=20 dl_kernel_ex=20 -- "$C/bin/dlsym_launch" 20
 profile torch_loop "~add=5" -- python3 -c "import torch; x = torch.zeros(16, device='cuda'); [x.add_(1) for _ in range(5)]; torch.cuda.synchronize()"
 
