@@ -126,8 +126,15 @@ void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, uint64_t ts
             last_device = device;
             wr_out_printf(o, ",\n  {\"name\": \"process_name\", \"ph\": \"M\", \"ts\": ");
             wr_json_us(o, ts);
-            wr_out_printf(o, ", \"pid\": %d, \"tid\": 0, \"args\": {\"name\": \"GPU %d\"}}", device,
-                          device);
+            const char *named = wr_nvtx_device_name((uint32_t)device);
+            char label[192];
+            if (named)
+                snprintf(label, sizeof label, "GPU %d (%s)", device, named);
+            else
+                snprintf(label, sizeof label, "GPU %d", device);
+            wr_out_printf(o, ", \"pid\": %d, \"tid\": 0, \"args\": {\"name\": ", device);
+            wr_json_string(o, label);
+            wr_out_puts(o, "}}");
             wr_out_printf(o, ",\n  {\"name\": \"process_labels\", \"ph\": \"M\", \"ts\": ");
             wr_json_us(o, ts);
             wr_out_printf(o, ", \"pid\": %d, \"tid\": 0, \"args\": {\"labels\": \"GPU %d\"}}", device,
@@ -135,8 +142,12 @@ void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, uint64_t ts
         }
         wr_out_printf(o, ",\n  {\"name\": \"thread_name\", \"ph\": \"M\", \"ts\": ");
         wr_json_us(o, ts);
-        wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"stream %d \"}}", device,
-                      stream, stream);
+        char label[192];
+        snprintf(label, sizeof label, "stream %d %s", stream,
+                 wr_nvtx_stream_name((uint32_t)stream));
+        wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": ", device, stream);
+        wr_json_string(o, label);
+        wr_out_puts(o, "}}");
         wr_out_printf(o, ",\n  {\"name\": \"thread_sort_index\", \"ph\": \"M\", \"ts\": ");
         wr_json_us(o, ts);
         wr_out_printf(o, ", \"pid\": %d, \"tid\": %d, \"args\": {\"sort_index\": %d}}", device,

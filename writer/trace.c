@@ -28,6 +28,8 @@ static const char *category(const struct coll_event *ev)
 
 static void thread_name(int pid, int tid, char *name, size_t cap)
 {
+    if (wr_nvtx_thread_name(tid, name, cap))
+        return;
     char path[64], comm[64] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, tid);
     FILE *f = fopen(path, "re");
@@ -266,6 +268,8 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
                         const struct cache *c, const struct wr_gpu_index *ix,
                         const struct coll_event *ev, uint64_t base)
 {
+    if (ev->kind == COLL_EV_NVTX) /* wr_nvtx_events */
+        return;
     if (ev->kind == COLL_EV_STEP) {
         wr_out_puts(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
                        "\"name\": \"omni_step #");
@@ -414,6 +418,7 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, int fd,
     for (size_t i = 0; i < s->n_events; i++)
         write_event(o, s, opt, &frames, &c, &ix, s->events[i], base);
     wr_gpu_events(o, s, opt, &ix, base);
+    wr_nvtx_events(o, s, opt, &ix, base);
     wr_out_puts(o, "\n  ],\n  \"traceName\": ");
     wr_json_string(o, trace_name);
     wr_out_puts(o, "\n}\n");
