@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Launch overhead: ns per cuLaunchKernel against the fake driver, bare,
-# preloaded but idle, recording, and recording with host stacks; then the
+# preloaded but idle, recording, and recording with host stacks; then an
+# NVTX range's (bench_nvtx), bare, idle and recording; then the
 # writer's throughput (bench_writer); then the trace reader's and `omniprof
 # summary`'s, on traces generated here (bench_reader, gen_trace.py): cost
 # must grow linearly with the input (one long string token, many distinct
@@ -37,6 +38,30 @@ for m in idle rec stacks; do
     printf '%-30s %10s %14s\n' "$label" "$v" "$(awk -v a="$v" -v b="$(best "$bare")" 'BEGIN{printf "%+.1f", a-b}')"
 done
 echo "($R rounds of $N launches, best round; $(nproc) cores; $(uname -m))"
+echo
+
+# NVTX: ns per nvtxRangePushA/nvtxRangePop pair around a launch (the loop's
+# time less the same loop without the range): bare (no NVTX tool, NVTX's
+# own no-op), preloaded and idle (omniprof is the tool; one relaxed load per
+# call), recording.
+rng() { sed -E 's/.*range (-?[0-9.]+) ns.*/\1/' <<<"$1"; }
+nvtx_bare=$(env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+nvtx_idle=$(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false" \
+      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+nvtx_rec=$(LD_PRELOAD="$B/lib/libomniprof.so" \
+      OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,with_stack=false,cupti=false" \
+      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+printf '%-30s %10s %14s\n' "NVTX mode" "ns/range" "above bare"
+for m in nvtx_bare nvtx_idle nvtx_rec; do
+    v=$(rng "${!m}")
+    case $m in
+    nvtx_bare) label="bare (no NVTX tool)" ;;
+    nvtx_idle) label="preloaded, idle" ;;
+    nvtx_rec) label="recording, with_stack=false" ;;
+    esac
+    printf '%-30s %10s %14s\n' "$label" "$v" "$(awk -v a="$v" -v b="$(rng "$nvtx_bare")" 'BEGIN{printf "%+.1f", a-b}')"
+done
+echo "($R rounds of $N push/launch/pop iterations, best round)"
 echo
 "$B/bin/bench_writer" "${WRITER_EVENTS:-1000000}"
 
