@@ -142,9 +142,9 @@ int cli_cmd_run(int argc, char **argv)
         }
     }
     setenv("OMNIPROF", text, 1);
-    /* NVTX finds its tool here at the program's first NVTX call, which may
-     * come before omniprof's constructor runs (a library's own); a tool the
-     * user names is kept (the library says so when it starts). */
+    /* NVTX reads its tool's path at the program's first NVTX call, which
+     * may come before omniprof's constructor runs (in another library's
+     * constructor); a tool the user names is kept (the library says so). */
     const char *nvtx = getenv("NVTX_INJECTION64_PATH");
     if (!nvtx || !*nvtx)
         setenv("NVTX_INJECTION64_PATH", lib, 1);
