@@ -264,7 +264,7 @@ gpu_carry() {
     rm -rf "$c"
     mkdir -p "$c/lib" "$c/bin" "$c/libs"
     cp "$BUILD/lib/libomniprof.so" "$c/lib/"
-    cp "$BUILD/bin/driver_loop" "$BUILD/bin/dlsym_launch" "$c/bin/"
+    cp "$BUILD/bin/driver_loop" "$BUILD/bin/dlsym_launch" "$BUILD/bin/nvtx_ranges" "$c/bin/"
     ldd "$BUILD/lib/libomniprof.so" | awk '/=> \//{print $3}' |
         grep -E 'libunwind|liblzma|libinih' | xargs -r cp -L -t "$c/libs/"
     say "gpu_carry/: $(du -sh "$c" | cut -f1); run there: bash tests/gpu/run.sh"

@@ -57,6 +57,7 @@ void coll_configure(long delay_iterations, long max_iterations, bool record)
     pthread_mutex_lock(&gate_lock);
     own_trace = record;
     coll_gate_init(&gate, delay_iterations, max_iterations);
+    coll_nvtx_follow(false);
     pthread_mutex_unlock(&gate_lock);
 }
 
@@ -69,7 +70,7 @@ enum coll_gate_state coll_state(void)
 }
 
 /* Applies a gate action to the recording flag; gate_lock held. */
-static void apply(enum coll_gate_action action)
+static void set_recording(enum coll_gate_action action)
 {
     if (action == COLL_GATE_NONE)
         return;
@@ -84,11 +85,20 @@ static void apply(enum coll_gate_action action)
             coll_log(COLL_LOG_DEBUG, "session", "this session records through the hooks");
         atomic_store(&coll_recording_flag, 1);
     } else {
+        coll_nvtx_session_end();
         atomic_store(&coll_recording_flag, 0);
         coll_cupti_end();
         end_ns = coll_now_ns();
         pending = true;
     }
+}
+
+/* After each gate operation: the recording flag, and NVTX ranges followed
+ * while the gate is active (armed, recording or done). */
+static void apply(enum coll_gate_action action)
+{
+    set_recording(action);
+    coll_nvtx_follow(gate.active && own_trace);
 }
 
 enum coll_gate_action coll_start(void)
@@ -311,6 +321,7 @@ void coll_session_atfork_child(void)
     pthread_mutex_init(&gate_lock, NULL);
     coll_gate_init(&gate, gate.delay_iterations, gate.max_iterations);
     pending = false;
+    coll_nvtx_atfork_child();
     coll_buffers_atfork_child();
     coll_cupti_atfork_child();
     coll_symbols_atfork_child();

@@ -492,11 +492,19 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
     if (c->step_signal > 0 && (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
         return fail(err, "%s: step_signal: same signal as toggle_signal or stop_signal", source);
     char shown[160];
-    if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
+    if (strncmp(c->step_on, "nvtx:", 5) == 0) {
+        const char *slash = strchr(c->step_on + 5, '/');
+        if (!(slash ? slash + 1 : c->step_on + 5)[0])
+            return fail(err,
+                        "%s: step_on: '%s' names no NVTX range (nvtx:NAME or nvtx:DOMAIN/NAME)",
+                        source, ctl_config_show(c->step_on, shown, sizeof shown));
+    } else if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0) {
         return fail(err,
                     "%s: step_on: '%s' is not a call omniprof intercepts (e.g. cuGraphLaunch, "
-                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel)",
+                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel) nor "
+                    "nvtx:NAME (the end of each NVTX range NAME)",
                     source, ctl_config_show(c->step_on, shown, sizeof shown));
+    }
     return 0;
 }
 

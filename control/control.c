@@ -429,6 +429,8 @@ static void init(void)
     if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
     struct coll_options opt = {.step_on = coll_api_by_name(cfg.step_on)};
+    if (strncmp(cfg.step_on, "nvtx:", 5) == 0)
+        coll_nvtx_step_on(cfg.step_on + 5, &opt);
     if (own_trace) {
         opt.stack_depth = (int)cfg.stack_depth;
         opt.with_stack = cfg.with_stack && coll_stacks_init(MAX_STACKS, (int)cfg.stack_depth) == 0;

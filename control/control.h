@@ -42,7 +42,9 @@ struct ctl_config {
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */
     int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
-    char step_on[64]; /* an API whose every completed call is a step; "" none */
+    /* an API whose every completed call is a step, or nvtx:[DOMAIN/]NAME: every
+     * end of an NVTX range of that name; "" none */
+    char step_on[256];
     char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */

@@ -147,7 +147,9 @@ static void init_once(void)
     coll_set_kernel_describer(describe_kernel);
     coll_set_device_describer(describe_device);
     ctl_set_cuda_profiler(cuda_profiler);
+    pl_nvtx_environment();
     ctl_init();
+    pl_nvtx_report();
     /* atexit from the constructor runs after the program's own atexit work
      * and before library destructors, while libcuda can still name kernels. */
     if (atexit(at_exit) != 0) /* the destructor (on_unload) still writes it */

@@ -61,6 +61,7 @@ CUresult cuStreamSynchronize_ptsz(CUstream stream);
     X(cuDeviceGetAttribute, DRIVER)                                                                \
     X(cuDeviceTotalMem_v2, DRIVER)                                                                 \
     X(cuCtxGetDevice, DRIVER)                                                                      \
+    X(cuStreamGetId, DRIVER)                                                                       \
     X(cuCtxGetCurrent, DRIVER)                                                                     \
     X(cuCtxSetCurrent, DRIVER)                                                                     \
     X(cuDevicePrimaryCtxRetain, DRIVER)                                                            \
@@ -124,6 +125,12 @@ extern __thread bool pl_in_hook __attribute__((tls_model("initial-exec")));
 
 /* Makes sure the constructor's work has happened (hooks can run first). */
 void pl_init(void);
+
+/* NVTX (nvtx.c): at load, before omniprof starts its thread, names this
+ * library in NVTX_INJECTION64_PATH unless the program names a tool of its
+ * own; pl_nvtx_report, once logging is configured, says so then. */
+void pl_nvtx_environment(void);
+void pl_nvtx_report(void);
 
 /* An address or handle as an event field. */
 static inline uint64_t pl_ptr(const void *p)

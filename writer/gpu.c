@@ -170,15 +170,29 @@ void wr_gpu_metadata(struct wr_out *o, const struct coll_session *s, const struc
             wr_out_puts(o, "\"name\": ");
             wr_json_string(o, opt->process_name);
             wr_out_puts(o, "}}");
+            /* Kineto's label, with the name a program gave the device (NVTX) */
+            const char *named = wr_nvtx_device_name(device);
+            char label[192];
+            if (named)
+                snprintf(label, sizeof label, "GPU %u (%s)", device, named);
+            else
+                snprintf(label, sizeof label, "GPU %u", device);
             metadata(o, "process_labels", device, 0, ts);
-            wr_out_printf(o, "\"labels\": \"GPU %u\"}}", device);
+            wr_out_puts(o, "\"labels\": ");
+            wr_json_string(o, label);
+            wr_out_puts(o, "}}");
             metadata(o, "process_sort_index", device, 0, ts);
             wr_out_printf(o, "\"sort_index\": %u}}", 5000000 + device);
         }
         if (stream == UINT32_MAX)
             continue; /* a synchronisation of no stream: the device's row */
+        /* Kineto's "stream N ", and the name a program gave it (NVTX) */
+        char label[192];
+        snprintf(label, sizeof label, "stream %u %s", stream, wr_nvtx_stream_name(stream));
         metadata(o, "thread_name", device, stream, ts);
-        wr_out_printf(o, "\"name\": \"stream %u \"}}", stream);
+        wr_out_puts(o, "\"name\": ");
+        wr_json_string(o, label);
+        wr_out_puts(o, "}}");
         metadata(o, "thread_sort_index", device, stream, ts);
         wr_out_printf(o, "\"sort_index\": %u}}", stream);
     }

@@ -155,4 +155,18 @@ uint32_t wr_frames_leaf(const struct wr_frames *t, const struct coll_session *s,
 /* "stackFrames": {...}, at the top level of the trace. */
 void wr_frames_write(const struct wr_frames *t, struct wr_out *o);
 
+/* ---- NVTX (nvtx.c) ---------------------------------------------------------- */
+
+/* The session's NVTX ranges and marks, on the host and projected onto the
+ * GPU streams; 0 or -ENOMEM (logged). */
+int wr_nvtx_events(struct wr_out *o, const struct coll_session *s, const struct wr_options *opt,
+                   const struct wr_gpu_index *ix, uint64_t base);
+/* The NVTX section of the table (nothing when the session has no range). */
+int wr_nvtx_table(const struct coll_session *s, const struct wr_options *opt, FILE *f);
+/* "thread TID (NAME)" when the program named the thread; false if not. */
+bool wr_nvtx_thread_name(int tid, char *name, size_t cap);
+/* The name the program gave a stream ("" when none) or a device (NULL). */
+const char *wr_nvtx_stream_name(uint32_t stream);
+const char *wr_nvtx_device_name(uint32_t device);
+
 #endif

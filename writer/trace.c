@@ -32,6 +32,8 @@ static const char *category(const struct coll_event *ev)
 
 static void thread_name(int pid, int tid, char *name, size_t cap)
 {
+    if (wr_nvtx_thread_name(tid, name, cap))
+        return;
     char path[64], comm[64] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, tid);
     FILE *f = fopen(path, "re");
@@ -306,6 +308,8 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
                         const struct wr_links *l, size_t i, uint64_t base)
 {
     const struct coll_event *ev = s->events[i];
+    if (ev->kind == COLL_EV_NVTX) /* wr_nvtx_events */
+        return;
     wr_out_puts(o, ",\n  {\"ph\": \"X\", \"cat\": \"");
     wr_out_puts(o, category(ev));
     wr_out_puts(o, "\", \"name\": ");
@@ -515,6 +519,7 @@ int wr_trace(const struct coll_session *s, const struct wr_options *opt, int fd,
             write_event(o, s, opt, &p.frames, &p.cache, &p.ix, &p.links, i, base);
     }
     wr_gpu_events(o, s, opt, &p.ix, &p.links, base);
+    wr_nvtx_events(o, s, opt, &p.ix, base);
     wr_out_puts(o, "\n  ],\n  \"traceName\": ");
     wr_json_string(o, trace_name);
     wr_out_puts(o, "\n}\n");

@@ -6,7 +6,7 @@
  *   omniprof status PID                          cmd_status.c
  *   omniprof start|stop [--stages] [--pid] ...   cmd_control.c
  *   omniprof serve [--listen HOST:PORT]          cmd_serve.c
- *   omniprof summary TRACE [--top N]             cmd_summary.c
+ *   omniprof summary TRACE [--top N] [--by nvtx] cmd_summary.c
  *   omniprof keys | version                      cmd_keys.c
  *
  * Shared parts: request.c (selecting processes, sending requests),
@@ -26,7 +26,7 @@ void cli_usage(FILE *f)
           "       omniprof status PID\n"
           "       omniprof start|stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]\n"
           "       omniprof serve [--listen 127.0.0.1:8000] [--request-timeout S]\n"
-          "       omniprof summary TRACE [--top N]\n"
+          "       omniprof summary TRACE [--top N] [--by nvtx]\n"
           "       omniprof keys | version\n"
           "\n"
           "run: starts CMD under libomniprof.so.  Profile it with omniprof start/stop, the\n"

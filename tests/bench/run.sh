@@ -3,10 +3,11 @@
 # preloaded but idle, recording, and recording with host stacks; the same
 # from a Python loop through ctypes, 30 Python frames deep (bench_python.py),
 # with native stacks only (python_stack=false) and with Python frames; then
-# the writer's throughput (bench_writer); then the trace reader's and
-# `omniprof summary`'s, on traces generated here (bench_reader,
-# gen_trace.py): cost must grow linearly with the input (one long string
-# token, many distinct kernel names).  Prints numbers; asserts nothing.
+# an NVTX range's (bench_nvtx), bare, idle and recording; then the writer's
+# throughput (bench_writer); then the trace reader's and `omniprof
+# summary`'s, on traces generated here (bench_reader, gen_trace.py): cost
+# must grow linearly with the input (one long string token, many distinct
+# kernel names).  Prints numbers; asserts nothing.
 # cupti=false: this measures omniprof's own record path; with the fake CUPTI
 # the numbers would be the fake's (CUPTI's real cost is measured by
 # tests/gpu/run.sh on a GPU).
@@ -84,6 +85,30 @@ for py in ${PYTHONS:-python3}; do
     echo
     unset pbest
 done
+
+# NVTX: ns per nvtxRangePushA/nvtxRangePop pair around a launch (the loop's
+# time less the same loop without the range): bare (no NVTX tool, NVTX's
+# own no-op), preloaded and idle (omniprof is the tool; one relaxed load per
+# call), recording.
+rng() { sed -E 's/.*range (-?[0-9.]+) ns.*/\1/' <<<"$1"; }
+nvtx_bare=$(env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+nvtx_idle=$(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false" \
+      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+nvtx_rec=$(LD_PRELOAD="$B/lib/libomniprof.so" \
+      OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,with_stack=false,cupti=false" \
+      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+printf '%-30s %10s %14s\n' "NVTX mode" "ns/range" "above bare"
+for m in nvtx_bare nvtx_idle nvtx_rec; do
+    v=$(rng "${!m}")
+    case $m in
+    nvtx_bare) label="bare (no NVTX tool)" ;;
+    nvtx_idle) label="preloaded, idle" ;;
+    nvtx_rec) label="recording, with_stack=false" ;;
+    esac
+    printf '%-30s %10s %14s\n' "$label" "$v" "$(awk -v a="$v" -v b="$(rng "$nvtx_bare")" 'BEGIN{printf "%+.1f", a-b}')"
+done
+echo "($R rounds of $N push/launch/pop iterations, best round)"
+echo
 "$B/bin/bench_writer" "${WRITER_EVENTS:-1000000}"
 
 # The reader: traces made at run time, gzip'd as omniprof writes them.

@@ -402,6 +402,15 @@ EXPORT CUresult cuStreamCreate(CUstream *s, unsigned flags)
     return CUDA_SUCCESS;
 }
 
+/* The id CUPTI's records carry for the stream. */
+EXPORT CUresult cuStreamGetId(CUstream s, unsigned long long *id)
+{
+    if (!id)
+        return CUDA_ERROR_INVALID_VALUE;
+    *id = stream_id(s);
+    return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuStreamDestroy_v2(CUstream s)
 {
     (void)s;
