@@ -37,7 +37,7 @@ void tr_events_begin(struct tr_reader *r)
 {
     r->depth = 0;
     r->saw_events = false;
-    r->key = r->meta = NULL;
+    r->key = r->meta = r->meta_member = NULL;
     r->field = TR_K_OTHER;
     r->meta_index = -1;
     r->n_events = 0;
@@ -184,10 +184,12 @@ static int report(struct tr_reader *r, struct tr_frame *f, const struct tr_value
     struct tr_field field = {.object = NULL, .index = -1, .key = r->key, .v = *v};
     if (f->role == TR_ROLE_META || f->role == TR_ROLE_META_ELEM) {
         field.object = r->meta;
-        if (f->role == TR_ROLE_META_ELEM)
+        if (f->role == TR_ROLE_META_ELEM) {
             field.index = r->meta_index;
-        else if (f->is_array)
+            field.member = r->meta_member;
+        } else if (f->is_array) {
             field.index = (long)f->count++;
+        }
         if (f->is_array)
             field.key = NULL;
     }
@@ -425,7 +427,8 @@ static int child_role(struct tr_reader *r, struct tr_frame *up, bool is_array, e
         return report(r, up, &flag);
     case TR_ROLE_META:
         r->meta_index = up->is_array ? (long)up->count : -1;
-        *role = up->is_array ? TR_ROLE_META_ELEM : TR_ROLE_SKIP;
+        r->meta_member = up->is_array ? NULL : r->key;
+        *role = up->is_array || r->lim.member_fields ? TR_ROLE_META_ELEM : TR_ROLE_SKIP;
         return report(r, up, &flag);
     case TR_ROLE_META_ELEM:
         return report(r, up, &flag);

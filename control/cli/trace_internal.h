@@ -100,6 +100,7 @@ struct tr_reader {
     enum tr_key field; /* that key, inside an event */
     const char *meta;  /* the top-level key being reported into */
     long meta_index;
+    const char *meta_member; /* the member of meta being reported into (member_fields) */
     size_t n_events;
 
     /* the event being read */

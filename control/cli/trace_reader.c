@@ -73,6 +73,7 @@ struct tr_reader *tr_reader_new(const struct tr_options *opt)
     r->lim.max_token = opt && opt->max_token ? opt->max_token : TR_MAX_TOKEN;
     r->lim.max_depth = opt && opt->max_depth > 0 ? opt->max_depth : TR_MAX_DEPTH;
     r->lim.read_size = opt && opt->read_size ? opt->read_size : TR_READ_SIZE;
+    r->lim.member_fields = opt && opt->member_fields;
     if (r->lim.read_size > INT_MAX)
         r->lim.read_size = INT_MAX;
     r->stack = calloc((size_t)r->lim.max_depth, sizeof *r->stack);
