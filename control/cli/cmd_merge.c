@@ -276,13 +276,14 @@ static void put_member(struct merge *m, bool *first, const char *key)
     cli_out_write(m->out, ":", 1);
 }
 
-/* The same for one of the keys the reader knows, given as quoted text. */
-static void put_key(struct merge *m, bool *first, const char *quoted_key)
+/* The same for one of the keys the reader knows, given as a literal: the
+ * text is made at compile time ("{\"ph\":" and ",\"ph\":"). */
+static void put_known(struct merge *m, bool *first, const char *opening, const char *next, size_t n)
 {
-    cli_out_write(m->out, *first ? "{" : ",", 1);
+    cli_out_write(m->out, *first ? opening : next, n);
     *first = false;
-    cli_out_puts(m->out, quoted_key);
 }
+#define put_key(m, first, key) put_known(m, first, "{" key, "," key, sizeof key)
 
 static void put_extra(struct merge *m, const struct tr_arg *a)
 {

@@ -85,6 +85,11 @@ static void flush(struct cli_out *o)
 
 void cli_out_write(struct cli_out *o, const char *p, size_t n)
 {
+    if (n <= OUT_BUF - o->len) {
+        memcpy(o->buf + o->len, p, n);
+        o->len += n;
+        return;
+    }
     if (o->len + n > OUT_BUF) {
         flush(o);
         if (n > OUT_BUF) {
@@ -102,37 +107,81 @@ void cli_out_puts(struct cli_out *o, const char *s)
     cli_out_write(o, s, strlen(s));
 }
 
+/* The decimal digits of u, written at the end of buf (24 bytes); returns
+ * where they begin.  Two digits at a time: integers are most of a trace. */
+static char *digits(char *end, uint64_t u)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    char *p = end;
+    while (u >= 100) {
+        unsigned k = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[k + 1];
+        *--p = pairs[k];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
+    return p;
+}
+
 void cli_out_i64(struct cli_out *o, int64_t v)
 {
-    char buf[24];
-    int n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        buf[sizeof buf - 1 - n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    char buf[24], *end = buf + sizeof buf;
+    char *p = digits(end, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
     if (v < 0)
-        buf[sizeof buf - 1 - n++] = '-';
-    cli_out_write(o, buf + sizeof buf - n, (size_t)n);
+        *--p = '-';
+    cli_out_write(o, p, (size_t)(end - p));
 }
 
 void cli_out_us(struct cli_out *o, int64_t ns)
 {
     uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+    char buf[32], *end = buf + sizeof buf;
+    end[-4] = '.';
+    end[-3] = (char)('0' + u % 1000 / 100);
+    end[-2] = (char)('0' + u % 100 / 10);
+    end[-1] = (char)('0' + u % 10);
+    char *p = digits(end - 4, u / 1000);
     if (ns < 0)
-        cli_out_write(o, "-", 1);
-    cli_out_i64(o, (int64_t)(u / 1000));
-    char frac[4] = {'.', (char)('0' + u % 1000 / 100), (char)('0' + u % 100 / 10),
-                    (char)('0' + u % 10)};
-    cli_out_write(o, frac, 4);
+        *--p = '-';
+    cli_out_write(o, p, (size_t)(end - p));
+}
+
+/* Whether s is printable ASCII without '"' or '\\': its literal is itself
+ * in quotes (most names are); *n gets its length. */
+static bool plain(const char *s, size_t *n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    for (; u[i]; i++)
+        if (u[i] < 0x20 || u[i] > 0x7E || u[i] == '"' || u[i] == '\\')
+            return false;
+    *n = i;
+    return true;
 }
 
 void cli_out_string(struct cli_out *o, const char *s)
 {
+    size_t n;
+    if (plain(s, &n) && n + 2 <= OUT_BUF - o->len) {
+        char *p = o->buf + o->len;
+        p[0] = '"';
+        memcpy(p + 1, s, n);
+        p[n + 1] = '"';
+        o->len += n + 2;
+        return;
+    }
     if (OUT_BUF - o->len < 64)
         flush(o);
     size_t room = OUT_BUF - o->len;
-    size_t n = wr_json_escape(o->buf + o->len, room, s);
+    n = wr_json_escape(o->buf + o->len, room, s);
     if (n < room) {
         o->len += n;
         return;
