@@ -23,6 +23,8 @@
  *     keeps its names).
  * Memory: one event at a time, plus the distinct names (the reader's) and a
  * few bytes per pid; stackFrames and the per-input records are spooled.
+ * Here: the command, the clocks, and each input's processes; the events
+ * themselves are merge_events.c's.
  * After traceEvents the output records what each input had (mergedInputs:
  * file, stage, rank, host, pid, base, the offset applied; mergedPids: what
  * each new pid was) for readers such as omniprof diff.
@@ -35,394 +37,11 @@
 #include <string.h>
 
 #include "cli.h"
-#include "trace_set.h"
+#include "merge.h"
 #include "writer.h"
 
 enum align { ALIGN_NONE, ALIGN_WALL, ALIGN_COLLECTIVE };
 static const char *const align_names[] = {"none", "wall", "collective"};
-
-/* Names compared by pointer (interned by the reader). */
-struct names {
-    const char *M, *process_name, *process_sort_index, *process_labels, *name, *labels;
-    const char *kernel, *gpu_memcpy, *gpu_memset, *gpu_user_annotation, *stackFrames;
-    const char *sf, *esf, *parent;
-};
-
-/* A pid of the input being written and the pid it becomes. */
-struct pid_entry {
-    struct tr_id orig; /* str interned */
-    long out;
-    bool gpu;
-    const char *own_name; /* its process_name in the input, interned */
-    size_t seen;          /* order of first sight */
-};
-
-/* The JSON literal of an interned name, written once. */
-struct lit {
-    const char *key;
-    uint32_t off, len;
-};
-
-struct merge {
-    struct names is;
-    struct tr_reader *r;
-    struct cli_out *out;
-    struct lit *lits; /* open addressing by pointer */
-    size_t n_lits, cap_lits;
-    char *arena;
-    size_t arena_len, arena_cap;
-    size_t n_inputs;
-    long overflow_pid; /* pids past an input's block of 1000 */
-    bool any_event;
-    int err; /* out of memory while writing */
-
-    /* the input being written */
-    const struct cli_trace *t;
-    size_t k;      /* its position in the output */
-    int64_t shift; /* added to its ts */
-    struct pid_entry *pids;
-    size_t n_pids, cap_pids, last_pid;
-    uint64_t events;
-    bool frame_open;
-    size_t frame_fields;
-
-    FILE *frames; /* stackFrames, spooled */
-    size_t n_frames;
-    FILE *records; /* mergedInputs */
-    char *records_text;
-    size_t records_len;
-    FILE *pid_recs; /* mergedPids */
-    char *pid_text;
-    size_t pid_len, n_pid_recs;
-};
-
-static int intern_names(struct merge *m)
-{
-#define NAME(field, text) (m->is.field = tr_intern(m->r, text, sizeof text - 1)) != NULL
-    bool ok = NAME(M, "M") && NAME(process_name, "process_name") &&
-              NAME(process_sort_index, "process_sort_index") &&
-              NAME(process_labels, "process_labels") && NAME(name, "name") &&
-              NAME(labels, "labels") && NAME(kernel, "kernel") && NAME(gpu_memcpy, "gpu_memcpy") &&
-              NAME(gpu_memset, "gpu_memset") && NAME(gpu_user_annotation, "gpu_user_annotation") &&
-              NAME(stackFrames, "stackFrames") && NAME(sf, "sf") && NAME(esf, "esf") &&
-              NAME(parent, "parent");
-#undef NAME
-    return ok ? 0 : -ENOMEM;
-}
-
-/* ---- literals of interned names ---------------------------------------------- */
-
-static size_t ptr_hash(const void *p, size_t cap)
-{
-    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & (cap - 1);
-}
-
-static int lits_grow(struct merge *m)
-{
-    size_t cap = m->cap_lits ? m->cap_lits * 2 : 1024;
-    struct lit *v = calloc(cap, sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    for (size_t i = 0; i < m->cap_lits; i++) {
-        if (!m->lits[i].key)
-            continue;
-        size_t j = ptr_hash(m->lits[i].key, cap);
-        while (v[j].key)
-            j = (j + 1) & (cap - 1);
-        v[j] = m->lits[i];
-    }
-    free(m->lits);
-    m->lits = v;
-    m->cap_lits = cap;
-    return 0;
-}
-
-/* Writes name (interned) as a JSON string, escaped the first time only. */
-static void put_name(struct merge *m, const char *name)
-{
-    if ((m->n_lits + 1) * 2 > m->cap_lits && lits_grow(m) < 0) {
-        m->err = -ENOMEM;
-        return;
-    }
-    size_t j = ptr_hash(name, m->cap_lits);
-    while (m->lits[j].key && m->lits[j].key != name)
-        j = (j + 1) & (m->cap_lits - 1);
-    struct lit *l = &m->lits[j];
-    if (!l->key) {
-        size_t n = wr_json_escape(NULL, 0, name);
-        if (m->arena_len + n + 1 > m->arena_cap) {
-            size_t cap = m->arena_cap ? m->arena_cap : 1 << 16;
-            while (cap < m->arena_len + n + 1)
-                cap *= 2;
-            char *a = n > UINT32_MAX || cap > UINT32_MAX ? NULL : realloc(m->arena, cap);
-            if (!a) {
-                m->err = -ENOMEM;
-                return;
-            }
-            m->arena = a;
-            m->arena_cap = cap;
-        }
-        wr_json_escape(m->arena + m->arena_len, n + 1, name);
-        *l = (struct lit){name, (uint32_t)m->arena_len, (uint32_t)n};
-        m->arena_len += n;
-        m->n_lits++;
-    }
-    cli_out_write(m->out, m->arena + l->off, l->len);
-}
-
-/* ---- pids ------------------------------------------------------------------ */
-
-static bool same_id(const struct tr_id *a, const struct tr_id *b)
-{
-    return a->is_str == b->is_str && (a->is_str ? a->str == b->str : a->num == b->num);
-}
-
-/* The entry of an input pid, made on first sight.  Inputs have a handful
- * of pids, and nearly every event has the last one's. */
-static struct pid_entry *pid_of(struct merge *m, const struct tr_id *id)
-{
-    if (m->last_pid < m->n_pids && same_id(&m->pids[m->last_pid].orig, id))
-        return &m->pids[m->last_pid];
-    for (size_t i = 0; i < m->n_pids; i++) {
-        if (same_id(&m->pids[i].orig, id)) {
-            m->last_pid = i;
-            return &m->pids[i];
-        }
-    }
-    if (m->n_pids == m->cap_pids) {
-        size_t cap = m->cap_pids ? m->cap_pids * 2 : 8;
-        struct pid_entry *v = realloc(m->pids, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        m->pids = v;
-        m->cap_pids = cap;
-    }
-    struct pid_entry *e = &m->pids[m->n_pids];
-    *e = (struct pid_entry){.orig = *id, .seen = m->n_pids};
-    e->out = m->n_pids < 1000 ? (long)(m->k + 1) * 1000 + (long)m->n_pids : m->overflow_pid++;
-    m->last_pid = m->n_pids++;
-    return e;
-}
-
-static bool gpu_label(const char *s)
-{
-    return s && strncmp(s, "GPU", 3) == 0;
-}
-
-/* What metadata events say about a pid; whether the event is dropped
- * (the command writes its own process_name and process_sort_index). */
-static bool note_metadata(struct merge *m, struct pid_entry *p, const struct tr_event *ev)
-{
-    if (ev->name == m->is.process_name) {
-        const struct tr_value *v = tr_arg(ev, m->is.name);
-        if (v && v->type == TR_STRING) {
-            p->own_name = tr_intern(m->r, v->s, strlen(v->s));
-            p->gpu |= gpu_label(v->s);
-        }
-        return !m->t->merged;
-    }
-    if (ev->name == m->is.process_labels) {
-        const struct tr_value *v = tr_arg(ev, m->is.labels);
-        p->gpu |= v && v->type == TR_STRING && gpu_label(v->s);
-    }
-    return ev->name == m->is.process_sort_index;
-}
-
-/* ---- one event ------------------------------------------------------------------ */
-
-static void put_value(struct cli_out *o, const struct tr_value *v)
-{
-    switch (v->type) {
-    case TR_NULL: cli_out_write(o, "null", 4); break;
-    case TR_BOOL: cli_out_puts(o, v->b ? "true" : "false"); break;
-    case TR_STRING: cli_out_string(o, v->s); break;
-    default: cli_out_write(o, v->s, v->len); break; /* numbers as written; compact JSON */
-    }
-}
-
-/* "<k><sep><text of v>" as a JSON string: ids and stack frames of input k. */
-static void put_prefixed(struct cli_out *o, size_t k, char sep, const char *text)
-{
-    char small[256], *s = small;
-    if (snprintf(small, sizeof small, "%zu%c%s", k, sep, text) >= (int)sizeof small &&
-        asprintf(&s, "%zu%c%s", k, sep, text) < 0)
-        s = NULL;
-    cli_out_string(o, s ? s : "?");
-    if (s != small)
-        free(s);
-}
-
-static void put_id(struct merge *m, const struct tr_id *id)
-{
-    int64_t n = (int64_t)m->n_inputs, k = (int64_t)m->k;
-    if (!id->is_str && id->num <= (INT64_MAX - k) / n && id->num >= (INT64_MIN + n) / n) {
-        cli_out_i64(m->out, id->num * n + k);
-    } else if (id->is_str) {
-        put_prefixed(m->out, m->k, ':', id->str);
-    } else {
-        char text[24];
-        snprintf(text, sizeof text, "%lld", (long long)id->num);
-        put_prefixed(m->out, m->k, ':', text);
-    }
-}
-
-/* The separator and key (interned) of an event member. */
-static void put_member(struct merge *m, bool *first, const char *key)
-{
-    cli_out_write(m->out, *first ? "{" : ",", 1);
-    *first = false;
-    put_name(m, key);
-    cli_out_write(m->out, ":", 1);
-}
-
-/* The same for one of the keys the reader knows, given as a literal: the
- * text is made at compile time ("{\"ph\":" and ",\"ph\":"). */
-static void put_known(struct merge *m, bool *first, const char *opening, const char *next, size_t n)
-{
-    cli_out_write(m->out, *first ? opening : next, n);
-    *first = false;
-}
-#define put_key(m, first, key) put_known(m, first, "{" key, "," key, sizeof key)
-
-static void put_extra(struct merge *m, const struct tr_arg *a)
-{
-    if ((a->key == m->is.sf || a->key == m->is.esf) &&
-        (a->v.type == TR_STRING || a->v.type == TR_INT))
-        put_prefixed(m->out, m->k, '-', a->v.s);
-    else
-        put_value(m->out, &a->v);
-}
-
-static int on_event(void *ctx, const struct tr_event *ev)
-{
-    struct merge *m = ctx;
-    struct cli_out *o = m->out;
-    struct pid_entry *p = NULL;
-    m->events++;
-    if (ev->pid.present && !(p = pid_of(m, &ev->pid)))
-        return -ENOMEM;
-    if (p && ev->ph == m->is.M && note_metadata(m, p, ev))
-        return 0;
-    if (p && (ev->cat == m->is.kernel || ev->cat == m->is.gpu_memcpy ||
-              ev->cat == m->is.gpu_memset || ev->cat == m->is.gpu_user_annotation))
-        p->gpu = true;
-    cli_out_write(o, m->any_event ? ",\n" : "\n", m->any_event ? 2 : 1);
-    m->any_event = true;
-    bool first = true;
-    if (ev->ph) {
-        put_key(m, &first, "\"ph\":");
-        put_name(m, ev->ph);
-    }
-    if (ev->cat) {
-        put_key(m, &first, "\"cat\":");
-        put_name(m, ev->cat);
-    }
-    if (ev->name) {
-        put_key(m, &first, "\"name\":");
-        put_name(m, ev->name);
-    }
-    if (p) {
-        put_key(m, &first, "\"pid\":");
-        cli_out_i64(o, p->out);
-    }
-    if (ev->tid.present) {
-        put_key(m, &first, "\"tid\":");
-        if (ev->tid.is_str)
-            put_name(m, ev->tid.str);
-        else
-            cli_out_i64(o, ev->tid.num);
-    }
-    if (ev->has_ts) {
-        put_key(m, &first, "\"ts\":");
-        cli_out_us(o, ev->ts_ns + m->shift);
-    }
-    if (ev->has_dur) {
-        put_key(m, &first, "\"dur\":");
-        cli_out_us(o, ev->dur_ns);
-    }
-    if (ev->id.present) {
-        put_key(m, &first, "\"id\":");
-        put_id(m, &ev->id);
-    }
-    if (ev->bp) {
-        put_key(m, &first, "\"bp\":");
-        put_name(m, ev->bp);
-    }
-    for (size_t i = 0; i < ev->n_extra; i++) {
-        put_member(m, &first, ev->extra[i].key);
-        put_extra(m, &ev->extra[i]);
-    }
-    if (ev->n_args) {
-        put_key(m, &first, "\"args\":");
-        for (size_t i = 0; i < ev->n_args; i++) {
-            cli_out_write(o, i ? "," : "{", 1);
-            put_name(m, ev->args[i].key);
-            cli_out_write(o, ":", 1);
-            put_value(o, &ev->args[i].v);
-        }
-        cli_out_write(o, "}", 1);
-    }
-    cli_out_write(o, first ? "{}" : "}", first ? 2 : 1);
-    return m->err;
-}
-
-/* ---- stackFrames --------------------------------------------------------------- */
-
-/* s as a JSON string into f, with "<k><sep>" in front when prefixed. */
-static void file_literal(FILE *f, const char *s, bool prefixed, size_t k, char sep)
-{
-    char *text = NULL;
-    if (prefixed && asprintf(&text, "%zu%c%s", k, sep, s) < 0)
-        text = NULL;
-    char *lit = wr_json_literal(text ? text : s);
-    fputs(lit ? lit : "\"?\"", f);
-    free(lit);
-    free(text);
-}
-
-static void close_frame(struct merge *m)
-{
-    if (m->frame_open)
-        fputc('}', m->frames);
-    m->frame_open = false;
-}
-
-/* The input's stackFrames, spooled with "k-" in front of every id. */
-static int on_field(void *ctx, const struct tr_field *f)
-{
-    struct merge *m = ctx;
-    if (f->object != m->is.stackFrames) {
-        close_frame(m);
-        return 0;
-    }
-    if (!f->member) { /* a frame opens */
-        close_frame(m);
-        if (f->v.type != TR_OBJECT || !f->key)
-            return 0;
-        fputs(m->n_frames++ ? ",\n" : "\n", m->frames);
-        file_literal(m->frames, f->key, true, m->k, '-');
-        fputs(":{", m->frames);
-        m->frame_open = true;
-        m->frame_fields = 0;
-        return 0;
-    }
-    if (!m->frame_open || !f->key || f->v.type == TR_OBJECT || f->v.type == TR_ARRAY)
-        return 0;
-    if (m->frame_fields++)
-        fputc(',', m->frames);
-    file_literal(m->frames, f->key, false, 0, 0);
-    fputc(':', m->frames);
-    if (f->key == m->is.parent && (f->v.type == TR_STRING || f->v.type == TR_INT))
-        file_literal(m->frames, f->v.s, true, m->k, '-');
-    else if (f->v.type == TR_STRING)
-        file_literal(m->frames, f->v.s, false, 0, 0);
-    else if (f->v.type == TR_NULL || f->v.type == TR_BOOL)
-        fputs(f->v.type == TR_NULL ? "null" : f->v.b ? "true" : "false", m->frames);
-    else
-        fwrite(f->v.s, 1, f->v.len, m->frames);
-    return ferror(m->frames) ? -EIO : 0;
-}
 
 /* ---- the processes of an input ---------------------------------------------------- */
 
@@ -537,7 +156,7 @@ static int finish_input(struct merge *m, int64_t offset)
         fprintf(m->pid_recs, "%s\n\"%ld\":{\"input\":%zu,\"pid\":", m->n_pid_recs++ ? "," : "",
                 p->out, m->k);
         if (p->orig.is_str)
-            file_literal(m->pid_recs, p->orig.str, false, 0, 0);
+            cli_merge_literal(m->pid_recs, p->orig.str, false, 0, 0);
         else
             fprintf(m->pid_recs, "%lld", (long long)p->orig.num);
         fprintf(m->pid_recs, ",\"kind\":\"%s\"", kind_names[kind_of(p)]);
@@ -548,16 +167,16 @@ static int finish_input(struct merge *m, int64_t offset)
     free(order);
     const struct cli_trace *t = m->t;
     fprintf(m->records, "%s\n{\"file\":", m->k ? "," : "");
-    file_literal(m->records, t->path, false, 0, 0);
+    cli_merge_literal(m->records, t->path, false, 0, 0);
     if (t->worker) {
         fputs(",\"worker\":", m->records);
-        file_literal(m->records, t->worker, false, 0, 0);
+        cli_merge_literal(m->records, t->worker, false, 0, 0);
     }
     record_number(m->records, "stage", t->stage);
     record_number(m->records, "rank", t->rank);
     if (t->host) {
         fputs(",\"host\":", m->records);
-        file_literal(m->records, t->host, false, 0, 0);
+        cli_merge_literal(m->records, t->host, false, 0, 0);
     }
     record_number(m->records, "pid", main_pid(m));
     record_number(m->records, "world_size", t->world_size);
@@ -580,9 +199,9 @@ static int write_input(struct merge *m, size_t k, const struct cli_trace *t, int
     m->n_pids = m->last_pid = 0;
     m->events = 0;
     m->frame_open = false;
-    int rc =
-        tr_read(m->r, t->path, &(struct tr_callbacks){.event = on_event, .field = on_field}, m);
-    close_frame(m);
+    int rc = tr_read(m->r, t->path,
+                     &(struct tr_callbacks){.event = cli_merge_event, .field = cli_merge_field}, m);
+    cli_merge_close_frame(m);
     if (rc < 0) {
         fprintf(stderr, "omniprof: %s\n", tr_error(m->r)[0] ? tr_error(m->r) : strerror(-rc));
         return rc;
@@ -642,11 +261,11 @@ static void merge_free(struct merge *m)
 }
 
 /* Output order: stage, rank, pid, then as given. */
-static const struct cli_traces *sort_set;
-static int by_process(const void *a, const void *b)
+static int by_process(const void *a, const void *b, void *set)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = cli_trace_cmp(&sort_set->v[x], &sort_set->v[y]);
+    const struct cli_traces *s = set;
+    int c = cli_trace_cmp(&s->v[x], &s->v[y]);
     return c ? c : (x > y) - (x < y);
 }
 
@@ -675,9 +294,8 @@ static int run_merge(struct cli_traces *set, const char *path, enum align align)
     int rc = order && offset && shift ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < set->n; i++)
         order[i] = i;
-    sort_set = set;
     if (rc == 0)
-        qsort(order, set->n, sizeof *order, by_process);
+        qsort_r(order, set->n, sizeof *order, by_process, set);
     if (rc == 0 && align == ALIGN_COLLECTIVE && cli_align_collectives(set, order, offset) < 0)
         rc = -EINVAL; /* said */
     int64_t base = rc == 0 ? plan_clocks(set, align, offset, shift) : 0;
@@ -686,7 +304,7 @@ static int run_merge(struct cli_traces *set, const char *path, enum align align)
         m.frames = tmpfile();
         m.records = open_memstream(&m.records_text, &m.records_len);
         m.pid_recs = open_memstream(&m.pid_text, &m.pid_len);
-        rc = m.r && m.frames && m.records && m.pid_recs ? intern_names(&m) : -ENOMEM;
+        rc = m.r && m.frames && m.records && m.pid_recs ? cli_merge_names(&m) : -ENOMEM;
         if (rc < 0)
             fprintf(stderr, "omniprof: merge: %s\n", strerror(-rc));
     }
