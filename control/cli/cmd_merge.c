@@ -197,6 +197,8 @@ static int write_input(struct merge *m, size_t k, const struct cli_trace *t, int
     m->k = k;
     m->shift = shift;
     m->n_pids = m->last_pid = 0;
+    if (m->pid_index)
+        memset(m->pid_index, 0, m->cap_index * sizeof *m->pid_index);
     m->events = 0;
     m->frame_open = false;
     int rc = tr_read(m->r, t->path,
@@ -250,6 +252,7 @@ static void merge_free(struct merge *m)
     free(m->lits);
     free(m->arena);
     free(m->pids);
+    free(m->pid_index);
     if (m->frames)
         fclose(m->frames);
     if (m->records)

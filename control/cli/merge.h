@@ -56,6 +56,8 @@ struct merge {
     int64_t shift; /* added to its ts */
     struct pid_entry *pids;
     size_t n_pids, cap_pids, last_pid;
+    uint32_t *pid_index; /* entry + 1 by pid hash; 0: empty */
+    size_t cap_index;
     uint64_t events;
     bool frame_open;
     size_t frame_fields;

@@ -102,13 +102,44 @@ static bool same_id(const struct tr_id *a, const struct tr_id *b)
     return a->is_str == b->is_str && (a->is_str ? a->str == b->str : a->num == b->num);
 }
 
-/* The entry of an input pid, made on first sight.  Inputs have a handful
- * of pids, and nearly every event has the last one's. */
+static size_t id_slot(const struct tr_id *id, size_t cap)
+{
+    uint64_t key = id->is_str ? (uint64_t)(uintptr_t)id->str : (uint64_t)id->num;
+    uint64_t h = (key ^ (uint64_t)id->is_str << 63) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 29) & (cap - 1);
+}
+
+/* The pids' index (entry number + 1 by pid), rebuilt for twice the room. */
+static int index_pids(struct merge *m)
+{
+    size_t cap = m->cap_index ? m->cap_index * 2 : 64;
+    uint32_t *v = calloc(cap, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n_pids; i++) {
+        size_t j = id_slot(&m->pids[i].orig, cap);
+        while (v[j])
+            j = (j + 1) & (cap - 1);
+        v[j] = (uint32_t)i + 1;
+    }
+    free(m->pid_index);
+    m->pid_index = v;
+    m->cap_index = cap;
+    return 0;
+}
+
+/* The entry of an input pid, made on first sight: nearly every event has
+ * the last one's, the others are found by hash (a merged trace given as an
+ * input has hundreds). */
 static struct pid_entry *pid_of(struct merge *m, const struct tr_id *id)
 {
     if (m->last_pid < m->n_pids && same_id(&m->pids[m->last_pid].orig, id))
         return &m->pids[m->last_pid];
-    for (size_t i = 0; i < m->n_pids; i++) {
+    if ((m->n_pids + 1) * 2 > m->cap_index && index_pids(m) < 0)
+        return NULL;
+    size_t j = id_slot(id, m->cap_index);
+    for (; m->pid_index[j]; j = (j + 1) & (m->cap_index - 1)) {
+        size_t i = m->pid_index[j] - 1;
         if (same_id(&m->pids[i].orig, id)) {
             m->last_pid = i;
             return &m->pids[i];
@@ -125,6 +156,7 @@ static struct pid_entry *pid_of(struct merge *m, const struct tr_id *id)
     struct pid_entry *e = &m->pids[m->n_pids];
     *e = (struct pid_entry){.orig = *id, .seen = m->n_pids};
     e->out = m->n_pids < 1000 ? (long)(m->k + 1) * 1000 + (long)m->n_pids : m->overflow_pid++;
+    m->pid_index[j] = (uint32_t)m->n_pids + 1;
     m->last_pid = m->n_pids++;
     return e;
 }
