@@ -186,6 +186,19 @@ static void parse_worker(struct cli_trace *t, char *w)
         t->host = strdup(host);
 }
 
+/* The file's base name without its trace suffixes, into buf. */
+static void stem(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    snprintf(buf, cap, "%s", slash ? slash + 1 : path);
+    static const char *const suffixes[] = {".gz", ".json", ".pt.trace"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t n = strlen(buf), k = strlen(suffixes[i]);
+        if (n > k && strcmp(buf + n - k, suffixes[i]) == 0)
+            buf[n - k] = '\0';
+    }
+}
+
 static void from_names(struct cli_trace *t)
 {
     if (t->worker) {
@@ -195,22 +208,13 @@ static void from_names(struct cli_trace *t)
         free(w);
     }
     t->pid_from_name = t->pid < 0;
-    const char *slash = strrchr(t->path, '/');
-    char *name = strdup(slash ? slash + 1 : t->path);
-    if (!name)
-        return;
-    static const char *const suffixes[] = {".gz", ".json", ".pt.trace"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        size_t n = strlen(name), k = strlen(suffixes[i]);
-        if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
-            name[n - k] = '\0';
-    }
+    char name[256];
+    stem(t->path, name, sizeof name);
     char *dot = strrchr(name, '.');
     if (dot && digits(dot + 1))
         *dot = '\0';
     parse_worker(t, name);
     t->pid_from_name &= t->pid >= 0;
-    free(name);
 }
 
 /* ---- the top of a file ------------------------------------------------------ */
@@ -340,6 +344,7 @@ int cli_traces_peek(struct cli_traces *set)
 void cli_trace_label(const struct cli_trace *t, long pid, const char *sep, char *buf, size_t cap)
 {
     size_t len = 0;
+    char name[256];
     buf[0] = '\0';
 #define PART(...)                                                                                  \
     do {                                                                                           \
@@ -350,6 +355,10 @@ void cli_trace_label(const struct cli_trace *t, long pid, const char *sep, char 
     } while (0)
     if (pid < 0)
         pid = t->pid;
+    if (t->stage < 0 && t->rank < 0 && !t->host) {
+        stem(t->path, name, sizeof name); /* nothing else tells the processes apart */
+        PART("%s", name);
+    }
     if (t->stage >= 0)
         PART("stage-%ld", t->stage);
     if (t->rank >= 0)
@@ -359,10 +368,6 @@ void cli_trace_label(const struct cli_trace *t, long pid, const char *sep, char 
     if (pid >= 0)
         PART("%ld", pid);
 #undef PART
-    if (!buf[0]) {
-        const char *slash = strrchr(t->path, '/');
-        snprintf(buf, cap, "%s", slash ? slash + 1 : t->path);
-    }
 }
 
 static int cmp_long(long a, long b)

@@ -55,7 +55,8 @@ int cli_traces_peek(struct cli_traces *set);
 void cli_traces_free(struct cli_traces *set);
 
 /* "stage-2 · rank 1 · host · 4242" with sep " · ": the parts known, pid
- * the given one (-1: the trace's); the file's base name when none is. */
+ * the given one (-1: the trace's); led by the file's name (less its trace
+ * suffixes) when neither stage, rank nor host is known. */
 void cli_trace_label(const struct cli_trace *t, long pid, const char *sep, char *buf, size_t cap);
 /* The order processes are shown in: stage, then rank, then pid (unknown
  * after known), then position. */

@@ -65,6 +65,13 @@ def sort_index(trace):
             if e.get("ph") == "M" and e.get("name") == "process_sort_index"}
 
 
+def index_order(trace):
+    """Process names in process_sort_index order."""
+    names = {p: v[0] for p, v in process_names(trace).items()}
+    index = sort_index(trace)
+    return [names[p] for p in sorted(names, key=lambda p: index[p])]
+
+
 class Merge(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -217,6 +224,29 @@ class Merge(unittest.TestCase):
                      if e.get("cat") == "cpu_op")
         mts = sorted(base + ns(e["ts"]) for e in m["traceEvents"] if e.get("cat") == "cpu_op")
         self.assertEqual(kts, mts)
+
+    def test_stage_rank_and_host_from_file_names(self):
+        """A torch trace knows none of them itself: its file name says; its own
+        pid (in its events) wins over the name's."""
+        named = self.out("run7-stage-3_my_host_77_rank5.1790857026000000000.pt.trace.json")
+        with gzip.open(FIXTURE, "rb") as f, open(named, "wb") as g:
+            g.write(f.read())
+        bare = self.out("plain_name.json")
+        shutil.copy(named, bare)
+        out = self.out("named.json")
+        merge(named, bare, "-o", out)
+        m = load(out)
+        names = sorted(v[0] for v in process_names(m).values())
+        self.assertIn("stage-3 · rank 5 · my_host · 415", names)
+        self.assertIn("GPU 0 (stage-3, rank 5, my_host, 415)", names)
+        self.assertIn("plain_name · 415", names, "nothing known but the pid: the file's name")
+        recs = {os.path.basename(r["file"]): r for r in m["mergedInputs"]}
+        self.assertEqual({k: recs[os.path.basename(named)].get(k)
+                          for k in ("stage", "rank", "host", "pid")},
+                         {"stage": 3, "rank": 5, "host": "my_host", "pid": 415})
+        self.assertEqual(index_order(m)[:3], ["stage-3 · rank 5 · my_host · 415",
+                                              "GPU 0 (stage-3, rank 5, my_host, 415)",
+                                              "GPU 1 (stage-3, rank 5, my_host, 415)"])
 
     def test_a_directory_with_other_json_and_a_merged_input(self):
         d = self.out("mixed-dir")
