@@ -87,7 +87,9 @@ struct diff_gpu {
     int64_t pid, corr, dur;
 };
 struct diff_launch {
-    int64_t pid, corr;  /* pid: its input, once resolved */
+    int64_t pid, input, corr;
+    uint64_t dur;
+    bool counted;       /* its host time is a row when no side has GPU activity */
     const char *python; /* from its call stack */
     const char *found;  /* its row, once resolved */
 };

@@ -131,13 +131,14 @@ static int launch_event(struct diff *d, const struct tr_event *ev)
     const char *row = host_row(d, ev);
     if (!row)
         return -ENOMEM;
-    if (row != d->is.empty) {
-        d->side->host_records++;
-        if (add(&d->fhost, d->by == DIFF_BY_KERNEL ? row : d->is.empty, pid_of(ev), dur_of(ev)) < 0)
-            return -ENOMEM;
-    }
+    bool counted = row != d->is.empty; /* a row when no side has GPU activity */
+    d->side->host_records += counted;
+    if (d->by != DIFF_BY_PYTHON && d->by != DIFF_BY_NVTX)
+        return counted ? add(&d->fhost, d->by == DIFF_BY_KERNEL ? row : d->is.empty, pid_of(ev),
+                             dur_of(ev))
+                       : 0;
     int64_t corr = correlation(d, ev);
-    if ((d->by != DIFF_BY_PYTHON && d->by != DIFF_BY_NVTX) || corr < 0)
+    if (corr < 0 && !counted)
         return 0;
     char frame[1024];
     const char *python = NULL;
@@ -147,7 +148,8 @@ static int launch_event(struct diff *d, const struct tr_event *ev)
         return -ENOMEM;
     if (!GROW(d, launches) || !GROW(d, lq))
         return -ENOMEM;
-    d->launches[d->n_launches] = (struct diff_launch){pid_of(ev), corr, python, NULL};
+    d->launches[d->n_launches] = (struct diff_launch){
+        .pid = pid_of(ev), .corr = corr, .dur = dur_of(ev), .counted = counted, .python = python};
     d->lq[d->n_lq++] = (struct diff_query){diff_track_of(ev), ev->ts_ns, d->n_launches++, NULL};
     return 0;
 }
@@ -221,22 +223,25 @@ static int64_t pid_says(struct diff *d, struct diff_table *t, int64_t pid)
 static int by_input_corr(const void *a, const void *b)
 {
     const struct diff_launch *x = a, *y = b;
-    if (x->pid != y->pid)
-        return x->pid < y->pid ? -1 : 1;
+    if (x->input != y->input)
+        return x->input < y->input ? -1 : 1;
     return (x->corr > y->corr) - (x->corr < y->corr);
 }
 
 /* python and nvtx: each GPU record's row, from the ranges around it or
- * around the call that launched it. */
+ * around the call that launched it; each launch's, for the host rows. */
 static int resolve(struct diff *d)
 {
+    const char *none = d->by == DIFF_BY_PYTHON ? d->is.no_python : d->is.no_nvtx;
     if (diff_enclose(d->spans, d->n_spans, d->lq, d->n_lq) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < d->n_lq; i++) {
         struct diff_launch *l = &d->launches[d->lq[i].ref];
         l->found = l->python ? l->python : d->lq[i].found;
         int64_t input = pid_says(d, &d->pid_input, l->pid);
-        l->pid = input < 0 ? 0 : input;
+        l->input = input < 0 ? 0 : input;
+        if (l->counted && add(&d->fhost, l->found ? l->found : none, l->pid, l->dur) < 0)
+            return -ENOMEM;
     }
     qsort(d->launches, d->n_launches, sizeof *d->launches, by_input_corr);
     if (d->by == DIFF_BY_NVTX && diff_enclose(d->spans, d->n_spans, d->gq, d->n_gq) < 0)
@@ -245,14 +250,12 @@ static int resolve(struct diff *d)
         const struct diff_gpu *g = &d->recs[d->gq[i].ref];
         const char *row = d->by == DIFF_BY_NVTX ? d->gq[i].found : NULL;
         int64_t input = pid_says(d, &d->pid_input, g->pid);
-        struct diff_launch key = {.pid = input < 0 ? 0 : input, .corr = g->corr};
+        struct diff_launch key = {.input = input < 0 ? 0 : input, .corr = g->corr};
         const struct diff_launch *l = row || g->corr < 0 ? NULL
                                                          : bsearch(&key, d->launches, d->n_launches,
                                                                    sizeof key, by_input_corr);
         if (!row)
-            row = l && l->found             ? l->found
-                  : d->by == DIFF_BY_PYTHON ? d->is.no_python
-                                            : d->is.no_nvtx;
+            row = l && l->found ? l->found : none;
         if (add(&d->fgpu, row, g->pid, (uint64_t)g->dur) < 0)
             return -ENOMEM;
     }

@@ -238,9 +238,14 @@ class Runs(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         r = diff(small, big)
         self.assertIn("host time of the launching calls", r.stdout)
-        rows = tables(r.stdout)[0][2]
+        _, _, rows, total, _ = tables(r.stdout)[0]
         self.assertEqual(rows["vec_add"][:2], ["3", "6"])
         self.assertEqual(rows["scale"][:2], ["3", "6"])
+        # every launch, copy and memset, in one row when nothing groups them
+        for by, row in (("python", "(no python)"), ("nvtx", "(none)"), ("stage", "(no stage)")):
+            rows = tables(diff(small, big, "--by", by).stdout)[0][2]
+            self.assertEqual(list(rows), [row])
+            self.assertEqual(rows[row][:4], total[:4], by)
 
 
 class BadInputs(unittest.TestCase):
