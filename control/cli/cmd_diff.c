@@ -201,7 +201,8 @@ static int print_table(const struct diff_side *sides, bool gpu, int64_t stage, s
         diff_table_free(&rows.index);
         return rc;
     }
-    qsort(rows.v, rows.n, sizeof *rows.v, by_change);
+    if (rows.n > 1)
+        qsort(rows.v, rows.n, sizeof *rows.v, by_change);
     size_t shown = top && top < rows.n ? top : rows.n;
     char name[4 * WR_NAME_MAX_WIDTH + 8];
     int name_w = 5;

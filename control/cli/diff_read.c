@@ -243,7 +243,8 @@ static int resolve(struct diff *d)
         if (l->counted && add(&d->fhost, l->found ? l->found : none, l->pid, l->dur) < 0)
             return -ENOMEM;
     }
-    qsort(d->launches, d->n_launches, sizeof *d->launches, by_input_corr);
+    if (d->n_launches > 1)
+        qsort(d->launches, d->n_launches, sizeof *d->launches, by_input_corr);
     if (d->by == DIFF_BY_NVTX && diff_enclose(d->spans, d->n_spans, d->gq, d->n_gq) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < d->n_gq; i++) {
@@ -251,9 +252,10 @@ static int resolve(struct diff *d)
         const char *row = d->by == DIFF_BY_NVTX ? d->gq[i].found : NULL;
         int64_t input = pid_says(d, &d->pid_input, g->pid);
         struct diff_launch key = {.input = input < 0 ? 0 : input, .corr = g->corr};
-        const struct diff_launch *l = row || g->corr < 0 ? NULL
-                                                         : bsearch(&key, d->launches, d->n_launches,
-                                                                   sizeof key, by_input_corr);
+        const struct diff_launch *l =
+            row || g->corr < 0 || !d->n_launches
+                ? NULL
+                : bsearch(&key, d->launches, d->n_launches, sizeof key, by_input_corr);
         if (!row)
             row = l && l->found ? l->found : none;
         if (add(&d->fgpu, row, g->pid, (uint64_t)g->dur) < 0)

@@ -229,8 +229,10 @@ static int query_cmp(const void *x, const void *y)
  * pushed, those that ended before it popped; the top is the innermost. */
 int diff_enclose(struct diff_span *spans, size_t n_spans, struct diff_query *q, size_t n_q)
 {
-    qsort(spans, n_spans, sizeof *spans, span_cmp);
-    qsort(q, n_q, sizeof *q, query_cmp);
+    if (n_spans > 1)
+        qsort(spans, n_spans, sizeof *spans, span_cmp);
+    if (n_q > 1)
+        qsort(q, n_q, sizeof *q, query_cmp);
     const struct diff_span **stack = malloc((n_spans ? n_spans : 1) * sizeof *stack);
     if (!stack)
         return -ENOMEM;

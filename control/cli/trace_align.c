@@ -136,7 +136,7 @@ static int read_ends(const struct cli_traces *set, struct ends *ends)
         rc = tr_read(r, set->v[i].path, &(struct tr_callbacks){.event = on_event}, &c);
         if (rc < 0)
             fprintf(stderr, "omniprof: %s\n", tr_error(r)[0] ? tr_error(r) : strerror(-rc));
-        else
+        else if (ends[i].n > 1)
             qsort(ends[i].v, ends[i].n, sizeof *ends[i].v, by_name_then_end);
     }
     if (!r)

@@ -90,7 +90,8 @@ static int add_dir(struct cli_traces *set, const char *dir, const struct stat *e
         names[n++] = path;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    if (n > 1)
+        qsort(names, n, sizeof *names, by_name);
     for (size_t i = 0; i < n; i++) {
         if (rc == 0)
             rc = push(set, names[i], true);
