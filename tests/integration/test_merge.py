@@ -52,6 +52,20 @@ def kinds(trace):
                                if not (e.get("ph") == "M" and e.get("name") in PROCESS_META))
 
 
+def contents(trace):
+    """Every event but the process metadata, as it was but for what merge
+    rewrites (pid, ts, id, sf) and an empty args (which it leaves out)."""
+    out = collections.Counter()
+    for e in trace["traceEvents"]:
+        if e.get("ph") == "M" and e.get("name") in PROCESS_META:
+            continue
+        e = {k: v for k, v in e.items() if k not in ("pid", "ts", "id", "sf")}
+        if e.get("args") == {}:
+            del e["args"]
+        out[json.dumps(e, sort_keys=True, default=str)] += 1
+    return out
+
+
 def process_names(trace):
     names = collections.defaultdict(list)
     for e in trace["traceEvents"]:
@@ -105,10 +119,12 @@ class Merge(unittest.TestCase):
         m = load(out)
         ins = [load(p) for p in self.inputs]
         # every event of every input exactly once (process metadata replaced)
-        want = collections.Counter()
+        want, whole = collections.Counter(), collections.Counter()
         for t in ins:
             want += kinds(t)
+            whole += contents(t)
         self.assertEqual(kinds(m), want)
+        self.assertEqual(contents(m), whole, "and each as it was")
         # pids: each input's pids become pids no other input has
         pids = m["mergedPids"]
         by_input = collections.defaultdict(set)
@@ -217,6 +233,7 @@ class Merge(unittest.TestCase):
         mf = collections.Counter((e["ph"], e["id"]) for e in m["traceEvents"] if e["ph"] in "sf")
         of = collections.Counter((e["ph"], e["id"]) for e in o["traceEvents"] if e["ph"] in "sf")
         self.assertEqual(sorted(mf.values()), sorted(list(kf.values()) + list(of.values())))
+        self.assertEqual(contents(m), contents(k) + contents(o))
         # times: the fixture is 57 days before the omniprof run; both exact
         base = m["baseTimeNanoseconds"]
         self.assertEqual(base, k["baseTimeNanoseconds"])
