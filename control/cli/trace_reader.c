@@ -223,16 +223,11 @@ static int gz_failure(struct tr_reader *r, gzFile in)
     const char *msg = gzerror(in, &code);
     switch (code) {
     case Z_OK:
-    case Z_STREAM_END:
-        return 0;
-    case Z_BUF_ERROR:
-        return tr_fail(r, -EIO, "truncated gzip");
-    case Z_MEM_ERROR:
-        return tr_fail(r, -ENOMEM, "out of memory");
-    case Z_ERRNO:
-        return tr_fail(r, -EIO, "read error: %s", strerror(errno ? errno : EIO));
-    default:
-        return tr_fail(r, -EIO, "corrupt gzip: %s", msg);
+    case Z_STREAM_END: return 0;
+    case Z_BUF_ERROR: return tr_fail(r, -EIO, "truncated gzip");
+    case Z_MEM_ERROR: return tr_fail(r, -ENOMEM, "out of memory");
+    case Z_ERRNO: return tr_fail(r, -EIO, "read error: %s", strerror(errno ? errno : EIO));
+    default: return tr_fail(r, -EIO, "corrupt gzip: %s", msg);
     }
 }
 
