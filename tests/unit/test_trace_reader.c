@@ -695,6 +695,63 @@ Test(reader, top_level_fields)
     tr_reader_free(r);
 }
 
+static int log_member(void *ctx, const struct tr_field *fl)
+{
+    fprintf(ctx, "F %s/%s[%ld].%s=%d:%s\n", fl->object ? fl->object : "",
+            fl->member ? fl->member : "", fl->index, fl->key ? fl->key : "", fl->v.type,
+            fl->v.s ? fl->v.s : "");
+    return 0;
+}
+
+/* member_fields: one level deeper in objects (stackFrames), nothing deeper;
+ * arrays as before; without it, the same file reports as it always did. */
+Test(reader, member_fields)
+{
+    const char *p = write_text(
+        "m.json", "{\"stackFrames\": {\"1\": {\"name\": \"main\", \"category\": \"a.out\"},"
+                  " \"2\": {\"name\": \"f\", \"parent\": \"1\", \"deep\": {\"x\": 1}}},"
+                  " \"traceEvents\": [{\"ph\": \"X\", \"sf\": \"2\"}],"
+                  " \"deviceProperties\": [{\"id\": 0}], \"omniprof\": {\"stage\": 1}}");
+    struct tr_reader *r = tr_reader_new(&(struct tr_options){.member_fields = true});
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_eq(tr_read(r, p, &(struct tr_callbacks){.field = log_member}, f), 0, "%s",
+                 tr_error(r));
+    fclose(f);
+    cr_expect_str_eq(text, "F /[-1].stackFrames=6:\n"
+                           "F stackFrames/[-1].1=6:\n"
+                           "F stackFrames/1[-1].name=4:main\n"
+                           "F stackFrames/1[-1].category=4:a.out\n"
+                           "F stackFrames/[-1].2=6:\n"
+                           "F stackFrames/2[-1].name=4:f\n"
+                           "F stackFrames/2[-1].parent=4:1\n"
+                           "F stackFrames/2[-1].deep=6:\n"
+                           "F /[-1].deviceProperties=5:\n"
+                           "F deviceProperties/[0].=6:\n"
+                           "F deviceProperties/[0].id=2:0\n"
+                           "F /[-1].omniprof=6:\n"
+                           "F omniprof/[-1].stage=2:1\n");
+    free(text);
+    tr_reader_free(r);
+
+    r = tr_reader_new(NULL);
+    int rc;
+    text = read_log(r, p, &rc);
+    cr_assert_eq(rc, 0, "%s", tr_error(r));
+    cr_expect_str_eq(text, "F [-1].stackFrames=6:\n"
+                           "F stackFrames[-1].1=6:\n"
+                           "F stackFrames[-1].2=6:\n"
+                           "E0 X - - pid=0:0: tid=0:0: id=0:0: bp=- ts=0:0 dur=0:0 +sf=4:2\n"
+                           "F [-1].deviceProperties=5:\n"
+                           "F deviceProperties[0].=6:\n"
+                           "F deviceProperties[0].id=2:0\n"
+                           "F [-1].omniprof=6:\n"
+                           "F omniprof[-1].stage=2:1\n");
+    free(text);
+    tr_reader_free(r);
+}
+
 /* ---- bad input: an errno, a message, no crash, no leak --------------------- */
 
 static void expect_failure(const struct tr_options *lim, const char *path, int want,
