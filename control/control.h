@@ -169,8 +169,18 @@ enum { CTL_SIGNAL_START = 1, CTL_SIGNAL_STOP = 2 };
 /* Reads the configuration, prepares the collector, installs the signals and
  * starts the control thread.  Idempotent; never fails the host. */
 void ctl_init(void);
-/* Stops and writes a running session; called at exit.  Idempotent. */
+/* Stops and writes a running session; called at exit.  Idempotent.  When
+ * a termination signal is ending the process (see ctl_process_ending), the
+ * process then ends by it. */
 void ctl_shutdown(void);
+/* The process is about to end without exit() (_exit, _Exit, a termination
+ * signal it sends itself): hands a running session to the control thread to
+ * write and waits for it, at most 10 s plus 0.25 s per MiB of buffer_size.
+ * Async-signal-safe; returns at once when nothing records, in a vfork child,
+ * or on a thread in the middle of omniprof's own work.  When a termination
+ * signal omniprof took is ending the process meanwhile, the process ends by
+ * that signal instead of returning. */
+void ctl_process_ending(void);
 /* The exported API's entry points (synchronous: stop returns when written). */
 void ctl_start(void);
 void ctl_stop(void);

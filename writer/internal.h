@@ -61,9 +61,20 @@ void wr_json_us(struct wr_out *o, uint64_t ns);
  * reached without following a symbolic link that neither the user nor root
  * owns: an O_PATH descriptor, or -errno with why saying what was refused. */
 int wr_open_dir(const char *dir, char *why, size_t cap);
-/* Creates <dir_fd>/.<name>.tmp.<pid>.<n> (O_EXCL, O_NOFOLLOW, 0666 less the
- * umask) and returns its descriptor, its name in tmp; or -errno. */
+/* Creates <dir_fd>/.<name>.tmp.<pid>.<start>.<key>.<n> (O_EXCL, O_NOFOLLOW,
+ * 0666 less the umask) and returns its descriptor, its name in tmp; or
+ * -errno.  <start> is the process's start time and <key> (8 hex digits) its
+ * pid namespace's, so that another process can tell whether the writer
+ * still runs. */
 int wr_create_temp(int dir_fd, const char *name, char *tmp, size_t cap);
+/* The most bytes the temporary's name adds to the final name's. */
+#define WR_TEMP_EXTRA 60
+/* Removes the temporaries in the directory that processes of this user in
+ * this pid namespace left when they ended during a write (their pid is gone,
+ * a zombie, or another process's now); leaves those of live processes,
+ * other users, other machines or containers, and every other name.  Returns
+ * how many it removed. */
+int wr_remove_stale_temps(int dir_fd);
 /* Renames a completed temporary file to name (or removes it on error). */
 int wr_commit(int dir_fd, const char *tmp, const char *name, int status);
 
