@@ -18,7 +18,10 @@ ROOT=$PWD
 BUILD=${OMNIPROF_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake pkg-config zlib1g-dev libunwind-dev libinih-dev
-          libcriterion-dev libmicrohttpd-dev libyajl-dev python3)
+          libcriterion-dev libmicrohttpd-dev libyajl-dev python3
+          # HTA (../shared/third_party/hta), which tests/integration/test_hta.py runs
+          python3-pandas python3-numpy python3-plotly python3-networkx python3-pydot
+          python3-yaml python3-psutil)
 # Debian 12's clang-format is version 14, the one .clang-format is checked with.
 FORMAT_PACKAGES=(clang-format)
 
@@ -261,7 +264,7 @@ gpu_carry() {
     rm -rf "$c"
     mkdir -p "$c/lib" "$c/bin" "$c/libs"
     cp "$BUILD/lib/libomniprof.so" "$c/lib/"
-    cp "$BUILD/bin/driver_loop" "$BUILD/bin/dlsym_launch" "$c/bin/"
+    cp "$BUILD/bin/driver_loop" "$BUILD/bin/dlsym_launch" "$BUILD/bin/nvtx_ranges" "$c/bin/"
     ldd "$BUILD/lib/libomniprof.so" | awk '/=> \//{print $3}' |
         grep -E 'libunwind|liblzma|libinih' | xargs -r cp -L -t "$c/libs/"
     say "gpu_carry/: $(du -sh "$c" | cut -f1); run there: bash tests/gpu/run.sh"
@@ -269,7 +272,9 @@ gpu_carry() {
 
 bench() {
     build
-    OMNI_BUILD="$BUILD" bash "$ROOT/tests/bench/run.sh"
+    # the benchmarked processes read every OMNIPROF_* variable: this script's
+    # own (OMNIPROF_BUILD_DIR) would turn profiling off in them
+    OMNI_BUILD="$BUILD" env -u OMNIPROF_BUILD_DIR bash "$ROOT/tests/bench/run.sh"
 }
 
 case "${1:-}" in

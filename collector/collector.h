@@ -68,6 +68,7 @@ enum coll_kind {
     COLL_EV_SYNC,    /* synchronisation: copy payload's stream */
     COLL_EV_CUPTI,   /* an API call seen by a CUPTI callback: cupti payload */
     COLL_EV_STEP,    /* iteration boundary: step payload */
+    COLL_EV_NVTX,    /* an NVTX range or mark: nvtx payload (nvtx.c) */
 };
 
 /* Direction of a copy, as Kineto names them ("Memcpy HtoD", ...). */
@@ -156,6 +157,21 @@ int coll_api_domain(int api);
 /* The enum coll_api of a recorded API's name, or 0. */
 int coll_api_by_name(const char *name);
 
+/* What the program said of an NVTX range or mark (nvtxEventAttributes_t,
+ * its domain and its message, interned). */
+struct coll_nvtx {
+    uint64_t id;          /* the range's id, unique in the process; 0 for a mark */
+    uint64_t payload;     /* the payload's bits, as payload_type says */
+    uint32_t message;     /* interned (coll_nvtx_string); 0: none */
+    uint32_t category;    /* 0: none */
+    uint32_t color;       /* ARGB, when flags has COLL_NVTX_COLOR */
+    int32_t begin_tid;    /* the thread the range began on */
+    uint16_t domain;      /* coll_nvtx_domain's index; 0: the default domain */
+    uint8_t what;         /* enum coll_nvtx_what */
+    uint8_t payload_type; /* NVTX's nvtxPayloadType_t (1..6); 0: none */
+    uint8_t flags;        /* COLL_NVTX_* */
+};
+
 /* One fixed-size record; application threads fill these in place. */
 struct coll_event {
     uint64_t start_ns;
@@ -195,7 +211,12 @@ struct coll_event {
             const char *name; /* CUPTI's function name (static in libcupti) */
             uint32_t cbid;
             uint32_t domain; /* enum coll_api_domain */
+            uint64_t graph;  /* a graph launch's CUgraphExec; 0 for other calls */
         } cupti;
+        /* a range: start_ns..end_ns as it began and ended, or began and
+         * was open when the session ended (COLL_NVTX_OPEN); a mark: at
+         * start_ns */
+        struct coll_nvtx nvtx;
     } u;
     /* memory events only: where (-1: host / unknown) and whether the
      * allocation table knew the pointer (frees of unknown pointers: 0) */
@@ -213,6 +234,9 @@ struct coll_options {
     bool with_memory;
     bool record_shapes;
     int step_on; /* enum coll_api whose completed calls are steps; 0: none */
+    /* step_on=nvtx:[DOMAIN/]NAME: the interned NAME whose ranges' ends are
+     * steps (0: none), and DOMAIN's (0: any domain) */
+    uint32_t step_on_nvtx, step_on_nvtx_domain;
 };
 extern struct coll_options coll_opt;
 void coll_set_options(const struct coll_options *o);
@@ -249,8 +273,24 @@ void coll_memory_free(struct coll_event *ev, int cls, uint64_t addr, uint64_t by
 struct coll_session;
 
 /* What the GPU did, from CUPTI activity records, in omniprof's clock. */
-enum coll_gpu_kind { COLL_GPU_KERNEL = 1, COLL_GPU_MEMCPY, COLL_GPU_MEMSET, COLL_GPU_SYNC,
-                     COLL_GPU_OVERHEAD };
+enum coll_gpu_kind {
+    COLL_GPU_KERNEL = 1,
+    COLL_GPU_MEMCPY,
+    COLL_GPU_MEMSET,
+    COLL_GPU_SYNC,
+    COLL_GPU_OVERHEAD,
+    COLL_GPU_EVENT
+};
+
+/* What a synchronisation record waited for: CUPTI's
+ * CUpti_ActivitySynchronizationType values. */
+enum coll_sync_type {
+    COLL_SYNC_UNKNOWN = 0,
+    COLL_SYNC_EVENT = 1,       /* cu/cudaEventSynchronize */
+    COLL_SYNC_STREAM_WAIT = 2, /* cu/cudaStreamWaitEvent */
+    COLL_SYNC_STREAM = 3,      /* cu/cudaStreamSynchronize */
+    COLL_SYNC_CONTEXT = 4,     /* cuCtxSynchronize, cudaDeviceSynchronize */
+};
 
 struct coll_gpu {
     uint64_t start_ns, end_ns;
@@ -268,6 +308,11 @@ struct coll_gpu {
     uint32_t graph_id;
     uint64_t graph_node;
     int64_t grid_id;
+    /* synchronisations (device UINT32_MAX: their context says; stream
+     * UINT32_MAX: none) and CUDA event records (start = end = when the
+     * device reached it, 0 when CUPTI gave no time) */
+    uint8_t sync_type; /* enum coll_sync_type */
+    uint32_t event_id; /* CUPTI's id of the CUDA event; UINT32_MAX: none */
 };
 
 /* Whether CUPTI is loaded, subscribed and owns the launch, copy, memset
@@ -373,6 +418,10 @@ struct coll_session {
     struct coll_gpu *gpu;
     uint64_t gpu_dropped; /* CUPTI's dropped records */
     bool cupti;           /* CUPTI was active for this session */
+    /* as cuDriverGetVersion, cudaRuntimeGetVersion and cuptiGetVersion
+     * answer (versions.c, cupti.c); 0: not known in this process */
+    int cuda_driver_version, cuda_runtime_version;
+    uint32_t cupti_version;
     /* the devices the GPU records name, described by the driver */
     size_t n_devices;
     struct coll_device {
@@ -429,6 +478,9 @@ enum coll_gate_state coll_state(void);
 enum coll_gate_action coll_start(void);
 enum coll_gate_action coll_stop(void);
 enum coll_gate_action coll_step(void);
+/* A step marked on behalf of thread tid (a step signal: the process's main
+ * thread), recorded as that thread's. */
+enum coll_gate_action coll_step_as(int32_t tid);
 
 /* True when a stopped session waits to be collected. */
 bool coll_pending(void);
@@ -443,5 +495,67 @@ const struct coll_stack *coll_session_stack(const struct coll_session *s, uint32
 /* In a fork child: the parent's session, buffers, CUPTI state and locks
  * are left behind; the child starts idle. */
 void coll_session_atfork_child(void);
+
+/* ---- NVTX (nvtx.c) --------------------------------------------------------
+ *
+ * preload/nvtx.c is the NVTX tool (InitializeInjectionNvtx2); it hands the
+ * program's ranges, marks and names to these functions.  Ranges are
+ * followed while a session is started (armed or recording) so that one
+ * open when recording begins is known by name, and recorded while a
+ * session records.  Strings are interned into bounded storage, once each;
+ * names (threads, streams, devices, categories) hold for the process.
+ * Every function here is lock-free and allocates nothing; any thread.
+ */
+
+enum coll_nvtx_what {
+    COLL_NVTX_RANGE = 1, /* a range that ended while recording */
+    COLL_NVTX_OPEN,      /* a range still open when the session ended */
+    COLL_NVTX_MARK,
+};
+enum {
+    COLL_NVTX_COLOR = 1,    /* color holds an ARGB colour */
+    COLL_NVTX_STARTEND = 2, /* a start/end range (else push/pop) */
+};
+/* What a name names: a thread (key: its tid), a stream (CUPTI's stream id),
+ * a device (ordinal), a category (domain << 32 | category). */
+enum coll_nvtx_names { COLL_NVTX_THREAD, COLL_NVTX_STREAM, COLL_NVTX_DEVICE, COLL_NVTX_CATEGORY };
+
+/* Nonzero while ranges are followed: the idle check of every range call,
+ * one relaxed load. */
+extern _Atomic uint32_t coll_nvtx_epoch;
+static inline uint32_t coll_nvtx_following(void)
+{
+    return atomic_load_explicit(&coll_nvtx_epoch, memory_order_relaxed);
+}
+
+/* Once, before the first range call (idempotent); 0 or -errno. */
+int coll_nvtx_init(void);
+/* The id of a string (at most 1023 bytes are kept), interned on first
+ * sight; 1 when the table is full (counted). */
+uint32_t coll_nvtx_intern(const char *s);
+uint32_t coll_nvtx_intern_wide(const wchar_t *s); /* as UTF-8 */
+/* Whether id is one coll_nvtx_intern gave (a registered string handle). */
+bool coll_nvtx_string_valid(uint32_t id);
+const char *coll_nvtx_string(uint32_t id);
+/* The domain named by an interned string, made on first use (0 when
+ * there is no room: the default domain), and a domain's name. */
+uint16_t coll_nvtx_domain(uint32_t name);
+uint32_t coll_nvtx_domain_name(uint16_t domain);
+/* Ranges and marks; r: what the program said (message, domain, ...).
+ * push/pop return NVTX's level (negative: not followed). */
+int coll_nvtx_push(const struct coll_nvtx *r);
+int coll_nvtx_pop(uint16_t domain);
+uint64_t coll_nvtx_start(const struct coll_nvtx *r); /* 0: not followed */
+void coll_nvtx_end(uint64_t id);
+void coll_nvtx_mark(const struct coll_nvtx *r);
+/* Names: the latest one given to a key holds; 0 when none. */
+void coll_nvtx_name(enum coll_nvtx_names kind, uint64_t key, uint32_t name);
+uint32_t coll_nvtx_name_of(enum coll_nvtx_names kind, uint64_t key);
+/* "[DOMAIN/]NAME" of step_on=nvtx:... into o's step_on_nvtx fields. */
+void coll_nvtx_step_on(const char *spec, struct coll_options *o);
+/* Since the process began: strings not interned for want of room, and
+ * ranges not held (no stack or slot left; they are not recorded). */
+uint64_t coll_nvtx_strings_dropped(void);
+uint64_t coll_nvtx_ranges_dropped(void);
 
 #endif

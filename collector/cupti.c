@@ -2,17 +2,18 @@
  * CUPTI: what ran on the GPU, when, on which stream, and which host call
  * caused it.  CUPTI is loaded with dlopen (never linked), subscribed once,
  * and used only while a session records:
- *   - callbacks on the launch, copy, memset and synchronisation calls of the
- *     runtime and driver APIs (only those: each enabled id costs time on
- *     every call) give the host API events, with CUPTI's correlation id;
- *     a driver call made inside a runtime call is the same call, not another;
- *   - activity records (kernels, copies, memsets, synchronisations,
- *     overheads) give the GPU events, stamped with omniprof's clock through
- *     cuptiActivityRegisterTimestampCallback.
+ *   - callbacks on the launch, copy, memset, synchronisation and event
+ *     record calls of the runtime and driver APIs (only those: each enabled
+ *     id costs time on every call) give the host API events, with CUPTI's
+ *     correlation id; a driver call made inside a runtime call is the same
+ *     call, not another;
+ *   - activity records (kernels, copies, memsets, synchronisations, CUDA
+ *     event records, overheads) give the GPU events, stamped with
+ *     omniprof's clock through cuptiActivityRegisterTimestampCallback.
  * Activity buffers (4 MiB each, cupti_buffer_size in all) come from a fixed
  * pool handed out lock-free; when it is empty CUPTI drops records (and
- * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on CUPTI's thread (or
- * the flushing one) into a store that the control thread collects.
+ * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on
+ * CUPTI's thread (or the flushing one) into a store that the control thread collects.
  *
  * Threading: coll_cupti_setup runs on the control or first-start thread;
  * begin/end from the gate; callbacks on application threads (record path
@@ -54,6 +55,7 @@ struct cupti_api {
     CUptiResult (*ActivityFlushAll)(uint32_t);
     CUptiResult (*ActivityGetNextRecord)(uint8_t *, size_t, CUpti_Activity **);
     CUptiResult (*ActivityGetNumDroppedRecords)(CUcontext, uint32_t, size_t *);
+    CUptiResult (*ActivityEnableCudaEventDeviceTimestamps)(uint8_t);
 };
 static struct cupti_api api;
 
@@ -77,15 +79,18 @@ static const struct {
     ENTRY(ActivityFlushAll, true),
     ENTRY(ActivityGetNextRecord, true),
     ENTRY(ActivityGetNumDroppedRecords, true),
+    ENTRY(ActivityEnableCudaEventDeviceTimestamps, false),
 #undef ENTRY
 };
 
 static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
 static int setup_state; /* 0 not tried, 1 ready, < 0 failed or given up (warned): -errno */
 static CUpti_SubscriberHandle subscriber;
+static uint32_t cupti_version; /* cuptiGetVersion's answer, once ready */
 
-/* Which callback ids are ours, and whether they take a host stack. */
-enum { CB_TRACED = 1, CB_STACK = 2 };
+/* Which callback ids are ours, whether they take a host stack, and which
+ * launch a graph (their first parameter, the graph exec, is kept). */
+enum { CB_TRACED = 1, CB_STACK = 2, CB_GRAPH = 4 };
 static uint8_t runtime_cb[CUPTI_RUNTIME_TRACE_CBID_SIZE];
 static uint8_t driver_cb[CUPTI_DRIVER_TRACE_CBID_SIZE];
 
@@ -172,7 +177,13 @@ static void warn_failed(atomic_bool *warned, const char *call, CUptiResult r,
              consequence);
 }
 
-/* API names we trace: launches, copies, memsets, synchronisations. */
+static bool is_graph_launch(const char *name)
+{
+    return strncmp(name, "cudaGraphLaunch", 15) == 0 || strncmp(name, "cuGraphLaunch", 13) == 0;
+}
+
+/* API names we trace: launches, copies, memsets, synchronisations and the
+ * event records that synchronisations wait for. */
 static uint8_t wanted(const char *name)
 {
     static const char *const prefixes[] = {"cudaLaunchKernel", "cudaLaunchCooperativeKernel",
@@ -180,10 +191,13 @@ static uint8_t wanted(const char *name)
                                            "cuLaunchKernel", "cuLaunchCooperativeKernel",
                                            "cuGraphLaunch", "cuMemcpy", "cuMemset"};
     static const char *const syncs[] = {"cudaDeviceSynchronize", "cudaStreamSynchronize",
-                                        "cuCtxSynchronize", "cuStreamSynchronize"};
+                                        "cudaEventSynchronize",  "cudaStreamWaitEvent",
+                                        "cudaEventRecord",       "cuCtxSynchronize",
+                                        "cuStreamSynchronize",   "cuEventSynchronize",
+                                        "cuStreamWaitEvent",     "cuEventRecord"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-            return CB_TRACED | CB_STACK;
+            return CB_TRACED | CB_STACK | (is_graph_launch(name) ? CB_GRAPH : 0);
     for (size_t i = 0; i < sizeof syncs / sizeof *syncs; i++)
         if (strncmp(name, syncs[i], strlen(syncs[i])) == 0)
             return CB_TRACED;
@@ -245,6 +259,10 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
     ev->u.cupti.name = cb->functionName;
     ev->u.cupti.cbid = cbid;
     ev->u.cupti.domain = runtime ? COLL_DOMAIN_RUNTIME : COLL_DOMAIN_DRIVER;
+    /* cudaGraphLaunch_v10000_params and cuGraphLaunch_params begin with the exec */
+    ev->u.cupti.graph = (flags & CB_GRAPH) && cb->functionParams
+                            ? (uint64_t)(uintptr_t) * (void *const *)cb->functionParams
+                            : 0;
     coll_record_commit(ev);
 }
 
@@ -267,6 +285,13 @@ static void CUPTIAPI buffer_requested(uint8_t **buffer, size_t *size, size_t *ma
     }
     /* pool empty: CUPTI drops records and counts them */
 }
+
+_Static_assert(
+    (int)COLL_SYNC_EVENT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_EVENT_SYNCHRONIZE &&
+        (int)COLL_SYNC_STREAM_WAIT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_WAIT_EVENT &&
+        (int)COLL_SYNC_STREAM == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_SYNCHRONIZE &&
+        (int)COLL_SYNC_CONTEXT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE,
+    "enum coll_sync_type is CUPTI's");
 
 static const char *intern(const char *name)
 {
@@ -359,8 +384,36 @@ static void add_record(const CUpti_Activity *rec)
                                                   : "CUPTI Overhead")};
         break;
     }
-    default: /* synchronisation and other kinds: the API event says enough */
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
+        const CUpti_ActivitySynchronization2 *y = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){.start_ns = y->start,
+                               .end_ns = y->end,
+                               .correlation = y->correlationId,
+                               .kind = COLL_GPU_SYNC,
+                               .sync_type = (uint8_t)y->type,
+                               .device = UINT32_MAX,
+                               .context = y->contextId,
+                               .stream = y->streamId,
+                               .event_id = y->cudaEventId};
         break;
+    }
+    case CUPTI_ACTIVITY_KIND_CUDA_EVENT: {
+        const CUpti_ActivityCudaEvent2 *e = (const void *)rec;
+        if (!(g = store_add()))
+            return;
+        *g = (struct coll_gpu){.start_ns = e->deviceTimestamp,
+                               .end_ns = e->deviceTimestamp,
+                               .correlation = e->correlationId,
+                               .kind = COLL_GPU_EVENT,
+                               .device = e->deviceId,
+                               .context = e->contextId,
+                               .stream = e->streamId,
+                               .event_id = e->eventId};
+        break;
+    }
+    default: /* no other kind is enabled */ break;
     }
 }
 
@@ -513,6 +566,7 @@ static int setup(const char *path, size_t buffer_bytes, char *why, size_t cap)
         return err;
     }
     skip_cuda_frames();
+    cupti_version = version;
     coll_log(COLL_LOG_DEBUG, "cupti", "CUPTI %u ready", version);
     return 0;
 }
@@ -538,8 +592,8 @@ int coll_cupti_setup(const char *path, size_t buffer_bytes)
 }
 
 /* The activity kinds a session enables, and what the GPU timeline lacks
- * when one cannot be (NULL: nothing, synchronisations are shown by their
- * API calls). */
+ * when one cannot be.  Each has its case in add_record and its events in
+ * the trace (writer/gpu.c). */
 static const struct {
     CUpti_ActivityKind kind;
     const char *name;
@@ -548,12 +602,13 @@ static const struct {
     {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, "CONCURRENT_KERNEL", "kernels"},
     {CUPTI_ACTIVITY_KIND_MEMCPY, "MEMCPY", "copies"},
     {CUPTI_ACTIVITY_KIND_MEMSET, "MEMSET", "memsets"},
-    {CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, "SYNCHRONIZATION", NULL},
+    {CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, "SYNCHRONIZATION", "synchronisations"},
+    {CUPTI_ACTIVITY_KIND_CUDA_EVENT, "CUDA_EVENT", "the event records synchronisations wait on"},
     {CUPTI_ACTIVITY_KIND_OVERHEAD, "OVERHEAD", "CUPTI's overheads"},
 };
 #define N_KINDS (sizeof kinds / sizeof *kinds)
 static atomic_bool warned_enable[N_KINDS], warned_disable[N_KINDS];
-static atomic_bool warned_callback_on, warned_callback_off;
+static atomic_bool warned_callback_on, warned_callback_off, warned_event_times;
 
 /* Appends ", item" (or "item" first) to list. */
 static void append(char *list, size_t cap, const char *item)
@@ -649,6 +704,13 @@ int coll_cupti_begin(void)
         return -EIO;
     }
     set_activity(true);
+    /* when the GPU reached each recorded event (else CUDA event records carry no time) */
+    CUptiResult r = api.ActivityEnableCudaEventDeviceTimestamps
+                        ? api.ActivityEnableCudaEventDeviceTimestamps(1)
+                        : CUPTI_SUCCESS;
+    if (r != CUPTI_SUCCESS)
+        warn_failed(&warned_event_times, "cuptiActivityEnableCudaEventDeviceTimestamps", r,
+                    "CUDA event records are placed at their calls");
     return 0;
 }
 
@@ -675,20 +737,34 @@ void coll_set_device_describer(coll_device_describer describe)
     describe_device = describe;
 }
 
+/* Adds device id to s->devices, once, when the driver describes it. */
+static void describe(struct coll_session *s, int id)
+{
+    size_t k = 0;
+    while (k < s->n_devices && s->devices[k].id != id)
+        k++;
+    if (k < s->n_devices || s->n_devices == sizeof s->devices / sizeof *s->devices)
+        return;
+    struct coll_device *d = &s->devices[s->n_devices];
+    memset(d, 0, sizeof *d);
+    d->id = id;
+    if (describe_device && describe_device(id, d) == 0)
+        s->n_devices++;
+}
+
+/* Every device the session saw: its GPU records' (a synchronisation names
+ * only a context, whose device another record names) and, without CUPTI,
+ * its device memory's. */
 static void describe_devices(struct coll_session *s)
 {
-    for (size_t i = 0; i < s->n_gpu; i++) {
-        int id = (int)s->gpu[i].device;
-        size_t k = 0;
-        while (k < s->n_devices && s->devices[k].id != id)
-            k++;
-        if (k < s->n_devices || s->n_devices == sizeof s->devices / sizeof *s->devices)
-            continue;
-        struct coll_device *d = &s->devices[s->n_devices];
-        memset(d, 0, sizeof *d);
-        d->id = id;
-        if (describe_device && describe_device(id, d) == 0)
-            s->n_devices++;
+    for (size_t i = 0; i < s->n_gpu; i++)
+        if (s->gpu[i].device != UINT32_MAX)
+            describe(s, (int)s->gpu[i].device);
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct coll_event *ev = s->events[i];
+        if ((ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE) && ev->device_type == 1 &&
+            ev->device >= 0)
+            describe(s, ev->device);
     }
 }
 
@@ -697,8 +773,11 @@ static atomic_bool warned_flush, warned_dropped;
 int coll_cupti_collect(struct coll_session *s)
 {
     s->cupti = atomic_load(&coll_cupti_active) != 0;
-    if (!s->cupti)
+    if (!s->cupti) {
+        describe_devices(s);
         return 0;
+    }
+    s->cupti_version = cupti_version;
     CUptiResult r = api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     if (r != CUPTI_SUCCESS)
         warn_failed(&warned_flush, "cuptiActivityFlushAll", r,

@@ -59,6 +59,12 @@ uint64_t coll_stacks_dropped(void);
 int coll_stacks_collect(struct coll_session *s);
 void coll_stacks_free(struct coll_session *s);
 
+/* ---- CUDA versions (versions.c) ------------------------------------------------- */
+
+/* The versions of the driver and runtime the process has loaded, into s
+ * (0 for one it has not). */
+void coll_versions_collect(struct coll_session *s);
+
 /* ---- symbols (symbols.c) ------------------------------------------------------ */
 
 /* Fills frame from ip: module, function and offset. */
@@ -85,5 +91,17 @@ void coll_cupti_end(void);
 int coll_cupti_collect(struct coll_session *s);
 void coll_cupti_free(struct coll_session *s);
 void coll_cupti_atfork_child(void);
+
+/* ---- NVTX (nvtx.c) ------------------------------------------------------------ */
+
+/* After each gate operation (gate lock held): ranges are followed while
+ * the gate is active, and always with step_on=nvtx:.  Turning on begins a
+ * new epoch: what threads held from before is forgotten. */
+void coll_nvtx_follow(bool active);
+/* When recording ends (gate lock held, recording flag still set): one
+ * COLL_NVTX_OPEN record for each followed range still open. */
+void coll_nvtx_session_end(void);
+/* In a fork child: only the calling thread's ranges remain. */
+void coll_nvtx_atfork_child(void);
 
 #endif

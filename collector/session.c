@@ -57,6 +57,7 @@ void coll_configure(long delay_iterations, long max_iterations, bool record)
     pthread_mutex_lock(&gate_lock);
     own_trace = record;
     coll_gate_init(&gate, delay_iterations, max_iterations);
+    coll_nvtx_follow(false);
     pthread_mutex_unlock(&gate_lock);
 }
 
@@ -69,7 +70,7 @@ enum coll_gate_state coll_state(void)
 }
 
 /* Applies a gate action to the recording flag; gate_lock held. */
-static void apply(enum coll_gate_action action)
+static void set_recording(enum coll_gate_action action)
 {
     if (action == COLL_GATE_NONE)
         return;
@@ -84,11 +85,20 @@ static void apply(enum coll_gate_action action)
             coll_log(COLL_LOG_DEBUG, "session", "this session records through the hooks");
         atomic_store(&coll_recording_flag, 1);
     } else {
+        coll_nvtx_session_end();
         atomic_store(&coll_recording_flag, 0);
         coll_cupti_end();
         end_ns = coll_now_ns();
         pending = true;
     }
+}
+
+/* After each gate operation: the recording flag, and NVTX ranges followed
+ * while the gate is active (armed, recording or done). */
+static void apply(enum coll_gate_action action)
+{
+    set_recording(action);
+    coll_nvtx_follow(gate.active && own_trace);
 }
 
 enum coll_gate_action coll_start(void)
@@ -113,12 +123,15 @@ enum coll_gate_action coll_stop(void)
     return action;
 }
 
-/* Records the step as an instant event while recording. */
-static void record_step(uint64_t number)
+/* Records the step as an instant event while recording; tid 0: the
+ * calling thread's. */
+static void record_step(uint64_t number, int32_t tid)
 {
     struct coll_event *ev = coll_record_begin();
     if (!ev)
         return;
+    if (tid)
+        ev->tid = tid;
     ev->start_ns = ev->end_ns = coll_now_ns();
     ev->kind = COLL_EV_STEP;
     ev->api = COLL_API_omni_step;
@@ -129,13 +142,18 @@ static void record_step(uint64_t number)
 
 enum coll_gate_action coll_step(void)
 {
+    return coll_step_as(0);
+}
+
+enum coll_gate_action coll_step_as(int32_t tid)
+{
     pthread_mutex_lock(&gate_lock);
     enum coll_gate_action action = pending ? COLL_GATE_NONE : coll_gate_step(&gate);
     apply(action);
     uint64_t number = gate.running ? ++steps_seen : 0;
     pthread_mutex_unlock(&gate_lock);
     if (number)
-        record_step(number);
+        record_step(number, tid);
     if (action != COLL_GATE_NONE && state_notify)
         state_notify(action);
     return action;
@@ -254,6 +272,7 @@ struct coll_session *coll_collect(void)
         s->dropped = coll_buffers_take_dropped();
         s->dropped_no_slot = coll_buffers_take_no_slot(&s->no_slot_tid);
         s->unknown_frees = coll_memory_unknown_frees();
+        coll_versions_collect(s);
         if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0 || coll_cupti_collect(s) < 0) {
             coll_log(COLL_LOG_ERROR, "collect", "out of memory describing the session; it is dropped");
             coll_session_free(s);
@@ -302,6 +321,7 @@ void coll_session_atfork_child(void)
     pthread_mutex_init(&gate_lock, NULL);
     coll_gate_init(&gate, gate.delay_iterations, gate.max_iterations);
     pending = false;
+    coll_nvtx_atfork_child();
     coll_buffers_atfork_child();
     coll_cupti_atfork_child();
     coll_symbols_atfork_child();

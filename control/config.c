@@ -526,18 +526,26 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
     char shown[160], module[256], qualname[256];
     if (ctl_stage_rules_check(c, source, err) < 0)
         return -EINVAL;
-    if (ctl_step_on_python(c, module, sizeof module, qualname, sizeof qualname)) {
+    if (strncmp(c->step_on, "nvtx:", 5) == 0) {
+        const char *slash = strchr(c->step_on + 5, '/');
+        if (!(slash ? slash + 1 : c->step_on + 5)[0])
+            return fail(err,
+                        "%s: step_on: '%s' names no NVTX range (nvtx:NAME or nvtx:DOMAIN/NAME)",
+                        source, ctl_config_show(c->step_on, shown, sizeof shown));
+    } else if (ctl_step_on_python(c, module, sizeof module, qualname, sizeof qualname)) {
         if (!dotted_name(module) || !dotted_name(qualname))
             return fail(err,
                         "%s: step_on: '%s' is not py:MODULE:QUALNAME (e.g. "
                         "py:vllm.v1.worker.gpu_model_runner:GPUModelRunner.execute_model)",
                         source, ctl_config_show(c->step_on, shown, sizeof shown));
-    } else if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0)
+    } else if (c->step_on[0] && coll_api_by_name(c->step_on) <= 0) {
         return fail(err,
                     "%s: step_on: '%s' is not a call omniprof intercepts (e.g. cuGraphLaunch, "
-                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel) nor "
-                    "py:MODULE:QUALNAME",
+                    "cuStreamSynchronize, cudaDeviceSynchronize, cuLaunchKernel), "
+                    "nvtx:NAME (the end of each NVTX range NAME) nor py:MODULE:QUALNAME (each "
+                    "call of a Python function)",
                     source, ctl_config_show(c->step_on, shown, sizeof shown));
+    }
     return 0;
 }
 

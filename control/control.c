@@ -10,6 +10,10 @@
  *     process's registry entry with the result (registry.c).
  *   - ctl_start/ctl_stop (the exported API) and ctl_shutdown (exit) do the
  *     same work on the caller's thread: the caller asked to wait for it.
+ *   - A process ending without exit() (_exit, a termination signal) hands
+ *     the last write to the control thread (CTL_REQ_END): the ending thread
+ *     may be in a signal handler or hold locks the write needs, so it only
+ *     posts and waits, bounded (ctl_process_ending).
  * work_lock serialises all of it, so a session is collected and written by
  * exactly one thread and a new one starts only after the last was written.
  */
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -46,7 +51,17 @@ static bool enabled; /* configuration valid and buffers ready */
 static char worker[256];
 static char config_text[CTL_CONFIG_TEXT_MAX];
 static int rank = -1;
+static int world_size = -1, local_rank = -1; /* from rank's launcher; -1: not set */
 static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
+static sigset_t init_mask; /* the constructor's thread's blocked signals */
+
+/* What an ending process reads, from any thread or signal handler. */
+static _Atomic bool control_alive; /* the control thread reads the pipe */
+static _Atomic int busy;           /* work_lock is held: slow work under way */
+static _Atomic bool session_due;   /* max_iterations ended a session; not written yet */
+static _Atomic bool end_written;   /* CTL_REQ_END: the last session is written */
+static _Atomic bool endings_taken; /* ctl_signals_take_endings has run */
+static __thread bool working;      /* this thread holds work_lock */
 
 /* Guarded by work_lock. */
 static bool shut_down;
@@ -58,22 +73,54 @@ static char registry[PATH_MAX];     /* its directory; "" when unusable */
 static _Atomic bool stage_pending;
 static bool stage_by_rule;
 
+/* ---- work_lock ------------------------------------------------------------ */
+
+static void work_begin(void)
+{
+    pthread_mutex_lock(&work_lock);
+    working = true;
+    atomic_fetch_add(&busy, 1);
+}
+
+static void work_end(void)
+{
+    atomic_fetch_sub(&busy, 1);
+    working = false;
+    pthread_mutex_unlock(&work_lock);
+}
+
 /* ---- naming ------------------------------------------------------------- */
 
-static int rank_from_env(void)
+/* A launcher's variable as a number, or -1. */
+static int env_number(const char *name)
 {
-    static const char *const vars[] = {"RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID",
-                                       "LOCAL_RANK"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        char *end;
-        if (v && *v) {
-            long r = strtol(v, &end, 10);
-            if (!*end && r >= 0 && r < 1 << 24)
-                return (int)r;
+    const char *v = name ? getenv(name) : NULL;
+    char *end;
+    if (!v || !*v)
+        return -1;
+    long r = strtol(v, &end, 10);
+    return !*end && r >= 0 && r < 1 << 24 ? (int)r : -1;
+}
+
+/* The rank, and the world size and local rank the same launcher set:
+ * torchrun, Open MPI, PMI (MPICH, Intel MPI), Slurm; a LOCAL_RANK alone
+ * still names the process. */
+static void rank_from_env(void)
+{
+    static const char *const launchers[][3] = {
+        {"RANK", "WORLD_SIZE", "LOCAL_RANK"},
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+        {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
+        {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+        {"LOCAL_RANK", "LOCAL_WORLD_SIZE", "LOCAL_RANK"},
+    };
+    rank = world_size = local_rank = -1;
+    for (size_t i = 0; i < sizeof launchers / sizeof launchers[0] && rank < 0; i++) {
+        if ((rank = env_number(launchers[i][0])) >= 0) {
+            world_size = env_number(launchers[i][1]);
+            local_rank = env_number(launchers[i][2]);
         }
     }
-    return -1;
 }
 
 /* [prefix]stage-S_<host>_<pid>[_rankR], as DESIGN.md "Output" names files. */
@@ -87,7 +134,7 @@ static void name_worker(void)
     char stage[32] = "", rk[32] = "";
     if (cfg.stage >= 0)
         snprintf(stage, sizeof stage, "stage-%ld_", cfg.stage);
-    rank = rank_from_env();
+    rank_from_env();
     owner_pid = getpid();
     if (rank >= 0)
         snprintf(rk, sizeof rk, "_rank%d", rank);
@@ -252,6 +299,8 @@ static bool write_session(bool keep_empty)
         .pid = (int)getpid(),
         .stage = (int)cfg.stage,
         .rank = rank,
+        .world_size = world_size,
+        .local_rank = local_rank,
         .with_stack = cfg.with_stack,
         .record_shapes = cfg.record_shapes,
         .profile_memory = cfg.with_memory,
@@ -287,6 +336,22 @@ static bool write_session(bool keep_empty)
     }
     coll_session_free(s);
     return true;
+}
+
+/* The process ends: stops and writes a running session, and leaves the
+ * registry.  Nothing starts after it. */
+static void finish(void)
+{
+    if (shut_down)
+        return;
+    /* At exit a session without a single event is not worth a file (a shell
+     * or launcher under autostart that ran no CUDA). */
+    write_session(true);
+    coll_stop();
+    write_session(false);
+    if (registry[0] && getpid() == owner_pid)
+        ctl_registry_remove(registry, entry.pid);
+    shut_down = true;
 }
 
 /* level: COLL_LOG_INFO, or COLL_LOG_DEBUG where starting is routine (a
@@ -354,15 +419,18 @@ static bool stage_selected(void)
 static void handle_request(char req)
 {
     bool selected;
-    pthread_mutex_lock(&work_lock);
+    work_begin();
     switch (req) {
     case CTL_REQ_FLUSH:
         write_pending();
+        atomic_store(&session_due, false);
         break;
+    case CTL_REQ_END: finish(); break;
     case CTL_REQ_PUBLISH:
         break;
     case CTL_REQ_STEP:
-        coll_step();
+        /* a step signal marks the process's iteration: its main thread's */
+        coll_step_as((int32_t)getpid());
         break;
     case CTL_REQ_RESOLVE:
         resolve_stage();
@@ -397,7 +465,13 @@ static void handle_request(char req)
         break;
     }
     publish(NULL);
-    pthread_mutex_unlock(&work_lock);
+    work_end();
+    if (req == CTL_REQ_END) {
+        atomic_store(&end_written, true);
+        int sig = atomic_load(&ctl_end_signal);
+        if (sig)
+            ctl_die_by(sig);
+    }
 }
 
 /* ---- the control thread ----------------------------------------------------- */
@@ -405,6 +479,8 @@ static void handle_request(char req)
 /* A step began or ended a session (on the stepping thread). */
 static void on_state_change(enum coll_gate_action action)
 {
+    if (action == COLL_GATE_END)
+        atomic_store(&session_due, true);
     ctl_pipe_post(action == COLL_GATE_END ? CTL_REQ_FLUSH : CTL_REQ_PUBLISH);
 }
 
@@ -420,11 +496,13 @@ static void *control_thread(void *arg)
         for (ssize_t i = 0; i < n; i++)
             handle_request(buf[i]);
     } while (n >= 0);
+    atomic_store(&control_alive, false); /* nobody reads requests any more */
     return NULL;
 }
 
 static int start_thread(void)
 {
+    atomic_store(&control_alive, false);
     int made = ctl_pipe_open();
     if (made < 0)
         return made;
@@ -440,6 +518,7 @@ static int start_thread(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0)
         pthread_setname_np(t, "omniprof");
+    atomic_store(&control_alive, rc == 0);
     return -rc;
 }
 
@@ -453,6 +532,7 @@ static void cuda_window(bool begin)
 
 static void init(void)
 {
+    pthread_sigmask(SIG_BLOCK, NULL, &init_mask);
     ctl_config_defaults(&cfg);
     struct ctl_error err = {{0}};
     if (ctl_config_load_env(&cfg, environ, &err) < 0 ||
@@ -472,6 +552,8 @@ static void init(void)
     if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
     struct coll_options opt = {.step_on = coll_api_by_name(cfg.step_on)};
+    if (strncmp(cfg.step_on, "nvtx:", 5) == 0)
+        coll_nvtx_step_on(cfg.step_on + 5, &opt);
     char module[sizeof cfg.step_on], qualname[sizeof cfg.step_on];
     if (ctl_step_on_python(&cfg, module, sizeof module, qualname, sizeof qualname))
         coll_python_step_on(module, qualname);
@@ -504,7 +586,7 @@ static void init(void)
                  rerr.msg);
         registry[0] = '\0';
     }
-    pthread_mutex_lock(&work_lock);
+    work_begin();
     stage_pending = ctl_stage_by_rule(&cfg);
     describe_process();
     if (cfg.autostart) {
@@ -513,7 +595,7 @@ static void init(void)
         start_session(COLL_LOG_DEBUG);
     }
     publish(NULL);
-    pthread_mutex_unlock(&work_lock);
+    work_end();
 }
 
 void ctl_init(void)
@@ -531,10 +613,10 @@ void ctl_start(void)
     ctl_init();
     if (!enabled)
         return;
-    pthread_mutex_lock(&work_lock);
+    work_begin();
     do_start();
     publish(NULL);
-    pthread_mutex_unlock(&work_lock);
+    work_end();
 }
 
 void ctl_stop(void)
@@ -542,10 +624,10 @@ void ctl_stop(void)
     ctl_init();
     if (!enabled)
         return;
-    pthread_mutex_lock(&work_lock);
+    work_begin();
     do_stop();
     publish(NULL);
-    pthread_mutex_unlock(&work_lock);
+    work_end();
 }
 
 void ctl_step(void)
@@ -559,22 +641,72 @@ bool ctl_is_running(void)
     return enabled && coll_state() == COLL_GATE_RECORDING;
 }
 
+/* A termination signal omniprof took arrived and the session is written:
+ * the process ends by it now, as it would have at once without omniprof. */
+static void end_if_signalled(void)
+{
+    int sig = atomic_load(&ctl_end_signal);
+    if (sig && getpid() == owner_pid)
+        ctl_die_by(sig);
+}
+
 void ctl_shutdown(void)
 {
     if (!enabled)
         return;
-    pthread_mutex_lock(&work_lock);
-    if (!shut_down) {
-        /* At exit a session without a single event is not worth a file
-         * (a shell or launcher under autostart that ran no CUDA). */
-        write_session(true);
-        coll_stop();
-        write_session(false);
-        if (registry[0] && getpid() == owner_pid)
-            ctl_registry_remove(registry, entry.pid);
-        shut_down = true;
+    work_begin();
+    finish();
+    work_end();
+    end_if_signalled();
+}
+
+bool ctl_end_worth_writing(void)
+{
+    return enabled && atomic_load(&control_alive) && getpid() == owner_pid &&
+           (coll_recording() || atomic_load(&session_due) || atomic_load(&busy) > 0);
+}
+
+/* How long an ending process waits for the control thread: events write
+ * at about 0.1 s per MiB of buffer at gzip level 9 (measured on a 2-core
+ * machine; stacks cost more), and the rest is for symbolizing and CUPTI's
+ * last records. */
+static double end_wait_limit(void)
+{
+    return 10.0 + 0.25 * (double)cfg.buffer_size;
+}
+
+/* Waits (async-signal-safe: clock_gettime, nanosleep) until the control
+ * thread has written the last session, or the limit passed. */
+static void wait_end_written(void)
+{
+    struct timespec t0, now, nap = {0, 100 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!atomic_load(&end_written)) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 >
+            end_wait_limit()) {
+            static const char msg[] = "omniprof: the session was not written in time; the "
+                                      "process ends without it\n";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+            (void)w;
+            return;
+        }
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 10 * 1000 * 1000)
+            nap.tv_nsec *= 2;
     }
-    pthread_mutex_unlock(&work_lock);
+}
+
+void ctl_process_ending(void)
+{
+    int saved = errno;
+    /* A thread holding work_lock (a handler that interrupted omniprof's own
+     * work on it) would wait for itself. */
+    if (!working && ctl_end_worth_writing() && ctl_pipe_post(CTL_REQ_END))
+        wait_end_written();
+    if (!working)
+        end_if_signalled();
+    errno = saved;
 }
 
 void ctl_cuda_arrived(void)
@@ -582,11 +714,18 @@ void ctl_cuda_arrived(void)
     if (!enabled)
         return;
     if (stage_pending) { /* what the program set before it started CUDA */
-        pthread_mutex_lock(&work_lock);
+        work_begin();
         if (resolve_stage())
             publish(NULL);
-        pthread_mutex_unlock(&work_lock);
+        work_end();
     }
+    /* SIGTERM and SIGINT are taken only now: an interpreter (Python) has set
+     * up its own signal handling by the time it starts CUDA, and one that
+     * found a handler of ours at its start would leave SIGINT alone (no
+     * KeyboardInterrupt).  Before CUDA there is nothing worth writing. */
+    if (cfg.profiler != CTL_PROFILER_CUDA && atomic_load(&control_alive) &&
+        !atomic_exchange(&endings_taken, true))
+        ctl_signals_take_endings(&init_mask);
     if (!cfg.cupti || cfg.profiler == CTL_PROFILER_CUDA || atomic_load(&coll_cupti_active))
         return;
     if (coll_cupti_setup(cfg.cupti_path, (size_t)cfg.cupti_buffer_size << 20) == 0 &&
@@ -603,7 +742,7 @@ bool ctl_exec_prepare(void)
 {
     if (!enabled || getpid() != owner_pid)
         return false;
-    pthread_mutex_lock(&work_lock);
+    work_begin();
     bool recording = coll_state() == COLL_GATE_RECORDING;
     write_session(false); /* one that max_iterations ended */
     if (coll_stop() == COLL_GATE_END)
@@ -612,7 +751,7 @@ bool ctl_exec_prepare(void)
      * entry left here would look alive under the same pid. */
     if (registry[0])
         ctl_registry_remove(registry, entry.pid);
-    pthread_mutex_unlock(&work_lock);
+    work_end();
     return recording;
 }
 
@@ -622,9 +761,9 @@ void ctl_exec_failed(bool was_recording)
         return;
     if (was_recording)
         ctl_start();
-    pthread_mutex_lock(&work_lock);
+    work_begin();
     publish(NULL);
-    pthread_mutex_unlock(&work_lock);
+    work_end();
 }
 
 /* No lock is held across fork(): a fork in the program never waits for a
@@ -647,6 +786,11 @@ void ctl_atfork_child(void)
     pthread_mutex_init(&work_lock, NULL);
     coll_python_atfork_child();
     coll_python_step_atfork_child();
+    working = false;
+    atomic_store(&busy, 0);
+    atomic_store(&session_due, false);
+    atomic_store(&end_written, false);
+    atomic_store(&ctl_end_signal, 0); /* the parent's ending is not the child's */
     if (!enabled)
         return;
     /* The parent's session stays the parent's: the child starts idle, with

@@ -47,8 +47,9 @@ struct ctl_config {
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */
     int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
-    /* an API whose every completed call is a step, or py:MODULE:QUALNAME, a
-     * Python function whose every call is one; "" none */
+    /* an API whose every completed call is a step, nvtx:[DOMAIN/]NAME: every
+     * end of an NVTX range of that name, or py:MODULE:QUALNAME: every
+     * completed call of that Python function; "" none */
     char step_on[256];
     char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
@@ -199,8 +200,18 @@ enum { CTL_SIGNAL_START = 1, CTL_SIGNAL_STOP = 2, CTL_SIGNAL_RESOLVE = 3 };
 /* Reads the configuration, prepares the collector, installs the signals and
  * starts the control thread.  Idempotent; never fails the host. */
 void ctl_init(void);
-/* Stops and writes a running session; called at exit.  Idempotent. */
+/* Stops and writes a running session; called at exit.  Idempotent.  When
+ * a termination signal is ending the process (see ctl_process_ending), the
+ * process then ends by it. */
 void ctl_shutdown(void);
+/* The process is about to end without exit() (_exit, _Exit, a termination
+ * signal it sends itself): hands a running session to the control thread to
+ * write and waits for it, at most 10 s plus 0.25 s per MiB of buffer_size.
+ * Async-signal-safe; returns at once when nothing records, in a vfork child,
+ * or on a thread in the middle of omniprof's own work.  When a termination
+ * signal omniprof took is ending the process meanwhile, the process ends by
+ * that signal instead of returning. */
+void ctl_process_ending(void);
 /* The exported API's entry points (synchronous: stop returns when written). */
 void ctl_start(void);
 void ctl_stop(void);

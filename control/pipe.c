@@ -69,15 +69,17 @@ int ctl_pipe_open(void)
     return 0;
 }
 
-void ctl_pipe_post(char req)
+bool ctl_pipe_post(char req)
 {
     int saved = errno;
     int fd = fd_out;
+    bool posted = false;
     if (still_ours(fd, ino_out)) {
-        ssize_t w = write(fd, &req, 1);
-        (void)w; /* a full pipe already holds requests the thread will read */
+        /* a full pipe already holds requests the thread will read */
+        posted = write(fd, &req, 1) == 1 || errno == EAGAIN;
     }
     errno = saved;
+    return posted;
 }
 
 ssize_t ctl_pipe_read(char *buf, size_t cap, int timeout_ms)

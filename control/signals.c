@@ -14,12 +14,26 @@
  * one that ends the program keeps its meaning.  A signal the program
  * already handles (or ignores) is not taken: one warning names the key that
  * picks another.
+ *
+ * SIGTERM and SIGINT at their default action end the process without any
+ * exit code running, and a recording session with it.  Where the program
+ * leaves them so, omniprof takes them once CUDA has started (see
+ * ctl_cuda_arrived) and keeps their meaning: the handler puts the signal
+ * back to its default action (a second one ends the process at once) and
+ * either asks the control thread to write the session and then end the
+ * process by the same signal (CTL_REQ_END, ctl_end_signal), or, with
+ * nothing to write, sends it again at once.  A program that installs its
+ * own handler later replaces ours, as sigaction does.  One blocked on the
+ * thread that starts CUDA, or on the constructor's, is waited for with
+ * sigwait and left alone.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -92,4 +106,73 @@ void ctl_signals_take(const struct ctl_config *c, struct ctl_signals *taken)
     taken->toggle = sig_toggle;
     taken->stop = sig_stop;
     taken->step = sig_step;
+}
+
+/* ---- the process ending ------------------------------------------------------ */
+
+_Atomic int ctl_end_signal;
+
+static void default_action(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+/* sig to the calling thread, by system call: libomniprof.so's own kill and
+ * raise are the interposed ones (preload/hooks_exit.c). */
+static void resend(int sig)
+{
+    syscall(SYS_tgkill, (long)getpid(), (long)syscall(SYS_gettid), (long)sig);
+}
+
+static void on_ending(int sig, siginfo_t *si, void *uc)
+{
+    (void)si;
+    (void)uc;
+    int saved = errno;
+    default_action(sig);
+    int none = 0;
+    if (!ctl_end_worth_writing() || !atomic_compare_exchange_strong(&ctl_end_signal, &none, sig) ||
+        !ctl_pipe_post(CTL_REQ_END))
+        resend(sig); /* pending while the handler runs; the default action after it */
+    errno = saved;
+}
+
+void ctl_signals_take_endings(const sigset_t *init_mask)
+{
+    static const int endings[] = {SIGTERM, SIGINT};
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    for (size_t i = 0; i < sizeof endings / sizeof *endings; i++) {
+        int sig = endings[i];
+        char name[32];
+        ctl_signal_name(sig, name, sizeof name);
+        if (sigismember(init_mask, sig) == 1 || sigismember(&now, sig) == 1 ||
+            owned_by_program(sig)) {
+            coll_log(COLL_LOG_DEBUG, "signals",
+                     "%s is the program's: a session running when it arrives is lost", name);
+            continue;
+        }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_ending;
+        sa.sa_flags = SA_RESTART | SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sig, &sa, NULL) == 0)
+            coll_log(COLL_LOG_DEBUG, "signals",
+                     "%s: a running session is written before the process ends by it", name);
+    }
+}
+
+void ctl_die_by(int sig)
+{
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    default_action(sig);
+    resend(sig);
+    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
 }

@@ -65,6 +65,8 @@ static char *const *filter_env(char *const *envp, char **out, char *preload_buf,
             continue;
         if (strncmp(*e, "CUDA_INJECTION64_PATH=", 22) == 0 && is_ours(*e + 22, strlen(*e + 22)))
             continue;
+        if (strncmp(*e, "NVTX_INJECTION64_PATH=", 22) == 0 && is_ours(*e + 22, strlen(*e + 22)))
+            continue;
         if (strncmp(*e, "LD_PRELOAD=", 11) == 0 && strlen(*e) < cap) {
             memcpy(preload_buf, "LD_PRELOAD=", 11);
             strip_preload(*e + 11, preload_buf + 11);

@@ -130,9 +130,10 @@ static void at_exit(void)
 
 static void init_once(void)
 {
-    /* exec and posix_spawn may be called in a vfork child, where resolving
-     * (dlsym, dlopen: loader locks another thread may hold) is not safe:
-     * resolve them now, in the constructor. */
+    /* exec and posix_spawn may be called in a vfork child, and _exit, kill
+     * and raise there or in a signal handler, where resolving (dlsym,
+     * dlopen: loader locks another thread may hold) is not safe: resolve
+     * them now, in the constructor. */
     static const struct {
         enum pl_sym sym;
         const char *name;
@@ -144,10 +145,13 @@ static void init_once(void)
         if (pl_resolve(exec_family[i].sym) < 0)
             coll_log(COLL_LOG_WARN, "preload", "libc's %s not found; the program's calls of it "
                      "fail with ENOSYS", exec_family[i].name);
+    pl_resolve_endings(); /* hooks_exit.c: without them, the system calls */
     coll_set_kernel_describer(describe_kernel);
     coll_set_device_describer(describe_device);
     ctl_set_cuda_profiler(cuda_profiler);
+    pl_nvtx_environment();
     ctl_init();
+    pl_nvtx_report();
     /* atexit from the constructor runs after the program's own atexit work
      * and before library destructors, while libcuda can still name kernels. */
     if (atexit(at_exit) != 0) /* the destructor (on_unload) still writes it */

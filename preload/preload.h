@@ -15,10 +15,12 @@
 #include <cudaProfiler.h>
 #include <cuda_runtime_api.h>
 #include <errno.h>
+#include <signal.h>
 #include <spawn.h>
-#include <unistd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "collector.h"
 
@@ -50,7 +52,11 @@ CUresult cuStreamSynchronize_ptsz(CUstream stream);
     X(execve, LIBC)                                                                                \
     X(execvpe, LIBC)                                                                               \
     X(posix_spawn, LIBC)                                                                           \
-    X(posix_spawnp, LIBC)
+    X(posix_spawnp, LIBC)                                                                          \
+    X(_exit, LIBC)                                                                                 \
+    X(_Exit, LIBC)                                                                                 \
+    X(kill, LIBC)                                                                                  \
+    X(raise, LIBC)
 
 /* Real functions omniprof only calls, X(name, domain). */
 #define PL_HELPER_LIST(X)                                                                          \
@@ -61,6 +67,7 @@ CUresult cuStreamSynchronize_ptsz(CUstream stream);
     X(cuDeviceGetAttribute, DRIVER)                                                                \
     X(cuDeviceTotalMem_v2, DRIVER)                                                                 \
     X(cuCtxGetDevice, DRIVER)                                                                      \
+    X(cuStreamGetId, DRIVER)                                                                       \
     X(cuCtxGetCurrent, DRIVER)                                                                     \
     X(cuCtxSetCurrent, DRIVER)                                                                     \
     X(cuDevicePrimaryCtxRetain, DRIVER)                                                            \
@@ -124,6 +131,15 @@ extern __thread bool pl_in_hook __attribute__((tls_model("initial-exec")));
 
 /* Makes sure the constructor's work has happened (hooks can run first). */
 void pl_init(void);
+/* Resolves _exit, _Exit, kill and raise (hooks_exit.c), from the
+ * constructor: they run where resolving is not safe. */
+void pl_resolve_endings(void);
+
+/* NVTX (nvtx.c): at load, before omniprof starts its thread, names this
+ * library in NVTX_INJECTION64_PATH unless the program names a tool of its
+ * own; pl_nvtx_report, once logging is configured, says so then. */
+void pl_nvtx_environment(void);
+void pl_nvtx_report(void);
 
 /* An address or handle as an event field. */
 static inline uint64_t pl_ptr(const void *p)

@@ -5,8 +5,12 @@
  *
  * Loads two kernels from PTX, and each iteration marks an iteration
  * boundary (omni_step, when omniprof is loaded), launches vec_add and then
- * scale (with STREAMS=2, each on a stream of its own), and synchronises.  Prints how many launches it made and a checksum
- * of the result, so runs with and without omniprof can be compared.
+ * scale, and synchronises.  With STREAMS=2 each kernel has a stream of its
+ * own and the streams are ordered with CUDA events: scale's stream waits
+ * for an event recorded after vec_add, the host waits for an event
+ * recorded after scale and for vec_add's stream.  Prints how many launches
+ * it made and a checksum of the result, so runs with and without omniprof
+ * can be compared.
  */
 #include <cuda.h>
 #include <stdlib.h>
@@ -60,11 +64,13 @@ int main(int argc, char **argv)
     CHECK(load_kernel(ptx, "vec_add", &vec_add));
     CHECK(load_kernel(ptx, "scale", &scale));
     CUstream s_add = NULL, s_scale = NULL;
+    CUevent added = NULL, scaled = NULL;
     if (streams > 1) {
         CHECK(cuStreamCreate(&s_add, 0));
         CHECK(cuStreamCreate(&s_scale, 0));
+        CHECK(cuEventCreate(&added, 0));
+        CHECK(cuEventCreate(&scaled, 0));
     }
-
 
     static float host[N];
     for (int i = 0; i < N; i++)
@@ -83,8 +89,17 @@ int main(int argc, char **argv)
     for (int it = 0; it < iterations; it++) {
         step();
         CHECK(cuLaunchKernel(vec_add, N / 256, 1, 1, 256, 1, 1, 0, s_add, add_args, NULL));
+        if (added) {
+            CHECK(cuEventRecord(added, s_add));
+            CHECK(cuStreamWaitEvent(s_scale, added, 0));
+        }
         CHECK(cuLaunchKernel(scale, N / 128, 1, 1, 128, 1, 1, 64, s_scale, scale_args, NULL));
         launches += 2;
+        if (scaled) {
+            CHECK(cuEventRecord(scaled, s_scale));
+            CHECK(cuEventSynchronize(scaled));
+            CHECK(cuStreamSynchronize(s_add));
+        }
         CHECK(cuCtxSynchronize());
         if (sleep_ms > 0) {
             struct timespec ts = {sleep_ms / 1000, (long)(sleep_ms % 1000) * 1000000L};
@@ -100,7 +115,7 @@ int main(int argc, char **argv)
     CUdevice dev;
     CHECK(cuCtxGetDevice(&dev));
     CHECK(cuDevicePrimaryCtxRelease(dev));
-    printf("driver_loop: iterations=%d launches=%d vec_add=%d scale=%d checksum=%.1f\n",
-           iterations, launches, launches / 2, launches / 2, sum);
+    printf("driver_loop: iterations=%d launches=%d vec_add=%d scale=%d checksum=%.1f\n", iterations,
+           launches, launches / 2, launches / 2, sum);
     return 0;
 }

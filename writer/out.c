@@ -14,15 +14,7 @@
 
 #include "internal.h"
 
-#define OUT_BUF (256u * 1024u)
-
-struct wr_out {
-    gzFile gz;
-    int fd;
-    int err;
-    size_t len;
-    char buf[OUT_BUF];
-};
+#define OUT_BUF WR_OUT_BUF
 
 int wr_out_open(struct wr_out **out, int fd, bool gzip, int level)
 {
@@ -78,7 +70,7 @@ static void flush(struct wr_out *o)
     o->len = 0;
 }
 
-void wr_out_write(struct wr_out *o, const void *p, size_t n)
+void wr_out_write_slow(struct wr_out *o, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
@@ -91,11 +83,6 @@ void wr_out_write(struct wr_out *o, const void *p, size_t n)
         if (o->len == OUT_BUF)
             flush(o);
     }
-}
-
-void wr_out_puts(struct wr_out *o, const char *s)
-{
-    wr_out_write(o, s, strlen(s));
 }
 
 void wr_out_printf(struct wr_out *o, const char *fmt, ...)

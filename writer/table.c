@@ -329,6 +329,8 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
             opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
             s->n_events);
     int rc = wr_rows_print(f, &t, opt->table_rows);
+    if (rc == 0)
+        rc = wr_nvtx_table(s, opt, f);
     if (s->dropped > s->dropped_no_slot)
         fprintf(f, "Dropped events: %" PRIu64 " (event buffers were full; raise buffer_size)\n",
                 s->dropped - s->dropped_no_slot);

@@ -1,17 +1,21 @@
 /*
  * The Kineto-style trace: the top-level keys torch.profiler writes
- * (schemaVersion, deviceProperties, baseTimeNanoseconds, displayTimeUnit,
- * traceEvents, traceName), omniprof's own metadata under "omniprof", the
- * host stacks as "stackFrames", and one event per record.  ts/dur are
- * microseconds with nanosecond decimals, relative to baseTimeNanoseconds,
- * as Kineto writes them.  Integers are formatted without printf: writing
- * a million events a second is a target (tests/bench/bench_writer.c).
+ * (schemaVersion, deviceProperties, distributedInfo, trace_id, the CUDA
+ * versions, baseTimeNanoseconds, displayTimeUnit, traceEvents, traceName),
+ * omniprof's own metadata under "omniprof", the host stacks as
+ * "stackFrames", and one event per record, plus a ProfilerStep#N span per
+ * iteration.  ts/dur are microseconds with nanosecond decimals, relative to
+ * baseTimeNanoseconds, as Kineto writes them.  Integers are formatted
+ * without printf: writing a million events a second is a target
+ * (tests/bench/bench_writer.c).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -28,6 +32,8 @@ static const char *category(const struct coll_event *ev)
 
 static void thread_name(int pid, int tid, char *name, size_t cap)
 {
+    if (wr_nvtx_thread_name(tid, name, cap))
+        return;
     char path[64], comm[64] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, tid);
     FILE *f = fopen(path, "re");
@@ -187,7 +193,7 @@ static void launch_args(struct wr_out *o, const struct coll_session *s,
         wr_out_puts(o, ", \"mangled name\": ");
         wr_json_string(o, k->mangled);
     }
-    wr_out_puts(o, ", \"stream\": ");
+    wr_out_puts(o, ", \"stream handle\": ");
     wr_out_u64(o, ev->u.launch.stream);
     if (!opt->record_shapes)
         return;
@@ -211,8 +217,11 @@ static void memory_args(struct wr_out *o, const struct coll_event *ev)
 {
     wr_out_puts(o, ", \"Addr\": ");
     wr_out_u64(o, ev->u.mem.addr);
-    wr_out_puts(o, ", \"Bytes\": ");
-    wr_out_i64(o, ev->u.mem.bytes);
+    /* a free whose allocation the table did not see has no size to show */
+    if (ev->kind != COLL_EV_FREE || ev->u.mem.bytes != 0) {
+        wr_out_puts(o, ", \"Bytes\": ");
+        wr_out_i64(o, ev->u.mem.bytes);
+    }
     /* a free the allocation table did not see (with_memory off) has no device */
     if (ev->tracked || ev->kind == COLL_EV_ALLOC)
         wr_out_printf(o, ", \"Device Type\": %d, \"Device Id\": %d", ev->device_type, ev->device);
@@ -222,8 +231,9 @@ static void memory_args(struct wr_out *o, const struct coll_event *ev)
 static void memory_events(struct wr_out *o, const struct wr_options *opt,
                           const struct coll_event *ev, uint64_t base)
 {
-    wr_out_printf(o, ",\n  {\"ph\": \"i\", \"cat\": \"cpu_instant_event\", \"s\": \"t\", "
-                     "\"name\": \"[memory]\", \"pid\": %d, \"tid\": %d, \"ts\": ",
+    wr_out_printf(o,
+                  ",\n  {\"ph\": \"i\", \"cat\": \"cpu_instant_event\", \"s\": \"t\", "
+                  "\"name\": \"[memory]\", \"pid\": %d, \"tid\": %d, \"ts\": ",
                   opt->pid, ev->tid);
     wr_json_us(o, ev->end_ns - base);
     wr_out_puts(o, ", \"args\": {\"Total Reserved\": ");
@@ -236,8 +246,9 @@ static void memory_events(struct wr_out *o, const struct wr_options *opt,
         wr_out_printf(o, ",\n  {\"ph\": \"C\", \"name\": \"GPU %d memory\", \"pid\": %d, \"ts\": ",
                       ev->device, opt->pid);
     else
-        wr_out_printf(o, ",\n  {\"ph\": \"C\", \"name\": \"Host pinned memory\", \"pid\": %d, \"ts\": ",
-                      opt->pid);
+        wr_out_printf(
+            o, ",\n  {\"ph\": \"C\", \"name\": \"Host pinned memory\", \"pid\": %d, \"ts\": ",
+            opt->pid);
     wr_json_us(o, ev->end_ns - base);
     wr_out_puts(o, ", \"args\": {\"allocated\": ");
     wr_out_u64(o, ev->u.mem.total);
@@ -246,14 +257,22 @@ static void memory_events(struct wr_out *o, const struct wr_options *opt,
     wr_out_puts(o, "}}");
 }
 
-/* A call CUPTI saw: its id, and the kernel it launched (from the GPU side). */
+/* A call CUPTI saw: what it launched (from the GPU side): a kernel, or a
+ * graph, named by its exec and CUPTI's graph id. */
 static void cupti_args(struct wr_out *o, const struct coll_session *s,
                        const struct wr_gpu_index *ix, const struct coll_event *ev)
 {
-    wr_out_puts(o, ", \"cbid\": ");
-    wr_out_u64(o, ev->u.cupti.cbid);
     const struct coll_gpu *g = wr_gpu_of(ix, s, ev->correlation);
-    if (g && g->kind == COLL_GPU_KERNEL) {
+    if (ev->u.cupti.graph || (g && g->graph_id)) {
+        if (ev->u.cupti.graph) {
+            wr_out_puts(o, ", \"graph exec\": ");
+            wr_out_u64(o, ev->u.cupti.graph);
+        }
+        if (g && g->graph_id) {
+            wr_out_puts(o, ", \"graph id\": ");
+            wr_out_u64(o, g->graph_id);
+        }
+    } else if (g && g->kind == COLL_GPU_KERNEL) {
         char *demangled = coll_demangle(g->name);
         wr_out_puts(o, ", \"kernel\": ");
         wr_json_string(o, demangled ? demangled : g->name);
@@ -261,20 +280,36 @@ static void cupti_args(struct wr_out *o, const struct coll_session *s,
     }
 }
 
+/* An iteration boundary: the omni_step instant, and the ProfilerStep#N
+ * span (torch.profiler's, with a schedule) that runs to the next one. */
+static void write_step(struct wr_out *o, const struct wr_options *opt, const struct wr_span *span,
+                       const struct coll_event *ev, uint64_t base)
+{
+    wr_out_puts(o, ",\n  {\"ph\": \"X\", \"cat\": \"user_annotation\", \"name\": \"ProfilerStep#");
+    wr_out_u64(o, ev->u.step.number);
+    wr_out_printf(o, "\", \"pid\": %d, \"tid\": %d, \"ts\": ", opt->pid, ev->tid);
+    wr_json_us(o, span->start_ns - base);
+    wr_out_puts(o, ", \"dur\": ");
+    wr_json_us(o, span->end_ns - span->start_ns);
+    wr_out_puts(o, ", \"args\": {\"External id\": ");
+    wr_out_u64(o, span->ext);
+    wr_out_puts(o, "}}");
+    wr_out_puts(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
+                   "\"name\": \"omni_step #");
+    wr_out_u64(o, ev->u.step.number);
+    wr_out_printf(o, "\", \"pid\": %d, \"tid\": %d, \"ts\": ", opt->pid, ev->tid);
+    wr_json_us(o, ev->start_ns - base);
+    wr_out_puts(o, "}");
+}
+
 static void write_event(struct wr_out *o, const struct coll_session *s,
                         const struct wr_options *opt, const struct wr_frames *frames,
                         const struct cache *c, const struct wr_gpu_index *ix,
-                        const struct coll_event *ev, uint64_t base)
+                        const struct wr_links *l, size_t i, uint64_t base)
 {
-    if (ev->kind == COLL_EV_STEP) {
-        wr_out_puts(o, ",\n  {\"ph\": \"i\", \"s\": \"p\", \"cat\": \"user_annotation\", "
-                       "\"name\": \"omni_step #");
-        wr_out_u64(o, ev->u.step.number);
-        wr_out_printf(o, "\", \"pid\": %d, \"tid\": %d, \"ts\": ", opt->pid, ev->tid);
-        wr_json_us(o, ev->start_ns - base);
-        wr_out_puts(o, "}");
+    const struct coll_event *ev = s->events[i];
+    if (ev->kind == COLL_EV_NVTX) /* wr_nvtx_events */
         return;
-    }
     wr_out_puts(o, ",\n  {\"ph\": \"X\", \"cat\": \"");
     wr_out_puts(o, category(ev));
     wr_out_puts(o, "\", \"name\": ");
@@ -296,29 +331,30 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
         wr_out_u64(o, sf);
         wr_out_puts(o, "\"");
     }
-    wr_out_puts(o, ", \"args\": {\"correlation\": ");
+    /* Kineto's order: External id, cbid, correlation */
+    wr_out_puts(o, ", \"args\": {\"External id\": ");
+    wr_out_u64(o, wr_links_ext(l, ev));
+    if (ev->kind == COLL_EV_CUPTI) {
+        wr_out_puts(o, ", \"cbid\": ");
+        wr_out_u64(o, ev->u.cupti.cbid);
+    }
+    wr_out_puts(o, ", \"correlation\": ");
     wr_out_u64(o, ev->correlation);
     wr_out_puts(o, ", \"result\": ");
     wr_out_i64(o, ev->result);
     switch (ev->kind) {
-    case COLL_EV_CUPTI:
-        cupti_args(o, s, ix, ev);
-        break;
-    case COLL_EV_LAUNCH:
-        launch_args(o, s, opt, c, ev);
-        break;
+    case COLL_EV_CUPTI: cupti_args(o, s, ix, ev); break;
+    case COLL_EV_LAUNCH: launch_args(o, s, opt, c, ev); break;
     case COLL_EV_GRAPH:
         wr_out_puts(o, ", \"graph exec\": ");
         wr_out_u64(o, ev->u.launch.func);
-        wr_out_puts(o, ", \"stream\": ");
+        wr_out_puts(o, ", \"stream handle\": ");
         wr_out_u64(o, ev->u.launch.stream);
         break;
     case COLL_EV_ALLOC:
-    case COLL_EV_FREE:
-        memory_args(o, ev);
-        break;
+    case COLL_EV_FREE: memory_args(o, ev); break;
     case COLL_EV_SYNC:
-        wr_out_puts(o, ", \"stream\": ");
+        wr_out_puts(o, ", \"stream handle\": ");
         wr_out_u64(o, ev->u.copy.stream);
         break;
     case COLL_EV_COPY:
@@ -333,19 +369,48 @@ static void write_event(struct wr_out *o, const struct coll_session *s,
             wr_out_u64(o, ev->u.copy.src);
         wr_out_puts(o, ", \"dst\": ");
         wr_out_u64(o, ev->u.copy.dst);
-        wr_out_puts(o, ", \"stream\": ");
+        wr_out_puts(o, ", \"stream handle\": ");
         wr_out_u64(o, ev->u.copy.stream);
         break;
     }
-    const struct coll_stack *st = ev->stack && opt->with_stack ? coll_session_stack(s, ev->stack)
-                                                               : NULL;
+    const struct coll_stack *st =
+        ev->stack && opt->with_stack ? coll_session_stack(s, ev->stack) : NULL;
     if (st)
         wr_out_puts(o, c->stack[st - s->stacks]);
     wr_out_puts(o, "}}");
-    if (opt->profile_memory && ev->tracked && (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
+    if (opt->profile_memory && ev->tracked &&
+        (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
         memory_events(o, opt, ev, base);
     if (ev->kind == COLL_EV_CUPTI)
-        wr_gpu_flow_start(o, s, ix, opt, ev, base);
+        wr_gpu_flow_start(o, ix, l, opt, ev, base);
+}
+
+/* distributedInfo as HTA reads it (it finds a trace's rank by the first
+ * `"rank": N` in the file: this line comes before omniprof's own). */
+static void distributed_info(struct wr_out *o, const struct wr_options *opt)
+{
+    if (opt->rank < 0)
+        return;
+    wr_out_printf(o, "  \"distributedInfo\": {\"rank\": %d", opt->rank);
+    if (opt->world_size > 0)
+        wr_out_printf(o, ", \"world_size\": %d", opt->world_size);
+    if (opt->local_rank >= 0)
+        wr_out_printf(o, ", \"local_rank\": %d", opt->local_rank);
+    wr_out_puts(o, "},\n");
+}
+
+/* Kineto's trace_id: 128 random bits as 32 upper-case hex digits. */
+static void trace_id(struct wr_out *o, const struct coll_session *s, const struct wr_options *opt)
+{
+    uint64_t id[2];
+    if (getrandom(id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id) {
+        /* no entropy yet (early boot): this trace's own facts, mixed */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        id[0] = s->begin_ns ^ ((uint64_t)opt->pid << 32) ^ (uint64_t)t.tv_nsec;
+        id[1] = s->end_ns * 0x9E3779B97F4A7C15ull ^ (uint64_t)t.tv_sec;
+    }
+    wr_out_printf(o, "  \"trace_id\": \"%016" PRIX64 "%016" PRIX64 "\",\n", id[0], id[1]);
 }
 
 static void write_header(struct wr_out *o, const struct coll_session *s,
@@ -353,8 +418,17 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
 {
     wr_out_puts(o, "{\n  \"schemaVersion\": 1,\n");
     wr_gpu_device_properties(o, s);
+    distributed_info(o, opt);
+    trace_id(o, s, opt);
     wr_out_printf(o, "  \"with_stack\": %d,\n  \"record_shapes\": %d,\n  \"profile_memory\": %d,\n",
                   opt->with_stack, opt->record_shapes, opt->profile_memory);
+    /* only what the process's own libraries answered */
+    if (s->cuda_driver_version > 0)
+        wr_out_printf(o, "  \"cuda_driver_version\": %d,\n", s->cuda_driver_version);
+    if (s->cuda_runtime_version > 0)
+        wr_out_printf(o, "  \"cuda_runtime_version\": %d,\n", s->cuda_runtime_version);
+    if (s->cupti_version > 0)
+        wr_out_printf(o, "  \"cupti_version\": %u,\n", s->cupti_version);
     wr_out_puts(o, "  \"omniprof\": {\n    \"version\": ");
     wr_json_string(o, opt->version);
     wr_out_puts(o, ",\n    \"worker\": ");
@@ -379,46 +453,76 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
                   base);
 }
 
+/* Kineto's base time: the real-time clock rounded down to a multiple of
+ * three months (7889238 s), the same in every process of a job, so that ts
+ * of all of them compare directly; ts stays below 2^53 ns, exact as a double. */
+uint64_t wr_base_time(uint64_t ns)
+{
+    const uint64_t three_months = 7889238ull * 1000000000ull;
+    return ns - ns % three_months;
+}
+
+struct parts {
+    struct wr_frames frames;
+    struct cache cache;
+    struct wr_gpu_index ix;
+    struct wr_links links;
+};
+
+static void parts_free(struct parts *p, const struct coll_session *s)
+{
+    wr_links_free(&p->links);
+    wr_gpu_index_free(&p->ix);
+    cache_free(&p->cache, s);
+    wr_frames_free(&p->frames);
+}
+
+static int parts_build(struct parts *p, const struct coll_session *s, const struct wr_options *opt)
+{
+    memset(p, 0, sizeof *p);
+    if (wr_frames_build(&p->frames, s) < 0)
+        return -ENOMEM;
+    if (cache_build(&p->cache, s, opt->with_stack) < 0 || wr_gpu_index(&p->ix, s) < 0 ||
+        wr_links_build(&p->links, s, &p->ix) < 0) {
+        parts_free(p, s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int wr_trace(const struct coll_session *s, const struct wr_options *opt, int fd,
              const char *trace_name)
 {
-    struct wr_frames frames;
-    struct cache c = {0};
-    struct wr_gpu_index ix;
-    if (wr_frames_build(&frames, s) < 0) {
-        close(fd);
-        return -ENOMEM;
-    }
-    if (cache_build(&c, s, opt->with_stack) < 0 || wr_gpu_index(&ix, s) < 0) {
-        cache_free(&c, s);
-        wr_frames_free(&frames);
+    struct parts p;
+    if (parts_build(&p, s, opt) < 0) {
         close(fd);
         return -ENOMEM;
     }
     struct wr_out *o;
     int rc = wr_out_open(&o, fd, opt->gzip, opt->gzip_level);
     if (rc < 0) {
-        wr_gpu_index_free(&ix);
-        cache_free(&c, s);
-        wr_frames_free(&frames);
+        parts_free(&p, s);
         return rc;
     }
-    /* Whole seconds, like Kineto: ts stays small enough for exact decimals. */
-    uint64_t base = s->begin_ns - s->begin_ns % 1000000000u;
+    uint64_t base = wr_base_time(s->begin_ns);
     write_header(o, s, opt, base);
-    if (frames.n_nodes)
-        wr_frames_write(&frames, o);
+    if (p.frames.n_nodes)
+        wr_frames_write(&p.frames, o);
     wr_out_puts(o, "  \"traceEvents\": [\n");
     write_metadata(o, s, opt, s->begin_ns - base);
-    wr_gpu_metadata(o, s, s->begin_ns - base);
-    for (size_t i = 0; i < s->n_events; i++)
-        write_event(o, s, opt, &frames, &c, &ix, s->events[i], base);
-    wr_gpu_events(o, s, opt, &ix, base);
+    wr_gpu_metadata(o, s, opt, &p.ix, s->begin_ns - base);
+    const struct wr_span *span = p.links.spans;
+    for (size_t i = 0; i < s->n_events; i++) {
+        if (s->events[i]->kind == COLL_EV_STEP)
+            write_step(o, opt, span++, s->events[i], base);
+        else
+            write_event(o, s, opt, &p.frames, &p.cache, &p.ix, &p.links, i, base);
+    }
+    wr_gpu_events(o, s, opt, &p.ix, &p.links, base);
+    wr_nvtx_events(o, s, opt, &p.ix, base);
     wr_out_puts(o, "\n  ],\n  \"traceName\": ");
     wr_json_string(o, trace_name);
     wr_out_puts(o, "\n}\n");
-    wr_gpu_index_free(&ix);
-    cache_free(&c, s);
-    wr_frames_free(&frames);
+    parts_free(&p, s);
     return wr_out_close(o);
 }

@@ -27,7 +27,7 @@ static int write_atomically(const struct coll_session *s, const struct wr_option
  * '/': file_prefix could hold one), and path: <dir>/<name>. */
 static int check_name(const char *name, int n, const char *dir, char *path)
 {
-    if (n < 0 || n > NAME_MAX - 24) /* room for the temporary name's additions */
+    if (n < 0 || n > NAME_MAX - WR_TEMP_EXTRA) /* room for the temporary name's additions */
         return -ENAMETOOLONG;
     if (strchr(name, '/'))
         return -EINVAL;
@@ -59,6 +59,12 @@ int wr_write_session(const struct coll_session *s, const struct wr_options *o, s
                  o->dir, why);
         return dir_fd;
     }
+    /* before writing: what they hold may be what a full disk needs */
+    int stale = wr_remove_stale_temps(dir_fd);
+    if (stale > 0)
+        coll_log(COLL_LOG_DEBUG, "writer",
+                 "removed %d temporary files left in %s by processes that ended during a write",
+                 stale, o->dir);
     rc = write_atomically(s, o, dir_fd, trace_name, trace, true);
     if (rc < 0) {
         coll_log(COLL_LOG_ERROR, "writer", "cannot write %s: %s", trace, strerror(-rc));

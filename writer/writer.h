@@ -26,15 +26,16 @@ struct wr_options {
     const char *worker; /* file-name stem: [prefix]stage-S_host_pid[_rankR] */
     bool gzip;
     int gzip_level;
-    bool table; /* write profiler_out_<worker>.txt */
+    bool table;        /* write profiler_out_<worker>.txt */
     size_t table_rows; /* its rows, the most costly first; 0: all */
     /* metadata written into the trace */
     const char *version;
     const char *config; /* the configuration as a k=v string */
     const char *process_name;
     int pid;
-    int stage; /* -1: none */
-    int rank;  /* -1: none */
+    int stage;                  /* -1: none */
+    int rank;                   /* -1: none */
+    int world_size, local_rank; /* from the rank's launcher; -1: not known */
     bool with_stack, record_shapes, profile_memory;
     bool table_to_stderr; /* also print the table on stderr */
 };

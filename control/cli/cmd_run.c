@@ -1,7 +1,8 @@
 /*
  * omniprof run [options] -- CMD [ARGS]: runs CMD with libomniprof.so
- * prepended to LD_PRELOAD and the whole configuration handed over as
- * OMNIPROF="k=v,...".  Its exit code is CMD's (exec).
+ * prepended to LD_PRELOAD, named as the NVTX tool (NVTX_INJECTION64_PATH,
+ * unless CMD's environment names one) and the whole configuration handed
+ * over as OMNIPROF="k=v,...".  Its exit code is CMD's (exec).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -141,6 +142,12 @@ int cli_cmd_run(int argc, char **argv)
         }
     }
     setenv("OMNIPROF", text, 1);
+    /* NVTX reads its tool's path at the program's first NVTX call, which
+     * may come before omniprof's constructor runs (in another library's
+     * constructor); a tool the user names is kept (the library says so). */
+    const char *nvtx = getenv("NVTX_INJECTION64_PATH");
+    if (!nvtx || !*nvtx)
+        setenv("NVTX_INJECTION64_PATH", lib, 1);
     const char *old = getenv("LD_PRELOAD");
     char *preload;
     if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0)

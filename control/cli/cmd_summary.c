@@ -1,5 +1,5 @@
 /*
- * omniprof summary FILE [--top N] [--by kernel|python|python-stack]
+ * omniprof summary FILE [--top N] [--by kernel|nvtx|python|python-stack]
  * [--frames-from PREFIX]: the time table of a trace file, written by
  * omniprof or by torch.profiler / Kineto, gzip'd or not.
  *
@@ -10,7 +10,11 @@
  *     with its GPU time, plus the host time of the API call that launched it
  *     (joined by correlation id);
  *   - without GPU activity (omniprof's interposed record): a row per kernel,
- *     copy direction and memset from the API events' args.
+ *     copy direction and memset from the API events' args;
+ *   - --by nvtx: a row per NVTX range name ("NAME", "DOMAIN/NAME") from the
+ *     user_annotation events omniprof writes for ranges (args "nvtx"):
+ *     calls and host time, and the GPU time of the work launched inside
+ *     (the range's gpu_user_annotation spans, joined by "range id").
  * --by python and --by python-stack group the same calls by where Python
  * made them instead (summary_python.c): a row per call site or per Python
  * stack, with the GPU time of the work each call launched (joined by
@@ -47,13 +51,25 @@ struct gpu_ref {
 struct names {
     const char *X, *kernel, *gpu_memcpy, *gpu_memset, *cuda_runtime, *cuda_driver;
     const char *correlation, *copy_kind, *value; /* args; "kernel" is one too */
+    const char *user_annotation, *gpu_user_annotation, *nvtx, *domain, *range_id;
     const char *call_stack;
+};
+
+/* --by nvtx: a range's row, and its GPU time (the spans that name it). */
+struct nvtx_range {
+    uint64_t id;
+    size_t row;
+    uint64_t gpu_ns;
+    bool gpu;
 };
 
 struct summary {
     struct names is;
+    bool by_nvtx;
     struct cli_py_sites *by_python; /* --by python*: the rows by call site */
-    struct wr_rows gpu, host;
+    struct wr_rows gpu, host, nvtx;
+    struct nvtx_range *ranges, *spans;
+    size_t n_ranges, cap_ranges, n_spans, cap_spans;
     struct api_call *calls;
     size_t n_calls, cap_calls;
     struct gpu_ref *refs;
@@ -81,6 +97,9 @@ static int intern_names(struct tr_reader *r, struct names *n)
               NAME(gpu_memset, "gpu_memset") && NAME(cuda_runtime, "cuda_runtime") &&
               NAME(cuda_driver, "cuda_driver") && NAME(correlation, "correlation") &&
               NAME(copy_kind, "copy kind") && NAME(value, "value") &&
+              NAME(user_annotation, "user_annotation") &&
+              NAME(gpu_user_annotation, "gpu_user_annotation") && NAME(nvtx, "nvtx") &&
+              NAME(domain, "domain") && NAME(range_id, "range id") &&
               NAME(call_stack, "Call stack");
 #undef NAME
     return ok ? 0 : -ENOMEM;
@@ -169,12 +188,51 @@ static int api_event(struct summary *p, const struct tr_event *ev)
     return 0;
 }
 
+/* An NVTX range (host, or a GPU span of one): its id; 0 when ev is not one. */
+static uint64_t nvtx_range_id(const struct summary *p, const struct tr_event *ev)
+{
+    const struct tr_value *kind = tr_arg(ev, p->is.nvtx);
+    const struct tr_value *id = tr_arg(ev, p->is.range_id);
+    if (!kind || kind->type != TR_STRING || !id || id->type != TR_INT)
+        return 0;
+    return strtoull(id->s, NULL, 10);
+}
+
+static int nvtx_event(struct summary *p, const struct tr_event *ev)
+{
+    uint64_t id = nvtx_range_id(p, ev);
+    if (!id)
+        return 0;
+    if (ev->cat == p->is.gpu_user_annotation) {
+        if (!push((void **)&p->spans, &p->n_spans, &p->cap_spans, sizeof *p->spans))
+            return -ENOMEM;
+        p->spans[p->n_spans++] = (struct nvtx_range){.id = id, .gpu_ns = dur_ns(ev)};
+        return 0;
+    }
+    const struct tr_value *domain = tr_arg(ev, p->is.domain);
+    char *name = NULL;
+    if (asprintf(&name, "%s%s%s", domain && domain->type == TR_STRING ? domain->s : "",
+                 domain && domain->type == TR_STRING ? "/" : "", ev->name ? ev->name : "") < 0)
+        return -ENOMEM;
+    struct wr_row *r = wr_rows_get(&p->nvtx, name);
+    free(name);
+    if (!r || !push((void **)&p->ranges, &p->n_ranges, &p->cap_ranges, sizeof *p->ranges))
+        return -ENOMEM;
+    wr_row_host(r, dur_ns(ev));
+    p->ranges[p->n_ranges++] = (struct nvtx_range){.id = id, .row = (size_t)(r - p->nvtx.rows)};
+    return 0;
+}
+
 static int on_event(void *ctx, const struct tr_event *ev)
 {
     struct summary *p = ctx;
     p->events++;
     if (ev->ph != p->is.X)
         return 0;
+    if (p->by_nvtx)
+        return ev->cat == p->is.user_annotation || ev->cat == p->is.gpu_user_annotation
+                   ? nvtx_event(p, ev)
+                   : 0;
     if (ev->cat == p->is.kernel || ev->cat == p->is.gpu_memcpy || ev->cat == p->is.gpu_memset)
         return gpu_event(p, ev);
     if (ev->cat == p->is.cuda_runtime || ev->cat == p->is.cuda_driver)
@@ -254,9 +312,32 @@ static int print_python(struct summary *p, const char *path, int by, const char 
     return ferror(stdout) ? -EIO : 0;
 }
 
-static int summarise(const char *path, size_t top, int by, const char *from)
+static int by_range(const void *a, const void *b)
 {
-    struct summary p = {0};
+    const struct nvtx_range *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Each range's GPU time (its spans, summed over streams) into its row. */
+static void join_nvtx(struct summary *p)
+{
+    qsort(p->ranges, p->n_ranges, sizeof *p->ranges, by_range);
+    for (size_t i = 0; i < p->n_spans; i++) {
+        struct nvtx_range *r =
+            bsearch(&p->spans[i], p->ranges, p->n_ranges, sizeof *p->ranges, by_range);
+        if (r) {
+            r->gpu_ns += p->spans[i].gpu_ns;
+            r->gpu = true;
+        }
+    }
+    for (size_t i = 0; i < p->n_ranges; i++)
+        if (p->ranges[i].gpu)
+            wr_row_gpu(&p->nvtx.rows[p->ranges[i].row], p->ranges[i].gpu_ns);
+}
+
+static int summarise(const char *path, size_t top, bool by_nvtx, int by, const char *from)
+{
+    struct summary p = {.by_nvtx = by_nvtx};
     struct tr_reader *r = tr_reader_new(NULL);
     int rc = r ? intern_names(r, &p.is) : -ENOMEM;
     if (rc == 0 && by && !(p.by_python = cli_py_sites_new(r, (enum cli_py_group)by, from)))
@@ -273,18 +354,25 @@ static int summarise(const char *path, size_t top, int by, const char *from)
             fprintf(stderr, "omniprof: %s: out of memory\n", path);
     } else {
         join_host_times(&p);
+        join_nvtx(&p);
         bool gpu = p.gpu.n > 0;
         printf("%s: %zu events; %s\n", path, p.events,
-               gpu ? "GPU activity rows (host time: the launching calls)"
-                   : "no GPU activity: rows from the recorded API calls");
-        rc = wr_rows_print(stdout, gpu ? &p.gpu : &p.host, top) < 0 ? -EIO : 0;
+               by_nvtx ? "NVTX ranges (host time: the range; CUDA time: the GPU work launched "
+                         "inside it, per stream first start to last end, summed over streams)"
+               : gpu   ? "GPU activity rows (host time: the launching calls)"
+                       : "no GPU activity: rows from the recorded API calls");
+        struct wr_rows *rows = by_nvtx ? &p.nvtx : gpu ? &p.gpu : &p.host;
+        rc = wr_rows_print(stdout, rows, top) < 0 ? -EIO : 0;
     }
     cli_py_sites_free(p.by_python);
     tr_reader_free(r);
     wr_rows_free(&p.gpu);
     wr_rows_free(&p.host);
+    wr_rows_free(&p.nvtx);
     free(p.calls);
     free(p.refs);
+    free(p.ranges);
+    free(p.spans);
     return rc < 0;
 }
 
@@ -292,25 +380,27 @@ int cli_cmd_summary(int argc, char **argv)
 {
     static const char usage[] =
         "usage: omniprof summary TRACE[.json|.json.gz] [--top N]\n"
-        "                        [--by kernel|python|python-stack] [--frames-from PREFIX]\n";
+        "                        [--by kernel|nvtx|python|python-stack] [--frames-from PREFIX]\n";
     const char *path = NULL, *from = NULL;
     size_t top = 0;
     int by = 0; /* 0: by kernel, else enum cli_py_group */
-    bool by_given = false;
+    bool by_given = false, by_nvtx = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             top = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--by") == 0 && i + 1 < argc) {
             const char *v = argv[++i];
             by_given = true;
-            if (strcmp(v, "kernel") == 0)
-                by = 0;
+            by = 0;
+            by_nvtx = false;
+            if (strcmp(v, "nvtx") == 0)
+                by_nvtx = true;
             else if (strcmp(v, "python") == 0)
                 by = CLI_PY_SITE;
             else if (strcmp(v, "python-stack") == 0)
                 by = CLI_PY_STACK;
-            else
-                return cli_bad_value("--by", v, "expected kernel, python or python-stack");
+            else if (strcmp(v, "kernel") != 0)
+                return cli_bad_value("--by", v, "expected kernel, nvtx, python or python-stack");
         } else if (strcmp(argv[i], "--frames-from") == 0 && i + 1 < argc) {
             from = argv[++i];
             if (!from[0])
@@ -332,5 +422,5 @@ int cli_cmd_summary(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    return summarise(path, top, by, from);
+    return summarise(path, top, by_nvtx, by, from);
 }

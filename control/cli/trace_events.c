@@ -37,7 +37,7 @@ void tr_events_begin(struct tr_reader *r)
 {
     r->depth = 0;
     r->saw_events = false;
-    r->key = r->meta = NULL;
+    r->key = r->meta = r->meta_member = NULL;
     r->field = TR_K_OTHER;
     r->meta_index = -1;
     r->n_events = 0;
@@ -184,10 +184,12 @@ static int report(struct tr_reader *r, struct tr_frame *f, const struct tr_value
     struct tr_field field = {.object = NULL, .index = -1, .key = r->key, .v = *v};
     if (f->role == TR_ROLE_META || f->role == TR_ROLE_META_ELEM) {
         field.object = r->meta;
-        if (f->role == TR_ROLE_META_ELEM)
+        if (f->role == TR_ROLE_META_ELEM) {
             field.index = r->meta_index;
-        else if (f->is_array)
+            field.member = r->meta_member;
+        } else if (f->is_array) {
             field.index = (long)f->count++;
+        }
         if (f->is_array)
             field.key = NULL;
     }
@@ -218,15 +220,11 @@ static const char *wanted(enum tr_key k)
     switch (k) {
     case TR_K_PID:
     case TR_K_TID:
-    case TR_K_ID:
-        return "a number or a string";
+    case TR_K_ID: return "a number or a string";
     case TR_K_TS:
-    case TR_K_DUR:
-        return "a number";
-    case TR_K_ARGS:
-        return "an object";
-    default:
-        return "a string";
+    case TR_K_DUR: return "a number";
+    case TR_K_ARGS: return "an object";
+    default: return "a string";
     }
 }
 
@@ -281,28 +279,17 @@ static int event_scalar(struct tr_reader *r, struct tr_value *v, const char *raw
 {
     struct tr_event *ev = &r->ev;
     switch (r->field) {
-    case TR_K_PH:
-        return name_field(r, &ev->ph, v, raw, len);
-    case TR_K_CAT:
-        return name_field(r, &ev->cat, v, raw, len);
-    case TR_K_NAME:
-        return name_field(r, &ev->name, v, raw, len);
-    case TR_K_BP:
-        return name_field(r, &ev->bp, v, raw, len);
-    case TR_K_PID:
-        return id_field(r, &ev->pid, v, raw, len);
-    case TR_K_TID:
-        return id_field(r, &ev->tid, v, raw, len);
-    case TR_K_ID:
-        return id_field(r, &ev->id, v, raw, len);
-    case TR_K_TS:
-        return time_field(r, &ev->ts_ns, &ev->has_ts, v, raw, len);
-    case TR_K_DUR:
-        return time_field(r, &ev->dur_ns, &ev->has_dur, v, raw, len);
-    case TR_K_ARGS:
-        return wrong_type(r);
-    default:
-        return list_scalar(r, &r->extra, v, raw, len);
+    case TR_K_PH: return name_field(r, &ev->ph, v, raw, len);
+    case TR_K_CAT: return name_field(r, &ev->cat, v, raw, len);
+    case TR_K_NAME: return name_field(r, &ev->name, v, raw, len);
+    case TR_K_BP: return name_field(r, &ev->bp, v, raw, len);
+    case TR_K_PID: return id_field(r, &ev->pid, v, raw, len);
+    case TR_K_TID: return id_field(r, &ev->tid, v, raw, len);
+    case TR_K_ID: return id_field(r, &ev->id, v, raw, len);
+    case TR_K_TS: return time_field(r, &ev->ts_ns, &ev->has_ts, v, raw, len);
+    case TR_K_DUR: return time_field(r, &ev->dur_ns, &ev->has_dur, v, raw, len);
+    case TR_K_ARGS: return wrong_type(r);
+    default: return list_scalar(r, &r->extra, v, raw, len);
     }
 }
 
@@ -425,20 +412,16 @@ static int child_role(struct tr_reader *r, struct tr_frame *up, bool is_array, e
         return report(r, up, &flag);
     case TR_ROLE_META:
         r->meta_index = up->is_array ? (long)up->count : -1;
-        *role = up->is_array ? TR_ROLE_META_ELEM : TR_ROLE_SKIP;
+        r->meta_member = up->is_array ? NULL : r->key;
+        *role = up->is_array || r->lim.member_fields ? TR_ROLE_META_ELEM : TR_ROLE_SKIP;
         return report(r, up, &flag);
-    case TR_ROLE_META_ELEM:
-        return report(r, up, &flag);
-    case TR_ROLE_SKIP:
-        return 0;
+    case TR_ROLE_META_ELEM: return report(r, up, &flag);
+    case TR_ROLE_SKIP: return 0;
     case TR_ROLE_EVENTS:
         *role = TR_ROLE_EVENT;
         return is_array ? tr_fail(r, -EPROTO, "traceEvents[%zu] is not an object", r->n_events) : 0;
-    case TR_ROLE_EVENT:
-        return child_of_event(r, is_array, role);
-    case TR_ROLE_ARGS:
-        *role = TR_ROLE_CAPTURE;
-        return begin_capture(r, &r->args, is_array);
+    case TR_ROLE_EVENT: return child_of_event(r, is_array, role);
+    case TR_ROLE_ARGS: *role = TR_ROLE_CAPTURE; return begin_capture(r, &r->args, is_array);
     case TR_ROLE_CAPTURE: {
         *role = TR_ROLE_CAPTURE;
         int rc = separate(r, up);
@@ -464,12 +447,9 @@ static int close_container(struct tr_reader *r)
 {
     struct tr_frame f = r->stack[--r->depth];
     switch (f.role) {
-    case TR_ROLE_EVENT:
-        return end_event(r);
-    case TR_ROLE_CAPTURE:
-        return end_capture(r, f.is_array);
-    default:
-        return 0;
+    case TR_ROLE_EVENT: return end_event(r);
+    case TR_ROLE_CAPTURE: return end_capture(r, f.is_array);
+    default: return 0;
     }
 }
 
@@ -481,18 +461,13 @@ static int scalar(struct tr_reader *r, struct tr_value *v, const char *raw, size
     if (!f)
         return 0; /* a bare scalar: not a trace, said at the end */
     switch (f->role) {
-    case TR_ROLE_CAPTURE:
-        return capture_scalar(r, f, v, raw, len);
-    case TR_ROLE_SKIP:
-        return 0;
+    case TR_ROLE_CAPTURE: return capture_scalar(r, f, v, raw, len);
+    case TR_ROLE_SKIP: return 0;
     case TR_ROLE_EVENTS:
         return tr_fail(r, -EPROTO, "traceEvents[%zu] is not an object", r->n_events);
-    case TR_ROLE_EVENT:
-        return event_scalar(r, v, raw, len);
-    case TR_ROLE_ARGS:
-        return list_scalar(r, &r->args, v, raw, len);
-    default:
-        return field_scalar(r, f, v, raw, len);
+    case TR_ROLE_EVENT: return event_scalar(r, v, raw, len);
+    case TR_ROLE_ARGS: return list_scalar(r, &r->args, v, raw, len);
+    default: return field_scalar(r, f, v, raw, len);
     }
 }
 

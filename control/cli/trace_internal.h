@@ -33,6 +33,12 @@ struct tr_names {
     struct tr_block *blocks; /* where the names' bytes live */
     char *at;                /* free space in the newest block */
     size_t left;
+    /* names found lately, by their length and three of their bytes: the keys
+     * and categories of every event are found here without hashing them */
+    struct tr_recent {
+        const char *s;
+        size_t len;
+    } recent[256];
 };
 const char *tr_names_intern(struct tr_names *t, const char *s, size_t len);
 void tr_names_free(struct tr_names *t);
@@ -100,6 +106,7 @@ struct tr_reader {
     enum tr_key field; /* that key, inside an event */
     const char *meta;  /* the top-level key being reported into */
     long meta_index;
+    const char *meta_member; /* the member of meta being reported into (member_fields) */
     size_t n_events;
 
     /* the event being read */

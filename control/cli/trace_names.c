@@ -1,10 +1,12 @@
 /*
  * Interned names of the trace reader: event names, categories, argument
- * keys, string pids and tids.  One copy of each distinct name, found by
- * FNV-1a hash in an open-addressing table (power-of-two slots, linear
- * probing, at most half full); the bytes live in 64 KiB blocks (a long name
- * gets a block of its own) freed together with the reader.  A name pointer
- * is stable for the reader's lifetime, and equal names are equal pointers.
+ * keys, string pids and tids.  One copy of each distinct name, found by a
+ * hash of eight bytes at a time in an open-addressing table (power-of-two
+ * slots, linear probing, at most half full); the bytes live in 64 KiB blocks
+ * (a long name gets a block of its own) freed together with the reader.  A
+ * name pointer is stable for the reader's lifetime, and equal names are
+ * equal pointers.  Every event repeats the same dozen keys: a small cache of
+ * the names found lately answers those with one comparison.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,18 +27,33 @@ struct tr_block {
 
 enum { BLOCK = 64 << 10, OWN_BLOCK = 4 << 10 };
 
-/* FNV-1a of s[0..*len), cutting *len at a NUL. */
-static uint64_t fnv1a(const char *s, size_t *len)
+/* A hash of s[0..*len), cutting *len at a NUL: eight bytes at a time, each
+ * word mixed in by a multiply and a shift (SplitMix64's constants). */
+static uint64_t hash(const char *s, size_t *len)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < *len; i++) {
-        if (!s[i]) {
-            *len = i;
-            break;
-        }
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    const char *nul = memchr(s, '\0', *len);
+    if (nul)
+        *len = (size_t)(nul - s);
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ *len, w;
+    size_t i = 0;
+    for (; i + 8 <= *len; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 29;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s + i, *len - i);
+    h = (h ^ w) * 0x94D049BB133111EBull;
+    return h ^ (h >> 31);
+}
+
+/* The cache slot of s[0..len). */
+static size_t recent_slot(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    return (len * 31 + u[0] * 7u + u[len / 2] * 3u + u[len - 1]) & 255;
 }
 
 static char *store(struct tr_names *t, const char *s, size_t len)
@@ -86,20 +103,30 @@ static int grow(struct tr_names *t)
 
 const char *tr_names_intern(struct tr_names *t, const char *s, size_t len)
 {
+    /* a cached name holds no NUL, so a match is the whole of s[0..len) */
+    struct tr_recent *r = &t->recent[recent_slot(s, len)];
+    if (r->s && r->len == len && memcmp(r->s, s, len) == 0)
+        return r->s;
     if ((t->n + 1) * 2 > t->cap && grow(t) < 0)
         return NULL;
-    uint64_t h = fnv1a(s, &len);
+    size_t whole = len;
+    uint64_t h = hash(s, &len);
     size_t j = h & (t->cap - 1);
     for (; t->slots[j].s; j = (j + 1) & (t->cap - 1)) {
         const struct tr_name *e = &t->slots[j];
-        if (e->hash == h && e->len == len && memcmp(e->s, s, len) == 0)
+        if (e->hash == h && e->len == len && memcmp(e->s, s, len) == 0) {
+            if (len == whole)
+                *r = (struct tr_recent){e->s, len};
             return e->s;
+        }
     }
     char *copy = store(t, s, len);
     if (!copy)
         return NULL;
     t->slots[j] = (struct tr_name){copy, len, h};
     t->n++;
+    if (len == whole)
+        *r = (struct tr_recent){copy, len};
     return copy;
 }
 

@@ -73,6 +73,7 @@ struct tr_reader *tr_reader_new(const struct tr_options *opt)
     r->lim.max_token = opt && opt->max_token ? opt->max_token : TR_MAX_TOKEN;
     r->lim.max_depth = opt && opt->max_depth > 0 ? opt->max_depth : TR_MAX_DEPTH;
     r->lim.read_size = opt && opt->read_size ? opt->read_size : TR_READ_SIZE;
+    r->lim.member_fields = opt && opt->member_fields;
     if (r->lim.read_size > INT_MAX)
         r->lim.read_size = INT_MAX;
     r->stack = calloc((size_t)r->lim.max_depth, sizeof *r->stack);
@@ -142,43 +143,61 @@ static bool quote_or_backslash(uint64_t w)
     return (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
 
+static const bool boundary[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['{'] = 1,
+                                   ['}'] = 1, ['['] = 1,  [']'] = 1,  [','] = 1,  [':'] = 1};
+
+/* The end of the last whitespace or structural character in in[from..to)
+ * (a stretch outside strings), or 0. */
+static size_t last_in_stretch(const char *in, size_t from, size_t to)
+{
+    while (to > from)
+        if (boundary[(unsigned char)in[--to]])
+            return to + 1;
+    return 0;
+}
+
 /* Scans in[from..to) once, carrying the string state across calls; returns
- * the end of the last whole token (0: none in this range). */
+ * the end of the last whole token (0: none in this range): after a closing
+ * quote, or after whitespace or a structural character outside strings.
+ * Only quotes and backslashes are looked for, eight bytes at a time, inside
+ * strings and out; the last stretch outside strings is then looked at from
+ * its end, so each byte is read about once. */
 static size_t last_boundary(const char *in, size_t from, size_t to, bool *in_str, bool *esc)
 {
-    static const bool boundary[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['{'] = 1,
-                                       ['}'] = 1, ['['] = 1,  [']'] = 1,  [','] = 1,  [':'] = 1};
-    size_t cut = 0, i = from;
-    bool s = *in_str;
+    size_t i = from, stretch = from, open = SIZE_MAX;
+    bool s = *in_str, closed = false;
     if (s && *esc && i < to)
         i++; /* the byte escaped at the end of the last range */
     *esc = false;
     while (i < to) {
-        if (s) {
-            uint64_t w;
-            while (i + 8 <= to && (memcpy(&w, in + i, 8), !quote_or_backslash(w)))
-                i += 8;
-            while (i < to && in[i] != '"' && in[i] != '\\')
-                i++;
-            if (i == to)
-                break;
-            if (in[i] == '\\') {
+        uint64_t w;
+        while (i + 8 <= to && (memcpy(&w, in + i, 8), !quote_or_backslash(w)))
+            i += 8;
+        while (i < to && in[i] != '"' && in[i] != '\\')
+            i++;
+        if (i == to)
+            break;
+        if (in[i] == '\\') {
+            /* outside a string a backslash is no JSON: yajl says so */
+            if (s)
                 *esc = i + 1 == to;
-                i += 2;
-                continue;
-            }
+            i += s ? 2 : 1;
+        } else if (s) {
             s = false;
-            cut = ++i;
+            closed = true;
+            stretch = ++i; /* after a closing quote: a token ends */
         } else {
-            unsigned char c = (unsigned char)in[i++];
-            if (c == '"')
-                s = true;
-            else if (boundary[c])
-                cut = i;
+            s = true;
+            open = i++;
         }
     }
     *in_str = s;
-    return cut;
+    /* the last stretch outside strings: up to the end, or to the quote that
+     * opened the string the range ends in */
+    size_t end = s ? open : to, cut = 0;
+    if (end != SIZE_MAX && end >= stretch)
+        cut = last_in_stretch(in, stretch, end);
+    return cut ? cut : closed ? stretch : 0;
 }
 
 /* Hands in[0..n) to yajl; on a syntax error, says where. */
@@ -204,16 +223,11 @@ static int gz_failure(struct tr_reader *r, gzFile in)
     const char *msg = gzerror(in, &code);
     switch (code) {
     case Z_OK:
-    case Z_STREAM_END:
-        return 0;
-    case Z_BUF_ERROR:
-        return tr_fail(r, -EIO, "truncated gzip");
-    case Z_MEM_ERROR:
-        return tr_fail(r, -ENOMEM, "out of memory");
-    case Z_ERRNO:
-        return tr_fail(r, -EIO, "read error: %s", strerror(errno ? errno : EIO));
-    default:
-        return tr_fail(r, -EIO, "corrupt gzip: %s", msg);
+    case Z_STREAM_END: return 0;
+    case Z_BUF_ERROR: return tr_fail(r, -EIO, "truncated gzip");
+    case Z_MEM_ERROR: return tr_fail(r, -ENOMEM, "out of memory");
+    case Z_ERRNO: return tr_fail(r, -EIO, "read error: %s", strerror(errno ? errno : EIO));
+    default: return tr_fail(r, -EIO, "corrupt gzip: %s", msg);
     }
 }
 

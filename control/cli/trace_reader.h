@@ -69,7 +69,7 @@ struct tr_event {
 };
 
 /* A top-level field, or a member of one (one level down; deeper ones are
- * not reported):
+ * not reported, except with tr_options.member_fields, below):
  *   "baseTimeNanoseconds": 17...         {NULL, -1, "baseTimeNanoseconds", int}
  *   "distributedInfo": {"rank": 1, ...}  {NULL, -1, "distributedInfo", TR_OBJECT},
  *                                        then {"distributedInfo", -1, "rank", int}
@@ -77,9 +77,17 @@ struct tr_event {
  *                                        {"deviceProperties", 0, NULL, TR_OBJECT},
  *                                        then {"deviceProperties", 0, "id", int}
  * An array or object is reported when it opens (v.s is NULL), its members
- * after.  traceEvents itself is not reported. */
+ * after.  traceEvents itself is not reported.
+ * With tr_options.member_fields, the members of an object that is a member
+ * of a top-level object are reported too (omniprof's "stackFrames"), as
+ * {object, member, index, key, value}:
+ *   "stackFrames": {"7": {"name": "f", "parent": "3"}}
+ *                                        {NULL, NULL, -1, "stackFrames", TR_OBJECT},
+ *                                        {"stackFrames", NULL, -1, "7", TR_OBJECT},
+ *                                        {"stackFrames", "7", -1, "name", string}, ... */
 struct tr_field {
     const char *object; /* the top-level key this is inside of; NULL at top level */
+    const char *member; /* with member_fields: the member of object this is inside of */
     long index;         /* element of a top-level array, else -1 */
     const char *key;    /* interned; NULL for an array element */
     struct tr_value v;
@@ -95,9 +103,10 @@ struct tr_callbacks {
 /* Bounds on what one file may make the reader hold, and its read size;
  * 0 takes the default. */
 struct tr_options {
-    size_t max_token; /* longest string, number or event; default TR_MAX_TOKEN */
-    int max_depth;    /* deepest nesting of arrays and objects; default TR_MAX_DEPTH */
-    size_t read_size; /* bytes asked of each read; default TR_READ_SIZE */
+    size_t max_token;   /* longest string, number or event; default TR_MAX_TOKEN */
+    int max_depth;      /* deepest nesting of arrays and objects; default TR_MAX_DEPTH */
+    size_t read_size;   /* bytes asked of each read; default TR_READ_SIZE */
+    bool member_fields; /* report members two levels down in objects (tr_field) */
 };
 #define TR_MAX_TOKEN ((size_t)256 << 20)
 #define TR_MAX_DEPTH 64

@@ -3,15 +3,19 @@
 # preloaded but idle, recording, and recording with host stacks; the same
 # from a Python loop through ctypes, 30 Python frames deep (bench_python.py),
 # with native stacks only (python_stack=false) and with Python frames; then
-# the writer's throughput (bench_writer); then the trace reader's and
-# `omniprof summary`'s, on traces generated here (bench_reader,
-# gen_trace.py): cost must grow linearly with the input (one long string
-# token, many distinct kernel names).  Prints numbers; asserts nothing.
+# an NVTX range's (bench_nvtx), bare, idle and recording; then the writer's
+# throughput (bench_writer); then the trace reader's and `omniprof
+# summary`'s, on traces generated here (bench_reader, gen_trace.py): cost
+# must grow linearly with the input (one long string token, many distinct
+# kernel names); then `omniprof merge`'s events per second and peak memory,
+# which must not grow with the input (bench_merge).  Prints numbers;
+# asserts nothing.
 # cupti=false: this measures omniprof's own record path; with the fake CUPTI
 # the numbers would be the fake's (CUPTI's real cost is measured by
 # tests/gpu/run.sh on a GPU).
 #   OMNI_BUILD=build bash tests/bench/run.sh [LAUNCHES] [ROUNDS]
-#   (WRITER_EVENTS, READER_EVENTS: the writer's and the mixed trace's events)
+#   (WRITER_EVENTS, READER_EVENTS: the writer's and the mixed trace's events;
+#    MERGE_EVENTS: events of each of merge's 4 inputs)
 # PYTHONS: the interpreters of the Python case (default: python3 on PATH).
 set -euo pipefail
 B=${OMNI_BUILD:-build}
@@ -84,6 +88,30 @@ for py in ${PYTHONS:-python3}; do
     echo
     unset pbest
 done
+
+# NVTX: ns per nvtxRangePushA/nvtxRangePop pair around a launch (the loop's
+# time less the same loop without the range): bare (no NVTX tool, NVTX's
+# own no-op), preloaded and idle (omniprof is the tool; one relaxed load per
+# call), recording.
+rng() { sed -E 's/.*range (-?[0-9.]+) ns.*/\1/' <<<"$1"; }
+nvtx_bare=$(env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+nvtx_idle=$(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false" \
+      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+nvtx_rec=$(LD_PRELOAD="$B/lib/libomniprof.so" \
+      OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,with_stack=false,cupti=false" \
+      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+printf '%-30s %10s %14s\n' "NVTX mode" "ns/range" "above bare"
+for m in nvtx_bare nvtx_idle nvtx_rec; do
+    v=$(rng "${!m}")
+    case $m in
+    nvtx_bare) label="bare (no NVTX tool)" ;;
+    nvtx_idle) label="preloaded, idle" ;;
+    nvtx_rec) label="recording, with_stack=false" ;;
+    esac
+    printf '%-30s %10s %14s\n' "$label" "$v" "$(awk -v a="$v" -v b="$(rng "$nvtx_bare")" 'BEGIN{printf "%+.1f", a-b}')"
+done
+echo "($R rounds of $N push/launch/pop iterations, best round)"
+echo
 "$B/bin/bench_writer" "${WRITER_EVENTS:-1000000}"
 
 # The reader: traces made at run time, gzip'd as omniprof writes them.
@@ -110,3 +138,26 @@ awk '{ t[$1 $2] = $(NF - 1); b[$1 $2] = $(NF - 7) }
      END { printf "summary time, 32 MiB vs 8 MiB token: x%.1f for x%.1f the input\n", t["one32"] / t["one8"], b["one32"] / b["one8"];
            printf "summary time, 40k vs 10k names: x%.1f for x%.1f the input\n", t["40kdistinct"] / t["10kdistinct"], b["40kdistinct"] / b["10kdistinct"];
            printf "summary time, 300k vs 10k names: x%.1f for x%.1f the input\n", t["300kdistinct"] / t["10kdistinct"], b["300kdistinct"] / b["10kdistinct"] }' <<<"$report"
+
+# merge: 4 inputs of MERGE_EVENTS events each (Kineto-like, gzip'd as
+# omniprof writes them), and 4 of a quarter of that: the peak RSS must stay
+# the same for 4x the input.  Plain input and output show what the reader
+# and the writer cost without zlib.
+m=${MERGE_EVENTS:-500000}
+echo
+echo "bench_merge: 4 inputs x $m events (and x $((m / 4))), generated in $out"
+"$py" "$gen" "$out/m0.json.gz" mixed "$m"
+"$py" "$gen" "$out/q0.json.gz" mixed $((m / 4))
+for k in 1 2 3; do
+    cp "$out/m0.json.gz" "$out/m$k.json.gz"
+    cp "$out/q0.json.gz" "$out/q$k.json.gz"
+done
+for k in 0 1 2 3; do gzip -dc "$out/m$k.json.gz" >"$out/p$k.json"; done
+merge() { "$B/bin/bench_merge" -r 2 "$1" "$B/bin/omniprof" merge "${@:2}"; }
+printf '%-40s %9s %8s %8s %12s %12s %9s\n' "merge (best of 2)" "events" "wall s" "CPU s" \
+    "events/CPU s" "events/wall s" "RSS MiB"
+merge "4 x $m, gzip in, gzip out" "$out"/m?.json.gz -o "$out/merged.json.gz"
+merge "4 x $m, gzip in, plain out" "$out"/m?.json.gz -o "$out/merged.json"
+merge "4 x $m, plain in, plain out" "$out"/p?.json -o "$out/merged.json"
+merge "4 x $((m / 4)), gzip in, gzip out" "$out"/q?.json.gz -o "$out/merged.json.gz"
+merge "4 x $m, --align=collective" "$out"/m?.json.gz -o "$out/merged.json.gz" --align=collective

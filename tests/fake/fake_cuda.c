@@ -14,8 +14,9 @@
  * names stay valid after cuModuleUnload.
  *
  * It also runs the per-thread-default-stream (_ptsz) variants, graphs (a
- * graph is a count of kernels), async/managed/pinned and virtual memory, and
- * loads CUDA_INJECTION64_PATH at the first cuInit as the real driver does.
+ * graph is a list of kernels), async/managed/pinned and virtual memory, CUDA
+ * events (record, synchronize, stream wait), and loads CUDA_INJECTION64_PATH
+ * at the first cuInit as the real driver does.
  *
  * FAKE_CUDA_REPORT=PATH: at unload, append "launches=N profiler_start=N
  * profiler_stop=N allocs=N frees=N" to PATH.
@@ -60,18 +61,29 @@ EXPORT const struct fake_tracer *fake_cuda_tracer(void)
     return tracer;
 }
 
-/* Runs `call` between the entry and exit reports of driver API `name`. */
-#define TRACED(name, call)                                                                         \
+/* Runs `call` between the entry and exit reports of driver API `name`,
+ * whose parameters (CUPTI's <name>_params layout) are at `params`. */
+#define TRACED_P(name, params, call)                                                               \
     do {                                                                                           \
         const struct fake_tracer *t_ = tracer;                                                     \
         uint64_t slot_ = 0;                                                                        \
         if (t_)                                                                                    \
-            t_->api(FAKE_DOMAIN_DRIVER, CUPTI_DRIVER_TRACE_CBID_##name, #name, 0, &slot_);                          \
+            t_->api(FAKE_DOMAIN_DRIVER, CUPTI_DRIVER_TRACE_CBID_##name, #name, 0, &slot_, params); \
         CUresult r_ = (call);                                                                      \
         if (t_)                                                                                    \
-            t_->api(FAKE_DOMAIN_DRIVER, CUPTI_DRIVER_TRACE_CBID_##name, #name, 1, &slot_);                          \
+            t_->api(FAKE_DOMAIN_DRIVER, CUPTI_DRIVER_TRACE_CBID_##name, #name, 1, &slot_, params); \
         return r_;                                                                                 \
     } while (0)
+#define TRACED(name, call) TRACED_P(name, NULL, call)
+
+/* Reports a synchronisation (the fake CUPTI waits for the fake GPU). */
+static CUresult synchronised(int type, uint32_t stream, uint32_t event)
+{
+    const struct fake_tracer *t = tracer;
+    if (t)
+        t->sync(type, stream, event);
+    return CUDA_SUCCESS;
+}
 
 /* CUPTI's stream ids: the legacy default stream is 7, as Kineto shows it. */
 static uint32_t stream_id(CUstream s)
@@ -214,7 +226,8 @@ EXPORT CUresult cuCtxGetDevice(CUdevice *d)
 
 EXPORT CUresult cuCtxSynchronize(void)
 {
-    TRACED(cuCtxSynchronize, current ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT);
+    TRACED(cuCtxSynchronize,
+           current ? synchronised(4, FAKE_NO_STREAM, 0) : CUDA_ERROR_INVALID_CONTEXT);
 }
 
 /* Every ".entry NAME" of the PTX text becomes a function. */
@@ -285,10 +298,11 @@ EXPORT CUresult cuFuncGetAttribute(int *v, CUfunction_attribute attr, CUfunction
     }
 }
 
-/* A launch: checked, counted, and reported as GPU work. */
+/* A launch: checked, counted, and reported as GPU work (graph: the id of
+ * the graph it is a node of, 0 for none). */
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                        unsigned by, unsigned bz, unsigned shared, CUstream stream,
-                       const uint32_t cluster[3])
+                       const uint32_t cluster[3], uint32_t graph)
 {
     if (!current)
         return CUDA_ERROR_INVALID_CONTEXT;
@@ -301,7 +315,7 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
         int len = (int)strlen(name);
         static const uint32_t none[3] = {0, 0, 0};
         t->kernel(name, (const uint32_t[3]){gx, gy, gz}, (const uint32_t[3]){bx, by, bz}, shared,
-                  stream_id(stream), 16 + len, 128 * (len % 4), cluster ? cluster : none, 0);
+                  stream_id(stream), 16 + len, 128 * (len % 4), cluster ? cluster : none, graph);
     }
     return CUDA_SUCCESS;
 }
@@ -311,7 +325,7 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned 
                                void **params, void **extra)
 {
     (void)params, (void)extra;
-    TRACED(cuLaunchKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
+    TRACED(cuLaunchKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL, 0));
 }
 
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes)
@@ -388,6 +402,15 @@ EXPORT CUresult cuStreamCreate(CUstream *s, unsigned flags)
     return CUDA_SUCCESS;
 }
 
+/* The id CUPTI's records carry for the stream. */
+EXPORT CUresult cuStreamGetId(CUstream s, unsigned long long *id)
+{
+    if (!id)
+        return CUDA_ERROR_INVALID_VALUE;
+    *id = stream_id(s);
+    return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuStreamDestroy_v2(CUstream s)
 {
     (void)s;
@@ -396,8 +419,58 @@ EXPORT CUresult cuStreamDestroy_v2(CUstream s)
 
 EXPORT CUresult cuStreamSynchronize(CUstream s)
 {
-    (void)s;
-    TRACED(cuStreamSynchronize, CUDA_SUCCESS);
+    TRACED(cuStreamSynchronize, synchronised(3, stream_id(s), 0));
+}
+
+/* CUDA events: a number each, as CUPTI's event ids are. */
+struct fake_event {
+    uint32_t id;
+};
+
+EXPORT CUresult cuEventCreate(CUevent *e, unsigned flags)
+{
+    (void)flags;
+    static _Atomic uint32_t next_event;
+    struct fake_event *fe = malloc(sizeof *fe);
+    if (!fe)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    fe->id = atomic_fetch_add(&next_event, 1) + 1;
+    *e = (CUevent)fe;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventDestroy_v2(CUevent e)
+{
+    free(e);
+    return CUDA_SUCCESS;
+}
+
+static CUresult event_record(CUevent e, CUstream s)
+{
+    if (!e)
+        return CUDA_ERROR_INVALID_HANDLE;
+    const struct fake_tracer *t = tracer;
+    if (t)
+        t->event_record(((struct fake_event *)e)->id, stream_id(s));
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventRecord(CUevent e, CUstream s)
+{
+    TRACED(cuEventRecord, event_record(e, s));
+}
+
+EXPORT CUresult cuEventSynchronize(CUevent e)
+{
+    TRACED(cuEventSynchronize, e ? synchronised(1, FAKE_NO_STREAM, ((struct fake_event *)e)->id)
+                                 : CUDA_ERROR_INVALID_HANDLE);
+}
+
+EXPORT CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned flags)
+{
+    (void)flags;
+    TRACED(cuStreamWaitEvent, e ? synchronised(2, stream_id(s), ((struct fake_event *)e)->id)
+                                : CUDA_ERROR_INVALID_HANDLE);
 }
 
 EXPORT CUresult cuProfilerStart(void)
@@ -435,7 +508,7 @@ EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsi
                                     CUstream stream, void **params, void **extra)
 {
     (void)params, (void)extra;
-    TRACED(cuLaunchKernel_ptsz, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
+    TRACED(cuLaunchKernel_ptsz, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL, 0));
 }
 
 static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f)
@@ -450,7 +523,7 @@ static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f)
             cluster[2] = c->attrs[i].value.clusterDim.z;
         }
     return launch(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
-                  c->blockDimZ, c->sharedMemBytes, c->hStream, cluster);
+                  c->blockDimZ, c->sharedMemBytes, c->hStream, cluster, 0);
 }
 
 EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *c, CUfunction f, void **params, void **extra)
@@ -471,20 +544,21 @@ EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy
                                           CUstream stream, void **params)
 {
     (void)params;
-    TRACED(cuLaunchCooperativeKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
+    TRACED(cuLaunchCooperativeKernel, launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL, 0));
 }
 
-EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy,
-                                               unsigned gz, unsigned bx, unsigned by, unsigned bz,
+EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                               unsigned bx, unsigned by, unsigned bz,
                                                unsigned shared, CUstream stream, void **params)
 {
     (void)params;
     TRACED(cuLaunchCooperativeKernel_ptsz,
-           launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL));
+           launch(f, gx, gy, gz, bx, by, bz, shared, stream, NULL, 0));
 }
 
 /* A graph is a list of kernels; launching one runs them all. */
 struct fake_graph {
+    uint32_t id; /* CUPTI's graph id of its kernels */
     int kernels;
     CUDA_KERNEL_NODE_PARAMS nodes[64];
 };
@@ -492,9 +566,11 @@ struct fake_graph {
 EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned flags)
 {
     (void)flags;
+    static _Atomic uint32_t next_graph;
     struct fake_graph *fg = calloc(1, sizeof *fg);
     if (!fg)
         return CUDA_ERROR_OUT_OF_MEMORY;
+    fg->id = atomic_fetch_add(&next_graph, 1) + 1;
     *g = (CUgraph)fg;
     return CUDA_SUCCESS;
 }
@@ -528,19 +604,27 @@ static CUresult graph_launch(CUgraphExec exec, CUstream stream)
     for (int i = 0; i < g->kernels; i++) {
         const CUDA_KERNEL_NODE_PARAMS *n = &g->nodes[i];
         launch(n->func, n->gridDimX, n->gridDimY, n->gridDimZ, n->blockDimX, n->blockDimY,
-               n->blockDimZ, n->sharedMemBytes, stream, NULL);
+               n->blockDimZ, n->sharedMemBytes, stream, NULL, g->id);
     }
     return CUDA_SUCCESS;
 }
 
+/* cuGraphLaunch_params, as CUPTI hands a callback the call's parameters. */
+struct graph_launch_params {
+    CUgraphExec exec;
+    CUstream stream;
+};
+
 EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream)
 {
-    TRACED(cuGraphLaunch, graph_launch(exec, stream));
+    struct graph_launch_params p = {exec, stream};
+    TRACED_P(cuGraphLaunch, &p, graph_launch(exec, stream));
 }
 
 EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream)
 {
-    TRACED(cuGraphLaunch_ptsz, graph_launch(exec, stream));
+    struct graph_launch_params p = {exec, stream};
+    TRACED_P(cuGraphLaunch_ptsz, &p, graph_launch(exec, stream));
 }
 
 EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *p, size_t *pitch, size_t width, size_t height,
@@ -664,9 +748,18 @@ static const struct proc {
     int ptsz; /* -1: no stream variants; 0: legacy; 1: per-thread */
     void *fn;
 } procs[] = {
-#define P(name, fn) {name, 0, -1, (void *)fn}
-#define V(name, version, fn) {name, version, -1, (void *)fn}
-#define S(name, ptsz, fn) {name, 0, ptsz, (void *)fn}
+#define P(name, fn)                                                                                \
+    {                                                                                              \
+        name, 0, -1, (void *)fn                                                                    \
+    }
+#define V(name, version, fn)                                                                       \
+    {                                                                                              \
+        name, version, -1, (void *)fn                                                              \
+    }
+#define S(name, ptsz, fn)                                                                          \
+    {                                                                                              \
+        name, 0, ptsz, (void *)fn                                                                  \
+    }
     P("cuInit", cuInit),
     P("cuDriverGetVersion", cuDriverGetVersion),
     P("cuDeviceGetCount", cuDeviceGetCount),
@@ -721,6 +814,11 @@ static const struct proc {
     P("cuStreamCreate", cuStreamCreate),
     V("cuStreamDestroy", 4000, cuStreamDestroy_v2),
     P("cuStreamSynchronize", cuStreamSynchronize),
+    P("cuEventCreate", cuEventCreate),
+    V("cuEventDestroy", 4000, cuEventDestroy_v2),
+    P("cuEventRecord", cuEventRecord),
+    P("cuEventSynchronize", cuEventSynchronize),
+    P("cuStreamWaitEvent", cuStreamWaitEvent),
     P("cuProfilerStart", cuProfilerStart),
     P("cuProfilerStop", cuProfilerStop),
     P("cuGetErrorName", cuGetErrorName),
@@ -750,9 +848,9 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
     }
     *pfn = best ? best->fn : NULL;
     if (status)
-        *status = best ? CU_GET_PROC_ADDRESS_SUCCESS
-                       : name_known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
-                                    : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+        *status = best         ? CU_GET_PROC_ADDRESS_SUCCESS
+                  : name_known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                               : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
     return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 

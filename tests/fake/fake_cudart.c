@@ -26,19 +26,21 @@
 /* The fake libcuda's link to the fake CUPTI (NULL until CUPTI subscribes). */
 static const struct fake_tracer *(*tracer_of)(void);
 
-/* Runs `call` between the entry and exit reports of runtime API `name`. */
-#define RT_TRACED(name, version, call)                                                             \
+/* Runs `call` between the entry and exit reports of runtime API `name`,
+ * whose parameters (CUPTI's <name>_params layout) are at `params`. */
+#define RT_TRACED_P(name, version, params, call)                                                   \
     do {                                                                                           \
-        const struct fake_tracer *t_ = tracer_of ? tracer_of() : NULL;                            \
+        const struct fake_tracer *t_ = tracer_of ? tracer_of() : NULL;                             \
         uint64_t slot_ = 0;                                                                        \
         int cbid_ = CUPTI_RUNTIME_TRACE_CBID_##name##_##version;                                   \
         if (t_)                                                                                    \
-            t_->api(FAKE_DOMAIN_RUNTIME, cbid_, #name, 0, &slot_);                                 \
+            t_->api(FAKE_DOMAIN_RUNTIME, cbid_, #name, 0, &slot_, params);                         \
         cudaError_t r_ = (call);                                                                   \
         if (t_)                                                                                    \
-            t_->api(FAKE_DOMAIN_RUNTIME, cbid_, #name, 1, &slot_);                                 \
+            t_->api(FAKE_DOMAIN_RUNTIME, cbid_, #name, 1, &slot_, params);                         \
         return r_;                                                                                 \
     } while (0)
+#define RT_TRACED(name, version, call) RT_TRACED_P(name, version, NULL, call)
 
 typedef CUresult (*get_proc_fn)(const char *, void **, int, cuuint64_t,
                                 CUdriverProcAddressQueryResult *);
@@ -65,6 +67,13 @@ static struct {
     CUresult (*graph_add_kernel)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
                                  const CUDA_KERNEL_NODE_PARAMS *);
     CUresult (*graph_instantiate)(CUgraphExec *, CUgraph, unsigned long long);
+    CUresult (*stream_create)(CUstream *, unsigned);
+    CUresult (*stream_sync)(CUstream);
+    CUresult (*event_create)(CUevent *, unsigned);
+    CUresult (*event_destroy)(CUevent);
+    CUresult (*event_record)(CUevent, CUstream);
+    CUresult (*event_sync)(CUevent);
+    CUresult (*stream_wait)(CUstream, CUevent, unsigned);
 } drv;
 static cudaError_t init_error = cudaSuccess;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -105,11 +114,20 @@ static void init(void)
     drv.graph_create = proc(get, "cuGraphCreate");
     drv.graph_add_kernel = proc(get, "cuGraphAddKernelNode");
     drv.graph_instantiate = proc(get, "cuGraphInstantiateWithFlags");
+    drv.stream_create = proc(get, "cuStreamCreate");
+    drv.stream_sync = proc(get, "cuStreamSynchronize");
+    drv.event_create = proc(get, "cuEventCreate");
+    drv.event_destroy = proc(get, "cuEventDestroy");
+    drv.event_record = proc(get, "cuEventRecord");
+    drv.event_sync = proc(get, "cuEventSynchronize");
+    drv.stream_wait = proc(get, "cuStreamWaitEvent");
     CUcontext ctx;
     if (!drv.init || !drv.retain || !drv.set_current || !drv.alloc || !drv.free_ || !drv.sync ||
         !drv.alloc_async || !drv.free_async || !drv.alloc_managed || !drv.alloc_host ||
         !drv.free_host || !drv.load || !drv.get_function || !drv.launch || !drv.graph_launch ||
-        !drv.graph_create || !drv.graph_add_kernel || !drv.graph_instantiate || !drv.func_attribute ||
+        !drv.graph_create || !drv.graph_add_kernel || !drv.graph_instantiate ||
+        !drv.func_attribute || !drv.stream_create || !drv.stream_sync || !drv.event_create ||
+        !drv.event_destroy || !drv.event_record || !drv.event_sync || !drv.stream_wait ||
         drv.init(0) != CUDA_SUCCESS || drv.retain(&ctx, 0) != CUDA_SUCCESS ||
         drv.set_current(ctx) != CUDA_SUCCESS)
         init_error = cudaErrorInitializationError;
@@ -248,8 +266,10 @@ static CUfunction kernel_of(const void *func)
     const char *name;
     if (!f && n_known < 64 && cudaFuncGetName(&name, func) == cudaSuccess) {
         char ptx[512];
-        snprintf(ptx, sizeof ptx, ".version 8.0\n.target sm_80\n.address_size 64\n"
-                                  ".visible .entry %s()\n{\n    ret;\n}\n", name);
+        snprintf(ptx, sizeof ptx,
+                 ".version 8.0\n.target sm_80\n.address_size 64\n"
+                 ".visible .entry %s()\n{\n    ret;\n}\n",
+                 name);
         CUmodule m;
         if (drv.load(&m, ptx) == CUDA_SUCCESS && drv.get_function(&f, m, name) == CUDA_SUCCESS)
             known[n_known++] = (typeof(known[0])){func, f};
@@ -293,7 +313,12 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t stream)
 
 EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
 {
-    RT_TRACED(cudaGraphLaunch, v10000, graph_launch(exec, stream));
+    /* cudaGraphLaunch_v10000_params */
+    struct {
+        cudaGraphExec_t exec;
+        cudaStream_t stream;
+    } p = {exec, stream};
+    RT_TRACED_P(cudaGraphLaunch, v10000, &p, graph_launch(exec, stream));
 }
 
 EXPORT cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned flags)
@@ -310,12 +335,16 @@ EXPORT cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *node, cudaGraph_t gra
     CUfunction f = p ? kernel_of(p->func) : NULL;
     if (!f)
         return cudaErrorInvalidDeviceFunction;
-    CUDA_KERNEL_NODE_PARAMS kp = {.func = f, .gridDimX = p->gridDim.x, .gridDimY = p->gridDim.y,
-                                  .gridDimZ = p->gridDim.z, .blockDimX = p->blockDim.x,
-                                  .blockDimY = p->blockDim.y, .blockDimZ = p->blockDim.z,
+    CUDA_KERNEL_NODE_PARAMS kp = {.func = f,
+                                  .gridDimX = p->gridDim.x,
+                                  .gridDimY = p->gridDim.y,
+                                  .gridDimZ = p->gridDim.z,
+                                  .blockDimX = p->blockDim.x,
+                                  .blockDimY = p->blockDim.y,
+                                  .blockDimZ = p->blockDim.z,
                                   .sharedMemBytes = p->sharedMemBytes};
-    return from(drv.graph_add_kernel((CUgraphNode *)node, (CUgraph)graph,
-                                     (const CUgraphNode *)deps, n_deps, &kp));
+    return from(drv.graph_add_kernel((CUgraphNode *)node, (CUgraph)graph, (const CUgraphNode *)deps,
+                                     n_deps, &kp));
 }
 
 EXPORT cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
@@ -339,4 +368,74 @@ EXPORT cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const 
     attr->sharedSizeBytes = (size_t)shared;
     attr->maxThreadsPerBlock = 1024;
     return cudaSuccess;
+}
+
+/* ---- streams and events ------------------------------------------------------ */
+
+EXPORT cudaError_t cudaRuntimeGetVersion(int *version)
+{
+    *version = CUDART_VERSION;
+    return cudaSuccess;
+}
+
+EXPORT cudaError_t cudaStreamCreate(cudaStream_t *stream)
+{
+    CHECK_READY();
+    return from(drv.stream_create((CUstream *)stream, 0));
+}
+
+static cudaError_t stream_sync(cudaStream_t stream)
+{
+    CHECK_READY();
+    return from(drv.stream_sync((CUstream)stream));
+}
+
+EXPORT cudaError_t cudaStreamSynchronize(cudaStream_t stream)
+{
+    RT_TRACED(cudaStreamSynchronize, v3020, stream_sync(stream));
+}
+
+EXPORT cudaError_t cudaEventCreate(cudaEvent_t *event)
+{
+    CHECK_READY();
+    return from(drv.event_create((CUevent *)event, 0));
+}
+
+EXPORT cudaError_t cudaEventDestroy(cudaEvent_t event)
+{
+    CHECK_READY();
+    return from(drv.event_destroy((CUevent)event));
+}
+
+static cudaError_t event_record(cudaEvent_t event, cudaStream_t stream)
+{
+    CHECK_READY();
+    return from(drv.event_record((CUevent)event, (CUstream)stream));
+}
+
+EXPORT cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
+{
+    RT_TRACED(cudaEventRecord, v3020, event_record(event, stream));
+}
+
+static cudaError_t event_sync(cudaEvent_t event)
+{
+    CHECK_READY();
+    return from(drv.event_sync((CUevent)event));
+}
+
+EXPORT cudaError_t cudaEventSynchronize(cudaEvent_t event)
+{
+    RT_TRACED(cudaEventSynchronize, v3020, event_sync(event));
+}
+
+static cudaError_t stream_wait(cudaStream_t stream, cudaEvent_t event, unsigned flags)
+{
+    CHECK_READY();
+    return from(drv.stream_wait((CUstream)stream, (CUevent)event, flags));
+}
+
+EXPORT cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags)
+{
+    RT_TRACED(cudaStreamWaitEvent, v3020, stream_wait(stream, event, flags));
 }

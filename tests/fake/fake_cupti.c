@@ -4,14 +4,22 @@
  * client hands out, flushing, dropped counts, the timestamp callback — fed
  * by the fake libcuda and libcudart (fake_tracer.h) with synthetic GPU
  * times: each kernel, copy and memset starts 500 ns after its API call
- * began, or when the previous work on its stream ended, and lasts a few
- * microseconds.  Correlation ids follow CUPTI: one per outermost API call;
- * the driver calls inside a runtime call share it.
+ * began (after CUPTI's entry callback, as real work is submitted only
+ * then), or when the previous work on its stream ended, and lasts a few
+ * microseconds.  A CUDA event is reached when the work before it on its
+ * stream is done; a synchronisation makes the calling thread wait for the
+ * fake GPU as a real one does, and gets its record (CUPTI's
+ * SYNCHRONIZATION kind), as do event records (CUDA_EVENT, with the device
+ * timestamp when that was enabled).  Correlation ids follow CUPTI: one per
+ * outermost API call; the driver calls inside a runtime call share it.
  *
  * FAKE_CUPTI_REFUSE=1: cuptiSubscribe answers
  * CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED, as when the program runs
  * torch.profiler or nsys.  FAKE_CUPTI_BUFFER_RECORDS=N: take at most N
  * records per buffer and let the client's pool run dry (dropped records).
+ * FAKE_CUPTI_KERNEL_NS=N: a kernel lasts N ns (plus 10 ns per block;
+ * default 2000); FAKE_CUPTI_CALL_NS=N: every traced API call lasts at least
+ * N ns, as real ones take microseconds (default 0: as fast as the fake).
  * FAKE_CUPTI_FAIL=CALL[:KIND][,CALL...]: each named call (cuptiGetVersion,
  * cuptiEnableCallback, cuptiActivityEnable, cuptiActivityFlushAll, ...)
  * does nothing and answers CUPTI_ERROR_NOT_SUPPORTED; with :KIND
@@ -40,15 +48,19 @@ static bool kind_on[64];
 static CUpti_BuffersCallbackRequestFunc request;
 static CUpti_BuffersCallbackCompleteFunc complete;
 static CUpti_TimestampCallbackFunc timestamp_fn;
+static bool event_timestamps; /* cuptiActivityEnableCudaEventDeviceTimestamps */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* buffers and streams */
 static uint8_t *buf;
 static size_t buf_size, buf_used;
 static size_t dropped;
 static uint64_t stream_end[1 << 16];
+static uint64_t device_end;        /* the last work on any stream ends */
+static uint64_t event_at[1 << 12]; /* when the GPU reached each event's last record */
 static _Atomic uint32_t next_correlation;
 
-static __thread uint32_t t_correlation; /* of the outermost call in progress */
+static uint64_t kernel_ns = 2000, call_ns; /* FAKE_CUPTI_KERNEL_NS, FAKE_CUPTI_CALL_NS */
+static __thread uint32_t t_correlation;    /* of the outermost call in progress */
 static __thread int t_depth;
 static __thread uint64_t t_api_start;
 
@@ -70,6 +82,7 @@ static const char *kind_name(CUpti_ActivityKind kind)
     case CUPTI_ACTIVITY_KIND_MEMCPY: return "MEMCPY";
     case CUPTI_ACTIVITY_KIND_MEMSET: return "MEMSET";
     case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: return "SYNCHRONIZATION";
+    case CUPTI_ACTIVITY_KIND_CUDA_EVENT: return "CUDA_EVENT";
     case CUPTI_ACTIVITY_KIND_OVERHEAD: return "OVERHEAD";
     default: return "OTHER";
     }
@@ -96,16 +109,26 @@ static bool fails(const char *call, const char *kind)
     return false;
 }
 
-/* ---- callbacks ------------------------------------------------------------ */
-
-static void on_api(int domain, int cbid, const char *name, int site, uint64_t *slot)
+/* Waits until the clock passes `until`: sleeps through long waits, spins
+ * through the last 200 us (a sleep lasts at least the timer slack, ~50 us). */
+static void wait_until(uint64_t until)
 {
-    if (site == 0) {
-        if (t_depth++ == 0) {
-            t_correlation = atomic_fetch_add(&next_correlation, 1) + 1;
-            t_api_start = now();
+    for (uint64_t t = now(); t < until; t = now()) {
+        if (until - t > 200000) {
+            struct timespec ts = {0, (long)(until - t - 100000)};
+            nanosleep(&ts, NULL);
         }
     }
+}
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+static void on_api(int domain, int cbid, const char *name, int site, uint64_t *slot,
+                   const void *params)
+{
+    bool outermost = site == 0 && t_depth++ == 0;
+    if (outermost)
+        t_correlation = atomic_fetch_add(&next_correlation, 1) + 1;
     bool on = domain == CUPTI_CB_DOMAIN_RUNTIME_API
                   ? cbid < CUPTI_RUNTIME_TRACE_CBID_SIZE && enabled_runtime[cbid]
                   : cbid < CUPTI_DRIVER_TRACE_CBID_SIZE && enabled_driver[cbid];
@@ -113,11 +136,17 @@ static void on_api(int domain, int cbid, const char *name, int site, uint64_t *s
         CUpti_CallbackData cb = {
             .callbackSite = site == 0 ? CUPTI_API_ENTER : CUPTI_API_EXIT,
             .functionName = name,
+            .functionParams = params,
             .correlationData = slot,
             .correlationId = t_correlation,
         };
         callback(callback_data, (CUpti_CallbackDomain)domain, (CUpti_CallbackId)cbid, &cb);
     }
+    /* the call's work is submitted after the entry callbacks have run */
+    if (outermost)
+        t_api_start = now();
+    if (outermost && call_ns)
+        wait_until(t_api_start + call_ns); /* before the call's work: it is the call's cost */
     if (site == 1)
         t_depth--;
 }
@@ -131,6 +160,8 @@ static size_t record_size(CUpti_ActivityKind kind)
     case CUPTI_ACTIVITY_KIND_KERNEL: return sizeof(CUpti_ActivityKernel10);
     case CUPTI_ACTIVITY_KIND_MEMCPY: return sizeof(CUpti_ActivityMemcpy6);
     case CUPTI_ACTIVITY_KIND_MEMSET: return sizeof(CUpti_ActivityMemset4);
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: return sizeof(CUpti_ActivitySynchronization2);
+    case CUPTI_ACTIVITY_KIND_CUDA_EVENT: return sizeof(CUpti_ActivityCudaEvent2);
     default: return 0;
     }
 }
@@ -194,6 +225,8 @@ static void schedule(uint32_t stream, uint64_t dur, uint64_t *start, uint64_t *e
     *start = ready > *last ? ready : *last;
     *end = *start + dur;
     *last = *end;
+    if (*end > device_end)
+        device_end = *end;
 }
 
 static void on_kernel(const char *name, const uint32_t grid[3], const uint32_t block[3],
@@ -206,7 +239,8 @@ static void on_kernel(const char *name, const uint32_t grid[3], const uint32_t b
     CUpti_ActivityKernel10 *k = reserve(sizeof *k);
     if (k) {
         k->kind = CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
-        schedule(stream, 2000 + 10 * (uint64_t)grid[0] * grid[1] * grid[2], &k->start, &k->end);
+        uint64_t blocks = (uint64_t)grid[0] * grid[1] * grid[2];
+        schedule(stream, kernel_ns + 10 * blocks, &k->start, &k->end);
         k->deviceId = 0;
         k->contextId = 1;
         k->streamId = stream;
@@ -241,7 +275,9 @@ static void on_memcpy(int copy_kind, int src_kind, int dst_kind, uint64_t bytes,
         m->streamId = stream;
         m->correlationId = t_correlation;
     }
+    uint64_t done = m ? m->end : 0;
     pthread_mutex_unlock(&lock);
+    wait_until(done); /* the fake driver's copies are synchronous */
 }
 
 static void on_memset(uint32_t value, uint64_t bytes, uint32_t stream)
@@ -264,7 +300,62 @@ static void on_memset(uint32_t value, uint64_t bytes, uint32_t stream)
     pthread_mutex_unlock(&lock);
 }
 
-static const struct fake_tracer tracer = {on_api, on_kernel, on_memcpy, on_memset};
+static void on_event_record(uint32_t event, uint32_t stream)
+{
+    pthread_mutex_lock(&lock);
+    uint64_t ready = t_api_start + 500, last = stream_end[stream & 0xffff];
+    uint64_t reached = ready > last ? ready : last; /* after the work before it */
+    event_at[event & 0xfff] = reached;
+    CUpti_ActivityCudaEvent2 *e =
+        kind_on[CUPTI_ACTIVITY_KIND_CUDA_EVENT] ? reserve(sizeof *e) : NULL;
+    if (e) {
+        e->kind = CUPTI_ACTIVITY_KIND_CUDA_EVENT;
+        e->correlationId = t_correlation;
+        e->contextId = 1;
+        e->streamId = stream;
+        e->eventId = event;
+        e->deviceId = 0;
+        e->deviceTimestamp = event_timestamps ? reached : 0;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void on_sync(int type, uint32_t stream, uint32_t event)
+{
+    pthread_mutex_lock(&lock);
+    uint64_t until = type == CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_EVENT_SYNCHRONIZE
+                         ? event_at[event & 0xfff]
+                     : type == CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_SYNCHRONIZE
+                         ? stream_end[stream & 0xffff]
+                     : type == CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE ? device_end
+                                                                                       : 0;
+    if (type == CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_STREAM_WAIT_EVENT &&
+        event_at[event & 0xfff] > stream_end[stream & 0xffff])
+        stream_end[stream & 0xffff] = event_at[event & 0xfff]; /* the GPU waits, not the host */
+    pthread_mutex_unlock(&lock);
+    uint64_t start = t_api_start + 100;
+    wait_until(until > start ? until : start);
+    uint64_t end = now();
+    if (!kind_on[CUPTI_ACTIVITY_KIND_SYNCHRONIZATION])
+        return;
+    pthread_mutex_lock(&lock);
+    CUpti_ActivitySynchronization2 *y = reserve(sizeof *y);
+    if (y) {
+        y->kind = CUPTI_ACTIVITY_KIND_SYNCHRONIZATION;
+        y->type = (CUpti_ActivitySynchronizationType)type;
+        y->start = start;
+        y->end = end;
+        y->correlationId = t_correlation;
+        y->contextId = 1;
+        y->streamId = stream;
+        y->cudaEventId = event ? event : CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+        y->cudaEventSyncId = CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static const struct fake_tracer tracer = {on_api,    on_kernel,       on_memcpy,
+                                          on_memset, on_event_record, on_sync};
 
 /* ---- the API ------------------------------------------------------------------ */
 
@@ -297,6 +388,11 @@ EXPORT CUptiResult cuptiSubscribe(CUpti_SubscriberHandle *s, CUpti_CallbackFunc 
     void (*set)(const struct fake_tracer *) = cuda ? dlsym(cuda, "fake_cuda_set_tracer") : NULL;
     if (!set)
         return CUPTI_ERROR_NOT_INITIALIZED;
+    const char *k = getenv("FAKE_CUPTI_KERNEL_NS"), *c = getenv("FAKE_CUPTI_CALL_NS");
+    if (k && atoll(k) > 0)
+        kernel_ns = (uint64_t)atoll(k);
+    if (c && atoll(c) > 0)
+        call_ns = (uint64_t)atoll(c);
     set(&tracer);
     subscribed = true;
     callback = fn;
@@ -335,17 +431,23 @@ static const struct {
     int domain, cbid;
     const char *name;
 } cb_names[] = {
+/* a table, several names a line */
+/* clang-format off */
 #define D(n) {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##n, #n}
 #define R(n, v) {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##n##_##v, #n}
     D(cuLaunchKernel), D(cuLaunchKernel_ptsz), D(cuLaunchKernelEx), D(cuLaunchKernelEx_ptsz),
     D(cuLaunchCooperativeKernel), D(cuLaunchCooperativeKernel_ptsz), D(cuGraphLaunch),
     D(cuGraphLaunch_ptsz), D(cuMemcpyHtoD_v2), D(cuMemcpyDtoH_v2), D(cuMemcpyDtoD_v2),
     D(cuMemsetD8_v2), D(cuMemsetD32_v2), D(cuCtxSynchronize), D(cuStreamSynchronize),
-    D(cuMemAlloc_v2), D(cuMemFree_v2),
+    D(cuMemAlloc_v2), D(cuMemFree_v2), D(cuEventRecord), D(cuEventSynchronize),
+    D(cuStreamWaitEvent),
     R(cudaLaunchKernel, v7000), R(cudaLaunchKernelExC, v11060), R(cudaGraphLaunch, v10000),
     R(cudaDeviceSynchronize, v3020), R(cudaMalloc, v3020), R(cudaFree, v3020),
+    R(cudaStreamSynchronize, v3020), R(cudaEventRecord, v3020), R(cudaEventSynchronize, v3020),
+    R(cudaStreamWaitEvent, v3020),
 #undef D
 #undef R
+    /* clang-format on */
 };
 
 EXPORT CUptiResult cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cbid,
@@ -401,6 +503,14 @@ EXPORT CUptiResult cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbac
     return CUPTI_SUCCESS;
 }
 
+EXPORT CUptiResult cuptiActivityEnableCudaEventDeviceTimestamps(uint8_t enable)
+{
+    if (fails("cuptiActivityEnableCudaEventDeviceTimestamps", NULL))
+        return CUPTI_ERROR_NOT_SUPPORTED;
+    event_timestamps = enable != 0;
+    return CUPTI_SUCCESS;
+}
+
 EXPORT CUptiResult cuptiActivityFlushAll(uint32_t flag)
 {
     (void)flag;
@@ -421,7 +531,8 @@ EXPORT CUptiResult cuptiActivityGetNextRecord(uint8_t *buffer, size_t valid, CUp
     if (fails("cuptiActivityGetNextRecord", NULL))
         return CUPTI_ERROR_NOT_SUPPORTED;
     uint8_t *p = *rec ? (uint8_t *)*rec + record_size((*rec)->kind) : buffer;
-    if (p + sizeof(CUpti_Activity) > buffer + valid || record_size(((CUpti_Activity *)p)->kind) == 0)
+    if (p + sizeof(CUpti_Activity) > buffer + valid ||
+        record_size(((CUpti_Activity *)p)->kind) == 0)
         return CUPTI_ERROR_MAX_LIMIT_REACHED;
     *rec = (CUpti_Activity *)p;
     return CUPTI_SUCCESS;

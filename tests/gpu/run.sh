@@ -6,8 +6,9 @@
 #   bash tests/gpu/run.sh            (from the repository root)
 #
 # Runs the samples — CUDA runtime static and shared (nvcc, built here), driver
-# API, dlopen/dlsym — and a PyTorch loop under omniprof with CUPTI, checks
-# each trace (tests/gpu/check_trace.py), then prints the launch overhead:
+# API, dlopen/dlsym, NVTX — and a PyTorch loop under omniprof with CUPTI,
+# checks each trace (tests/gpu/check_trace.py, check_nvtx.py), then prints
+# the launch overhead:
 # bare, omniprof, torch.profiler, on the same loop in the same run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,8 +46,12 @@ echo "== building the runtime sample with nvcc"
 echo "== traces"
 profile rt_static rt_add=100 rt_scale=100 -- "$W/rt_static" 100
 profile rt_shared rt_add=100 rt_scale=100 -- "$W/rt_shared" 100
-profile driver_loop vec_add=50 scale=50 -- "$C/bin/driver_loop" 50
+profile driver_loop vec_add=50 scale=50 steps=50 "sync:Context Sync=50" -- "$C/bin/driver_loop" 50
+profile driver_streams vec_add=20 scale=20 steps=20 "sync:Context Sync=20" "sync:Stream Sync=20" \
+    "sync:Event Sync=20" "sync:Stream Wait Event=20" -- "$C/bin/driver_loop" 20 0 2
 profile dlsym_launch dl_kernel=20 dl_kernel_ex=20 -- "$C/bin/dlsym_launch" 20
+profile nvtx_ranges nvtx_k1=6 nvtx_k2=6 -- "$C/bin/nvtx_ranges" 3
+python3 tests/gpu/check_nvtx.py "$(ls "$OUT"/nvtx_ranges/*.pt.trace.json.gz | head -n 1)" 3 || failed=1
 profile torch_loop "~add=5" -- python3 -c "import torch; x = torch.zeros(16, device='cuda'); [x.add_(1) for _ in range(5)]; torch.cuda.synchronize()"
 
 echo "== overhead per launch, PyTorch x.add_(1) (microseconds)"

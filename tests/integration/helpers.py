@@ -6,10 +6,12 @@ Environment (set by ctest): OMNI_BUILD (the build directory) and
 OMNI_FAKE_CUDA (the directory holding the fake libcuda.so.1/libcudart.so).
 """
 import collections
+import decimal
 import glob
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -101,12 +103,74 @@ def read_text(path):
 
 
 def load(path):
+    """A trace, parsed, after the checks every trace must pass (check_trace)."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
+        trace = json.load(f)
+    check_trace(trace, path)
+    _checked.add(path)
+    return trace
+
+
+_checked = set()  # traces load() has checked already
+
+
+def trace_dir(test, prefix):
+    """A temporary directory for a test's output.  When the test ends, every
+    trace omniprof left in it, at any depth, passes check_trace (those the
+    test loaded were checked then), and the directory is removed."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    test.addCleanup(shutil.rmtree, d, True)
+    test.addCleanup(check_traces_in, d)  # cleanups run last-in first-out
+    return d
+
+
+def check_traces_in(d):
+    for root, _, files in os.walk(d):
+        for name in files:
+            path = os.path.join(root, name)
+            if path in _checked or not name.endswith((".pt.trace.json", ".pt.trace.json.gz")):
+                continue
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                data = f.read()
+            # a trace without GPU records or flows has nothing to check: the
+            # long ones (millions of interposed calls) are not parsed for nothing
+            if b'"ac2g"' in data or any(f'"cat": "{c}"'.encode() in data for c in GPU_CATEGORIES):
+                check_trace(json.loads(data), path)
+
+
+GPU_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_sync", "cuda_event")
+
+
+def check_trace(trace, path=""):
+    """What holds in every trace omniprof writes: each GPU record starts after
+    the API call that caused it began (same correlation id), never before it;
+    and the ac2g flows pair: each id has exactly one start ("s", on a host
+    call) and one end ("f", bound to a GPU record)."""
+    ev = trace["traceEvents"]
+    calls = {}
+    for e in ev:
+        if e.get("ph") == "X" and e.get("cat") in ("cuda_driver", "cuda_runtime"):
+            calls.setdefault(e["args"]["correlation"], e)
+    for g in ev:
+        if g.get("cat") in GPU_CATEGORIES:
+            call = calls.get(g["args"]["correlation"])
+            if call is not None and abs_ns(trace, g) < abs_ns(trace, call):
+                raise AssertionError(f"{path}: {g['name']} (correlation {g['args']['correlation']})"
+                                     f" starts before its call {call['name']}")
+    flows = collections.defaultdict(list)
+    for e in ev:
+        if e.get("cat") == "ac2g":
+            flows[e["id"]].append(e["ph"])
+    for fid, phases in flows.items():
+        if sorted(phases) != ["f", "s"]:
+            raise AssertionError(f"{path}: flow {fid} has {phases}, not one s and one f")
 
 
 def api_events(trace):
-    return [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+    """The host API calls: CUDA driver and runtime events."""
+    return [e for e in trace["traceEvents"]
+            if e.get("ph") == "X" and e.get("cat") in ("cuda_driver", "cuda_runtime")]
 
 
 def launches(trace):
@@ -123,4 +187,6 @@ def per_api(trace):
 
 
 def abs_ns(trace, ev):
-    return trace["baseTimeNanoseconds"] + round(ev["ts"] * 1000)
+    """An event's real time in ns: base + ts, exactly (ts has three decimals;
+    the float json gives back prints as the decimal that was written)."""
+    return trace["baseTimeNanoseconds"] + int(decimal.Decimal(repr(ev["ts"])) * 1000)

@@ -6,15 +6,13 @@ Programs run under the preload against the fake CUDA driver (helpers.py)."""
 import os
 import re
 import resource
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
-from helpers import CLI, LIB, RUNTIME_DIR, base_env, binary, entries, wait_for
+from helpers import CLI, LIB, RUNTIME_DIR, base_env, binary, entries, trace_dir, wait_for
 
 HELPER = binary("default_actions")
 SAMPLE = binary("driver_loop")
@@ -73,8 +71,7 @@ class Signals(unittest.TestCase):
     """A refused control signal leaves the program's way of dying alone."""
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cfg-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cfg-")
 
     def helper(self, mode, preload, **env):
         e = base_env(**env)
@@ -117,8 +114,7 @@ class ConfigFile(unittest.TestCase):
     at once: the program starts, runs unchanged and is not profiled."""
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cfg-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cfg-")
 
     def check_refused(self, path, what):
         bare = subprocess.run([SAMPLE, "2"], env=base_env(), capture_output=True, text=True,
@@ -157,8 +153,7 @@ class OutputDirectory(unittest.TestCase):
     """`omniprof run -o DIR` hands DIR to the library byte for byte."""
 
     def setUp(self):
-        self.base = tempfile.mkdtemp(prefix="omniprof-odir-").encode()
-        self.addCleanup(shutil.rmtree, self.base, True)
+        self.base = trace_dir(self, "omniprof-odir-").encode()
         self.procs = []
 
     def tearDown(self):

@@ -8,17 +8,15 @@ import gzip
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from helpers import (CLI, LIB, base_env, binary, entries, load, per_kernel,
-                     read_text, spawn, traces, wait_for)
+from helpers import (CLI, LIB, abs_ns, api_events, base_env, binary, entries, load, per_kernel,
+                     read_text, spawn, trace_dir, traces, wait_for)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures")
 
@@ -54,8 +52,7 @@ def group_alive(group):
 
 class Control(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-control-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-control-")
         self.procs = []
         self.groups = []
 
@@ -350,9 +347,17 @@ class Control(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         (t,) = [load(f) for f in traces(self.dir)]
         self.assertEqual(per_kernel(t), {"mt_kernel": 3})
-        corr = [e["args"]["correlation"] & 0xFFFFFFFF for e in t["traceEvents"]
-                if e.get("name") == "cuLaunchKernel"]
-        self.assertEqual(len(corr), 3)
+        calls = [e for e in t["traceEvents"] if e.get("name") == "cuLaunchKernel"]
+        self.assertEqual(len(calls), 3)
+        # each step opens a ProfilerStep on the thread whose call it was, and
+        # the launch made in it carries the span's External id
+        spans = [e for e in t["traceEvents"] if e.get("name", "").startswith("ProfilerStep#")]
+        self.assertEqual([s["name"] for s in spans], ["ProfilerStep#1", "ProfilerStep#2",
+                                                       "ProfilerStep#3"])
+        self.assertEqual({s["tid"] for s in spans}, {calls[0]["tid"]})
+        self.assertNotEqual(calls[0]["tid"], calls[0]["pid"], "a worker thread's")
+        self.assertEqual([c["args"]["External id"] for c in calls],
+                         [s["args"]["External id"] for s in spans])
 
     def test_step_on_a_synchronisation(self):
         r = subprocess.run([binary("memory_paths"), "6"], capture_output=True, text=True,
@@ -365,7 +370,7 @@ class Control(unittest.TestCase):
         # count.  omni_step 1 is the delay; the synchronisation ends recorded
         # step 1 and the next omni_step step 2: one loop's worth of calls
         # (without step_on it would be two loops, two launches).
-        calls = [e["name"] for e in t["traceEvents"] if e.get("ph") == "X"]
+        calls = [e["name"] for e in api_events(t)]
         self.assertEqual(t["omniprof"]["steps"], 2)
         self.assertEqual(calls.count("cuLaunchCooperativeKernel"), 1, calls)
         self.assertEqual(calls.count("cuStreamSynchronize"), 1, calls)
@@ -402,6 +407,13 @@ class Control(unittest.TestCase):
         self.assertGreater(len(ts), 100)
         self.assertTrue(all(t1 <= x <= t3 + 200_000_000 for x in ts))
         self.assertEqual(t["omniprof"]["steps"], 2)
+        # a signal marks the process's iteration: its main thread's (pid as tid)
+        spans = [e for e in t["traceEvents"] if e.get("name", "").startswith("ProfilerStep#")]
+        self.assertEqual([(s["name"], s["tid"]) for s in spans],
+                         [("ProfilerStep#1", p.pid), ("ProfilerStep#2", p.pid)])
+        self.assertEqual(abs_ns(t, spans[1]) + round(spans[1]["dur"] * 1000),
+                         t["omniprof"]["session_end_ns"],
+                         "the last iteration ends when the session stopped")
 
     def test_toggle_signal_of_the_program_is_left_alone_with_a_key_to_change_it(self):
         cmd = ["/bin/sh", "-c", f"trap '' USR1; exec {binary('driver_loop')} 30 10"]

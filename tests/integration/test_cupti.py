@@ -8,13 +8,12 @@ that fails (FAKE_CUPTI_FAIL) costs: one warning naming it, a trace that
 shows what is left, and a program that runs as it does without omniprof."""
 import collections
 import os
-import shutil
 import signal
-import tempfile
 import time
 import unittest
 
-from helpers import LIB, binary, load, run, spawn, traces, wait_ready, wait_traces
+from helpers import (LIB, abs_ns, binary, load, run, spawn, trace_dir, traces, wait_ready,
+                     wait_traces)
 
 
 def cupti_env(**extra):
@@ -23,8 +22,7 @@ def cupti_env(**extra):
 
 class Cupti(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cupti-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cupti-")
 
     def profile(self, name, *args, omniprof="", **env):
         r = run([binary(name), *map(str, args)],
@@ -81,10 +79,95 @@ class Cupti(unittest.TestCase):
                     "est. achieved occupancy %"):
             self.assertIn(key, k)
         self.assertEqual(t["deviceProperties"][0]["numSms"], 132)
-        names = {(e["pid"], e["args"]["name"]) for e in t["traceEvents"]
-                 if e.get("name") in ("process_name", "thread_name") and e["pid"] == 0}
-        self.assertIn((0, "GPU 0"), names)
-        self.assertIn((0, "stream 7 "), names)
+        # the GPU's process as Kineto names it: the program's name, labelled
+        # "GPU 0", sorted after the host processes
+        gpu_meta = {e["name"]: e["args"] for e in t["traceEvents"]
+                    if e.get("ph") == "M" and e["pid"] == 0 and e["tid"] == 0}
+        self.assertEqual(gpu_meta["process_name"], {"name": "driver_loop"})
+        self.assertEqual(gpu_meta["process_labels"], {"labels": "GPU 0"})
+        self.assertEqual(gpu_meta["process_sort_index"], {"sort_index": 5000000})
+        streams = {e["args"]["name"] for e in t["traceEvents"]
+                   if e.get("name") == "thread_name" and e["pid"] == 0}
+        self.assertIn("stream 7 ", streams)
+
+    def test_synchronisations_as_kineto_writes_them(self):
+        # driver_loop with two streams: scale's stream waits for an event
+        # recorded after vec_add; the host waits for an event recorded after
+        # scale, for vec_add's stream, and for the device
+        _, t = self.profile("driver_loop", 3, 0, 2)
+        ev = t["traceEvents"]
+        calls = {e["args"]["correlation"]: e for e in ev
+                 if e.get("cat") in ("cuda_driver", "cuda_runtime")}
+        syncs = [e for e in ev if e.get("cat") == "cuda_sync"]
+        called = {"Event Sync": "cuEventSynchronize", "Stream Wait Event": "cuStreamWaitEvent",
+                  "Stream Sync": "cuStreamSynchronize", "Context Sync": "cuCtxSynchronize"}
+        self.assertEqual(collections.Counter(e["name"] for e in syncs),
+                         {name: 3 for name in called})
+        stream_of = {e["name"]: e["tid"] for e in ev if e.get("cat") == "kernel"}
+        records = {e["args"]["correlation"]: e for e in ev if e.get("cat") == "cuda_event"}
+        self.assertEqual(len(records), 6, "one cuda_event per cuEventRecord")
+        for sync in syncs:
+            a = sync["args"]
+            self.assertEqual(a["cuda_sync_kind"], sync["name"])
+            self.assertEqual(calls[a["correlation"]]["name"], called[sync["name"]])
+            self.assertEqual((sync["pid"], a["device"], a["context"]), (0, 0, 1))
+            if sync["name"] == "Stream Sync":
+                self.assertEqual((sync["tid"], a["stream"]), (stream_of["vec_add"],) * 2)
+            elif sync["name"] == "Stream Wait Event":
+                self.assertEqual((sync["tid"], a["stream"]), (stream_of["scale"],) * 2)
+            else:  # Kineto's: no stream is -1 in args, |-1| as the tid
+                self.assertEqual((sync["tid"], a["stream"]), (1, -1))
+            if sync["name"] in ("Event Sync", "Stream Wait Event"):
+                # the record waited on: the last cuEventRecord of that event before
+                rec = records[a["wait_on_cuda_event_record_corr_id"]]
+                self.assertEqual(calls[rec["args"]["correlation"]]["name"], "cuEventRecord")
+                self.assertEqual(a["correlation"] - rec["args"]["correlation"], 1,
+                                 "this iteration's record, made just before")
+                self.assertEqual(a["wait_on_stream"], rec["args"]["stream"])
+                self.assertEqual(a["wait_on_cuda_event_id"], rec["args"]["event_id"])
+                waited = "vec_add" if sync["name"] == "Stream Wait Event" else "scale"
+                self.assertEqual(a["wait_on_stream"], stream_of[waited])
+            else:
+                self.assertNotIn("wait_on_stream", a)
+
+    def test_versions_of_what_the_process_loaded(self):
+        _, t = self.profile("driver_loop", 1)
+        self.assertGreater(t["cuda_driver_version"], 10000)
+        self.assertGreater(t["cupti_version"], 10000)
+        self.assertNotIn("cuda_runtime_version", t, "a driver-API program loads no runtime")
+        self.assertEqual(len(t["trace_id"]), 32)
+        os.remove(traces(self.dir)[0])
+        _, t = self.profile("runtime_launch", 1)
+        self.assertEqual(t["cuda_runtime_version"], t["cuda_driver_version"])
+
+    def test_external_ids_link_calls_their_iterations_and_gpu_work(self):
+        _, t = self.profile("driver_loop", 3)
+        ev = t["traceEvents"]
+        spans = [e for e in ev if e.get("name", "").startswith("ProfilerStep#")]
+        self.assertEqual([(s["name"], s["cat"], s["ph"]) for s in spans],
+                         [(f"ProfilerStep#{n}", "user_annotation", "X") for n in (1, 2, 3)])
+        for a, b in zip(spans, spans[1:]):
+            self.assertEqual(abs_ns(t, a) + round(a["dur"] * 1000), abs_ns(t, b),
+                             "one iteration ends where the next begins")
+        calls = [e for e in ev if e.get("cat") in ("cuda_driver", "cuda_runtime")]
+        correlations = {e["args"]["correlation"] for e in ev if "correlation" in e.get("args", {})}
+        span_ids = [s["args"]["External id"] for s in spans]
+        self.assertFalse(set(span_ids) & correlations, "span ids are no correlation ids")
+        inside = 0
+        for c in calls:
+            span = next((s for s in spans if s["tid"] == c["tid"] and
+                         abs_ns(t, s) <= abs_ns(t, c) < abs_ns(t, s) + round(s["dur"] * 1000)),
+                        None)
+            want = span["args"]["External id"] if span else c["args"]["correlation"]
+            self.assertEqual(c["args"]["External id"], want, c["name"])
+            inside += span is not None
+        self.assertGreaterEqual(inside, 3 * 3, "the launches and syncs of each iteration")
+        by_corr = {c["args"]["correlation"]: c for c in calls}
+        gpu = [e for e in ev if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset", "cuda_sync")]
+        self.assertTrue(gpu)
+        for g in gpu:
+            self.assertEqual(g["args"]["External id"],
+                             by_corr[g["args"]["correlation"]]["args"]["External id"])
 
     def test_no_double_records(self):
         _, t = self.profile("driver_loop", 5)
@@ -104,12 +187,26 @@ class Cupti(unittest.TestCase):
                          "the driver calls inside runtime calls are not recorded again")
         kernels = collections.Counter(e["name"] for e in gpu if e["cat"] == "kernel")
         self.assertEqual(kernels, {"rt_scale": 4 + 4 * 3, "rt_add": 4})
-        # a graph launch links to each kernel of its graph
-        graph_calls = [e["args"]["correlation"] for e in api if e["name"] == "cudaGraphLaunch"]
-        per_call = collections.Counter(g["args"]["correlation"] for g in gpu)
-        self.assertTrue(all(per_call[c] == 3 for c in graph_calls))
-        ends = collections.Counter(f["id"] for f in flows if f["ph"] == "f")
-        self.assertTrue(all(ends[c] == 3 for c in graph_calls))
+        # a graph launch names its graph, not a kernel, and links to each
+        # kernel of its graph by a flow of its own
+        graph_calls = [e for e in api if e["name"] == "cudaGraphLaunch"]
+        self.assertEqual(len(graph_calls), 4)
+        per_call = collections.defaultdict(list)
+        for g in gpu:
+            per_call[g["args"]["correlation"]].append(g)
+        flow_at = collections.defaultdict(list)  # (ph, pid, tid, ts) -> flow ids
+        for f in flows:
+            flow_at[f["ph"], f["pid"], f["tid"], f["ts"]].append(f["id"])
+        for call in graph_calls:
+            self.assertNotIn("kernel", call["args"])
+            self.assertGreater(call["args"]["graph exec"], 0)
+            kernels = per_call[call["args"]["correlation"]]
+            self.assertEqual([k["name"] for k in kernels], ["rt_scale"] * 3)
+            self.assertEqual({k["args"]["graph id"] for k in kernels}, {call["args"]["graph id"]})
+            ended = sorted(i for k in kernels for i in flow_at["f", k["pid"], k["tid"], k["ts"]])
+            started = sorted(flow_at["s", call["pid"], call["tid"], call["ts"]])
+            self.assertEqual(len(ended), 3)
+            self.assertEqual(ended, started, "one flow per kernel, all from the call")
 
     def test_table_has_gpu_times(self):
         self.profile("driver_loop", 8)
@@ -201,8 +298,7 @@ class CuptiFailures(unittest.TestCase):
     ITERATIONS = 3
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cupti-fail-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cupti-fail-")
         bare = run([binary("driver_loop"), str(self.ITERATIONS)], preload=False)
         self.assertEqual(bare.returncode, 0, bare.stderr)
         self.bare_stdout = bare.stdout
@@ -275,7 +371,7 @@ class CuptiFailures(unittest.TestCase):
     def test_every_activity_kind_refused_is_one_warning(self):
         warnings, t = self.profile_failing("cuptiActivityEnable")
         self.assert_one_warning(warnings, "cuptiActivityEnable(CONCURRENT_KERNEL, MEMCPY, MEMSET, "
-                                "SYNCHRONIZATION, OVERHEAD)",
+                                "SYNCHRONIZATION, CUDA_EVENT, OVERHEAD)",
                                 "the GPU timeline will lack kernels, copies, memsets")
         c = self.counts(t)
         self.assertEqual((c["kernel"], c["gpu_memcpy"], c["gpu_memset"]), (0, 0, 0))
@@ -295,7 +391,7 @@ class CuptiFailures(unittest.TestCase):
         for call, (consequence, kernels) in cases.items():
             with self.subTest(call=call):
                 warnings, t = self.profile_failing(call)
-                named = call + ("(CONCURRENT_KERNEL, MEMCPY, MEMSET, SYNCHRONIZATION, OVERHEAD)"
+                named = call + ("(CONCURRENT_KERNEL, MEMCPY, MEMSET, SYNCHRONIZATION, CUDA_EVENT, OVERHEAD)"
                                 if call == "cuptiActivityDisable" else "")
                 self.assert_one_warning(warnings, named, consequence)
                 self.assertEqual(t["omniprof"]["event_source"], "cupti")

@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from helpers import CLI, LIB, base_env, binary, load, traces, wait_for
+from helpers import CLI, LIB, base_env, binary, load, trace_dir, traces, wait_for
 
 
 def start_time(pid):
@@ -41,8 +41,7 @@ class Registry(unittest.TestCase):
         self.registry = tempfile.mkdtemp(prefix="omniprof-hostile-")
         os.chmod(self.registry, 0o700)
         self.addCleanup(shutil.rmtree, self.registry, True)
-        self.out = tempfile.mkdtemp(prefix="omniprof-hostile-out-")
-        self.addCleanup(shutil.rmtree, self.out, True)
+        self.out = trace_dir(self, "omniprof-hostile-out-")
 
     def cli(self, *args, **env):
         return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60,
@@ -198,8 +197,7 @@ class Arguments(unittest.TestCase):
         self.registry = tempfile.mkdtemp(prefix="omniprof-hostile-")
         os.chmod(self.registry, 0o700)
         self.addCleanup(shutil.rmtree, self.registry, True)
-        self.out = tempfile.mkdtemp(prefix="omniprof-hostile-out-")
-        self.addCleanup(shutil.rmtree, self.out, True)
+        self.out = trace_dir(self, "omniprof-hostile-out-")
 
     def cli(self, *args):
         return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60,
@@ -258,8 +256,7 @@ class Messages(unittest.TestCase):
     """What omniprof writes on the program's stderr."""
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-hostile-msg-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-hostile-msg-")
 
     def run_under(self, cmd, **env):
         return subprocess.run(cmd, capture_output=True, timeout=120,
@@ -319,8 +316,7 @@ class Messages(unittest.TestCase):
 class OutputDirectory(unittest.TestCase):
     @unittest.skipUnless(os.geteuid() == 0, "needs root to give a symlink to another user")
     def test_a_planted_link_is_refused_with_one_line_and_the_program_runs(self):
-        base = tempfile.mkdtemp(prefix="omniprof-hostile-dir-")
-        self.addCleanup(shutil.rmtree, base, True)
+        base = trace_dir(self, "omniprof-hostile-dir-")
         shared, victim = os.path.join(base, "shared"), os.path.join(base, "victim")
         os.mkdir(shared)
         os.chmod(shared, 0o1777)

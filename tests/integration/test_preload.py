@@ -7,16 +7,14 @@ import collections
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-from helpers import (CLI, LIB, base_env, load, per_kernel, launches, abs_ns, read_text, run,
-                     spawn, traces, binary, wait_ready, wait_traces)
+from helpers import (CLI, LIB, api_events, base_env, load, per_kernel, launches, abs_ns, read_text,
+                     run, spawn, trace_dir, traces, binary, wait_ready, wait_traces)
 
 SAMPLE = binary("driver_loop")
 RUNTIME_SAMPLE = binary("runtime_alloc")
@@ -24,8 +22,7 @@ RUNTIME_SAMPLE = binary("runtime_alloc")
 
 class Preload(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-it-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-it-")
 
     def bare_output(self, *args):
         r = run([SAMPLE, *args], preload=False)
@@ -68,7 +65,7 @@ class Preload(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "runtime_alloc: allocations=6 bytes=21504\n")
         t = load(traces(self.dir)[0])
-        x = [e for e in t["traceEvents"] if e["ph"] == "X"]
+        x = api_events(t)
         names = collections.Counter(e["name"] for e in x)
         # the runtime reaches the driver through cuGetProcAddress pointers:
         # one record per cudaMalloc, none for the driver call beneath it
@@ -138,8 +135,12 @@ class Preload(unittest.TestCase):
         self.assertEqual(len(files), 1)
         t = load(files[0])
         self.assertEqual(per_kernel(t), {"vec_add": 3, "scale": 3})
-        steps = [e["name"] for e in t["traceEvents"] if e.get("cat") == "user_annotation"]
+        steps = [e["name"] for e in t["traceEvents"]
+                 if e.get("cat") == "user_annotation" and e["ph"] == "i"]
         self.assertEqual(steps, ["omni_step #1", "omni_step #2", "omni_step #3"])
+        spans = [e["name"] for e in t["traceEvents"]
+                 if e.get("cat") == "user_annotation" and e["ph"] == "X"]
+        self.assertEqual(spans, ["ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"])
         self.assertIn("max_iterations (3) reached", r.stderr)
 
     def test_delay_and_max_from_ini(self):
@@ -250,6 +251,50 @@ class Preload(unittest.TestCase):
         t = load(traces(self.dir)[0])
         self.assertEqual((t["omniprof"]["stage"], t["omniprof"]["rank"]), (2, 5))
 
+    def test_the_launchers_variables_name_the_job_in_the_trace(self):
+        for env, info in ((dict(RANK="5", WORLD_SIZE="8", LOCAL_RANK="1"),
+                           {"rank": 5, "world_size": 8, "local_rank": 1}),
+                          (dict(OMPI_COMM_WORLD_RANK="2", OMPI_COMM_WORLD_SIZE="4",
+                                OMPI_COMM_WORLD_LOCAL_RANK="0"),
+                           {"rank": 2, "world_size": 4, "local_rank": 0}),
+                          (dict(SLURM_PROCID="3", SLURM_NTASKS="16", SLURM_LOCALID="3"),
+                           {"rank": 3, "world_size": 16, "local_rank": 3}),
+                          (dict(PMI_RANK="1", PMI_SIZE="2"), {"rank": 1, "world_size": 2})):
+            d = os.path.join(self.dir, str(info["rank"]))
+            r = run([SAMPLE, "1"], OMNIPROF=f"autostart=1,dir={d}", **env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(load(traces(d)[0])["distributedInfo"], info, env)
+        r = run([SAMPLE, "1"], OMNIPROF=f"autostart=1,dir={self.dir}/none")
+        self.assertNotIn("distributedInfo", load(traces(f"{self.dir}/none")[0]))
+
+    def test_processes_started_in_different_seconds_share_one_clock(self):
+        procs, started = [], []
+        for i in range(2):
+            if i:
+                time.sleep(1.2)
+            started.append(time.time_ns())
+            procs.append(spawn([SAMPLE, "30", "50"], OMNIPROF=f"autostart=1,dir={self.dir}"))
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+        ended = time.time_ns()
+        by_pid = {t["omniprof"]["pid"]: t for t in map(load, traces(self.dir))}
+        first, second = (by_pid[p.pid] for p in procs)
+        # one base: Kineto's, the real-time clock rounded down to three months
+        self.assertEqual(first["baseTimeNanoseconds"], second["baseTimeNanoseconds"])
+        self.assertEqual(first["baseTimeNanoseconds"] % (7889238 * 10**9), 0)
+        ts = []
+        for i, t in enumerate((first, second)):
+            x = launches(t)
+            # base + ts is the real time each call was made, in its process's life
+            self.assertTrue(all(started[i] <= abs_ns(t, e) <= ended for e in x))
+            ts.append([e["ts"] for e in x])
+            self.assertTrue(any(round(v * 1000) % 1000 for v in ts[-1]), "ns decimals kept")
+        # so ts compare across the processes directly: the second began 1.2 s
+        # after the first, and ran while the first still ran
+        self.assertGreater(min(ts[1]) - min(ts[0]), 1.2e6)
+        self.assertLess(min(ts[1]), max(ts[0]))
+
     def test_profiler_cuda_brackets_the_window(self):
         report = os.path.join(self.dir, "fake.txt")
         r = run([SAMPLE, "10"], OMNIPROF="profiler=cuda,autostart=1,delay_iterations=2,"
@@ -270,8 +315,7 @@ class Preload(unittest.TestCase):
 
 class Cli(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="omniprof-cli-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = trace_dir(self, "omniprof-cli-")
 
     def cli(self, *args, **env):
         return subprocess.run([CLI, *args], env=base_env(**env), capture_output=True, text=True,

@@ -9,15 +9,13 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
-from helpers import CLI, LIB, base_env, binary, entries, wait_for
+from helpers import CLI, LIB, base_env, binary, entries, trace_dir, wait_for
 
 ASAN_CLI = binary("omniprof_asan")
 LIMIT = 65536  # CLI_SERVE_BODY_MAX
@@ -349,8 +347,7 @@ class Serve(unittest.TestCase):
     def test_waiting_start_does_not_block_others(self):
         # a profiled process that is stopped answers no request until it
         # continues: the start waits for it on its own thread
-        d = tempfile.mkdtemp(prefix="omniprof-serve-")
-        self.addCleanup(shutil.rmtree, d, True)
+        d = trace_dir(self, "omniprof-serve-")
         p = subprocess.Popen([binary("driver_loop"), "100000", "5"],
                              env=base_env(LD_PRELOAD=LIB, OMNIPROF=f"dir={d},stage=5"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

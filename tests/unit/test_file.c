@@ -1,7 +1,8 @@
 /* Where the writer makes its files: symbolic links planted on the way to the
  * output directory (followed only when the user or root owns them), names
- * that would leave the directory, links planted at the final names, and
- * the modes of what is made (0777/0666 less the umask). */
+ * that would leave the directory, links planted at the final names, the
+ * modes of what is made (0777/0666 less the umask), and which temporaries
+ * left in the directory are removed. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
@@ -11,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "writer.h"
+#include "writer/internal.h"
 
 #define OTHER_UID 65534 /* nobody */
 
@@ -214,4 +217,115 @@ Test(file, modes_follow_the_umask)
     expect_modes(022, 0755, 0644);
     expect_modes(002, 0775, 0664);
     expect_modes(0, 0777, 0666);
+}
+
+/* ---- temporaries left behind ------------------------------------------------ */
+
+static unsigned long long proc_start(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    cr_assert_not_null(p);
+    unsigned long long start = 0;
+    /* after ')': state, then fields 4..21, then starttime */
+    cr_assert_eq(sscanf(p + 2,
+                        "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+                        "%*s %*s %*s %llu",
+                        &start),
+                 1);
+    return start;
+}
+
+static pid_t child_that_exits(void)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    return pid;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(fd, 0, "%s: %s", name, strerror(errno));
+    close(fd);
+}
+
+static bool present(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+Test(file, stale_temporaries_of_ended_writers_alone_are_removed)
+{
+    const char *dir = at("out");
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    int dir_fd = open(dir, O_PATH | O_DIRECTORY);
+    cr_assert_geq(dir_fd, 0);
+    /* this process's own temporary names its key */
+    char own[NAME_MAX + 1];
+    int fd = wr_create_temp(dir_fd, "w.0.pt.trace.json.gz", own, sizeof own);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    int me = (int)getpid(), n_own;
+    unsigned long long my_start;
+    char key[9];
+    cr_assert_eq(sscanf(own, ".w.0.pt.trace.json.gz.tmp.%d.%llu.%8[0-9a-f].%d", &n_own, &my_start,
+                        key, &n_own),
+                 4, "%s", own);
+    cr_assert_eq(my_start, proc_start(me));
+    pid_t dead = child_that_exits();
+    cr_assert_eq(waitpid(dead, NULL, 0), dead);
+    pid_t zombie = child_that_exits();
+    siginfo_t si;
+    cr_assert_eq(waitid(P_PID, (id_t)zombie, &si, WEXITED | WNOWAIT), 0); /* exited, not reaped */
+    unsigned long long zombie_start = proc_start(zombie);
+
+    char gone[4][NAME_MAX + 1], kept[8][NAME_MAX + 1];
+    snprintf(gone[0], NAME_MAX, ".w.1.pt.trace.json.gz.tmp.%d.5.%s.0", dead, key);
+    snprintf(gone[1], NAME_MAX, ".profiler_out_w.txt.tmp.%d.5.%s.1", dead, key);
+    snprintf(gone[2], NAME_MAX, ".w.2.pt.trace.json.tmp.%d.%llu.%s.0", me, my_start + 1, key);
+    snprintf(gone[3], NAME_MAX, ".w.3.pt.trace.json.gz.tmp.%d.%llu.%s.0", zombie, zombie_start,
+             key);
+    memcpy(kept[0], own, sizeof own);
+    snprintf(kept[1], NAME_MAX, ".w.4.pt.trace.json.gz.tmp.%d.5.%s", dead, key); /* no <n> */
+    snprintf(kept[2], NAME_MAX, ".w.5.pt.trace.json.gz.tmp.%d.5.%.7sA.0", dead, key);
+    snprintf(kept[3], NAME_MAX, ".w.6.json.tmp.%d.5.%s.0", dead, key); /* not our name */
+    snprintf(kept[4], NAME_MAX, "w.7.pt.trace.json.gz.tmp.%d.5.%s.0", dead, key);
+    snprintf(kept[5], NAME_MAX, ".w.8.pt.trace.json.gz.tmp.%d.5.%08x.0", dead,
+             (unsigned)strtoul(key, NULL, 16) ^ 1u); /* another namespace's */
+    snprintf(kept[6], NAME_MAX, ".w.9.pt.trace.json.gz.tmp.%d.5.%s.0", dead, key);
+    snprintf(kept[7], NAME_MAX, ".w.10.pt.trace.json.gz.tmp.%d.5.%s.0", dead, key);
+    for (int i = 0; i < 4; i++)
+        touch(dir, gone[i]);
+    for (int i = 1; i < 6; i++)
+        touch(dir, kept[i]);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, kept[6]);
+    cr_assert_eq(mkdir(path, 0755), 0); /* a directory */
+    snprintf(path, sizeof path, "%s/%s", dir, kept[7]);
+    touch(base, "target");
+    cr_assert_eq(symlink(at("target"), path), 0); /* a link */
+
+    cr_expect_eq(wr_remove_stale_temps(dir_fd), 4);
+    for (int i = 0; i < 4; i++)
+        cr_expect_not(present(dir, gone[i]), "%s was left", gone[i]);
+    for (int i = 0; i < 8; i++)
+        cr_expect(present(dir, kept[i]), "%s was removed", kept[i]);
+    cr_expect(present(base, "target"));
+    cr_expect_eq(wr_remove_stale_temps(dir_fd), 0);
+    waitpid(zombie, NULL, 0);
+    close(dir_fd);
 }

@@ -276,6 +276,8 @@ Test(reader, kineto_fixture_fields_and_exact_times)
 /* ---- a trace the writer wrote -------------------------------------------- */
 
 #define BASE 1795843162000000000ull
+/* The trace's base: BASE rounded down to three months, as Kineto's is. */
+#define TRACE_BASE 1790857026000000000ull
 
 struct omni {
     int launches, stacks, stage, rank, pid;
@@ -292,7 +294,7 @@ static int omni_event(void *ctx, const struct tr_event *ev)
     const struct tr_value *stack = tr_arg(ev, "Call stack");
     cr_assert(kernel && grid);
     if (o->launches++ == 0) {
-        cr_expect_eq(ev->ts_ns, 1500000);
+        cr_expect_eq(ev->ts_ns, (long long)(BASE - TRACE_BASE) + 1500000);
         cr_expect_eq(ev->dur_ns, 2000);
         cr_expect_eq(ev->tid.num, 77);
         snprintf(o->kernel0, sizeof o->kernel0, "%s", kernel->s);
@@ -389,7 +391,7 @@ Test(reader, omniprof_trace_reads_back)
     cr_expect_str_eq(o.kernel0, "hostile \"name\"\n\\\xEF\xBF\xBD", "U+FFFD for the bad byte");
     cr_expect_str_eq(o.grid, "[4,2,1]");
     cr_expect(strstr(o.stack, "\"run \\\"step\\\" (app+0x10)\"") != NULL, "%s", o.stack);
-    cr_expect_eq(o.base, (long long)BASE);
+    cr_expect_eq(o.base, (long long)TRACE_BASE);
     cr_expect_eq(o.stage, 1);
     cr_expect_eq(o.rank, 3);
     cr_expect_eq(o.pid, 42);
@@ -690,6 +692,63 @@ Test(reader, top_level_fields)
                           "F [-1].omniprof=6:\n"
                           "F omniprof[-1].stage=2:2\n");
     free(log);
+    tr_reader_free(r);
+}
+
+static int log_member(void *ctx, const struct tr_field *fl)
+{
+    fprintf(ctx, "F %s/%s[%ld].%s=%d:%s\n", fl->object ? fl->object : "",
+            fl->member ? fl->member : "", fl->index, fl->key ? fl->key : "", fl->v.type,
+            fl->v.s ? fl->v.s : "");
+    return 0;
+}
+
+/* member_fields: one level deeper in objects (stackFrames), nothing deeper;
+ * arrays as before; without it, the same file reports as it always did. */
+Test(reader, member_fields)
+{
+    const char *p = write_text(
+        "m.json", "{\"stackFrames\": {\"1\": {\"name\": \"main\", \"category\": \"a.out\"},"
+                  " \"2\": {\"name\": \"f\", \"parent\": \"1\", \"deep\": {\"x\": 1}}},"
+                  " \"traceEvents\": [{\"ph\": \"X\", \"sf\": \"2\"}],"
+                  " \"deviceProperties\": [{\"id\": 0}], \"omniprof\": {\"stage\": 1}}");
+    struct tr_reader *r = tr_reader_new(&(struct tr_options){.member_fields = true});
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_eq(tr_read(r, p, &(struct tr_callbacks){.field = log_member}, f), 0, "%s",
+                 tr_error(r));
+    fclose(f);
+    cr_expect_str_eq(text, "F /[-1].stackFrames=6:\n"
+                           "F stackFrames/[-1].1=6:\n"
+                           "F stackFrames/1[-1].name=4:main\n"
+                           "F stackFrames/1[-1].category=4:a.out\n"
+                           "F stackFrames/[-1].2=6:\n"
+                           "F stackFrames/2[-1].name=4:f\n"
+                           "F stackFrames/2[-1].parent=4:1\n"
+                           "F stackFrames/2[-1].deep=6:\n"
+                           "F /[-1].deviceProperties=5:\n"
+                           "F deviceProperties/[0].=6:\n"
+                           "F deviceProperties/[0].id=2:0\n"
+                           "F /[-1].omniprof=6:\n"
+                           "F omniprof/[-1].stage=2:1\n");
+    free(text);
+    tr_reader_free(r);
+
+    r = tr_reader_new(NULL);
+    int rc;
+    text = read_log(r, p, &rc);
+    cr_assert_eq(rc, 0, "%s", tr_error(r));
+    cr_expect_str_eq(text, "F [-1].stackFrames=6:\n"
+                           "F stackFrames[-1].1=6:\n"
+                           "F stackFrames[-1].2=6:\n"
+                           "E0 X - - pid=0:0: tid=0:0: id=0:0: bp=- ts=0:0 dur=0:0 +sf=4:2\n"
+                           "F [-1].deviceProperties=5:\n"
+                           "F deviceProperties[0].=6:\n"
+                           "F deviceProperties[0].id=2:0\n"
+                           "F [-1].omniprof=6:\n"
+                           "F omniprof[-1].stage=2:1\n");
+    free(text);
     tr_reader_free(r);
 }
 

@@ -20,8 +20,12 @@ static char dir[64];
 static void launch(int i, uint64_t func, uint64_t start, uint64_t dur)
 {
     events[i] = (struct coll_event){
-        .start_ns = start, .end_ns = start + dur, .correlation = (uint64_t)i + 1, .tid = 77,
-        .kind = COLL_EV_LAUNCH, .api = COLL_API_cuLaunchKernel,
+        .start_ns = start,
+        .end_ns = start + dur,
+        .correlation = (uint64_t)i + 1,
+        .tid = 77,
+        .kind = COLL_EV_LAUNCH,
+        .api = COLL_API_cuLaunchKernel,
         .u.launch = {.func = func, .grid = {4, 2, 1}, .block = {128, 1, 1}, .shared_mem = 16},
     };
 }
@@ -32,25 +36,39 @@ static void setup(void)
     launch(1, 0x20, BASE + 1600000, 5000);
     launch(2, 0x10, BASE + 1700000, 4000);
     launch(3, 0x10, BASE + 1800000, 3000);
-    events[4] = (struct coll_event){.start_ns = BASE + 1400000, .end_ns = BASE + 1401000,
-                                    .correlation = 5, .tid = 78, .kind = COLL_EV_ALLOC,
-                                    .api = COLL_API_cuMemAlloc_v2,
-                                    .u.mem = {.addr = 0xabc, .bytes = 4096, .total = 8192,
-                                              .reserved = 8192},
-                                    .device = 0, .device_type = 1, .tracked = 1};
-    events[5] = (struct coll_event){.start_ns = BASE + 1450000, .end_ns = BASE + 1450000,
-                                    .tid = 77, .kind = COLL_EV_STEP, .api = COLL_API_omni_step,
+    events[4] = (struct coll_event){
+        .start_ns = BASE + 1400000,
+        .end_ns = BASE + 1401000,
+        .correlation = 5,
+        .tid = 78,
+        .kind = COLL_EV_ALLOC,
+        .api = COLL_API_cuMemAlloc_v2,
+        .u.mem = {.addr = 0xabc, .bytes = 4096, .total = 8192, .reserved = 8192},
+        .device = 0,
+        .device_type = 1,
+        .tracked = 1};
+    events[5] = (struct coll_event){.start_ns = BASE + 1450000,
+                                    .end_ns = BASE + 1450000,
+                                    .tid = 77,
+                                    .kind = COLL_EV_STEP,
+                                    .api = COLL_API_omni_step,
                                     .u.step = {.number = 1}};
     static const int order[6] = {4, 5, 0, 1, 2, 3};
     for (int i = 0; i < 6; i++)
         ptrs[i] = &events[order[i]];
-    names[0] = (struct coll_kernel_name){0x10, COLL_DOMAIN_DRIVER,
-                                         strdup("hostile \"name\"\n\\\x01\xff end"), NULL, 40, 0};
-    names[1] = (struct coll_kernel_name){0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)"),
-                                         strdup("_Z4gemmIfEvi"), 64, 4096};
-    session = (struct coll_session){.begin_ns = BASE + 1000000, .end_ns = BASE + 2000000,
-                                    .steps = 1, .dropped = 3, .n_events = 6, .events = ptrs,
-                                    .n_names = 2, .names = names};
+    names[0] = (struct coll_kernel_name){
+        0x10, COLL_DOMAIN_DRIVER, strdup("hostile \"name\"\n\\\x01\xff end"), NULL, 40, 0};
+    names[1] = (struct coll_kernel_name){
+        0x20, COLL_DOMAIN_DRIVER, strdup("void gemm<float>(int)"), strdup("_Z4gemmIfEvi"), 64,
+        4096};
+    session = (struct coll_session){.begin_ns = BASE + 1000000,
+                                    .end_ns = BASE + 2000000,
+                                    .steps = 1,
+                                    .dropped = 3,
+                                    .n_events = 6,
+                                    .events = ptrs,
+                                    .n_names = 2,
+                                    .names = names};
     strcpy(dir, "/tmp/omniprof-writer-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
 }
@@ -69,15 +87,26 @@ TestSuite(writer, .init = setup, .fini = teardown);
 
 static struct wr_options options(bool gzip)
 {
-    return (struct wr_options){.dir = dir, .worker = "stage-1_host_42_rank3", .gzip = gzip,
-                               .gzip_level = 1, .table = true, .version = "test",
-                               .config = "a=b,\"c\"", .process_name = "proc", .pid = 42,
-                               .stage = 1, .rank = 3, .record_shapes = true,
+    return (struct wr_options){.dir = dir,
+                               .worker = "stage-1_host_42_rank3",
+                               .gzip = gzip,
+                               .gzip_level = 1,
+                               .table = true,
+                               .version = "test",
+                               .config = "a=b,\"c\"",
+                               .process_name = "proc",
+                               .pid = 42,
+                               .stage = 1,
+                               .rank = 3,
+                               .world_size = 8,
+                               .local_rank = 1,
+                               .record_shapes = true,
                                .profile_memory = true};
 }
 
-/* Runs a python3 check over the trace and returns its one-line answer. */
-static void check_with_python(const char *path, const char *expect)
+/* Runs a python3 check over the trace (`script` sees it as d, its events
+ * as ev) and compares its one-line answer. */
+static void run_python(const char *path, const char *script, const char *expect)
 {
     const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
     char cmd[4096];
@@ -87,17 +116,9 @@ static void check_with_python(const char *path, const char *expect)
              "p = sys.argv[1]\n"
              "d = json.load(gzip.open(p) if p.endswith(\".gz\") else open(p, \"rb\"))\n"
              "ev = d[\"traceEvents\"]\n"
-             "x = [e for e in ev if e[\"ph\"] == \"X\"]\n"
-             "k = [e for e in x if e[\"name\"] == \"cuLaunchKernel\"]\n"
-             "names = sorted(set(e[\"args\"][\"kernel\"] for e in k))\n"
-             "tn = sorted(e[\"args\"][\"name\"] for e in ev if e[\"name\"] == \"thread_name\")\n"
-             "ts = [round(e[\"ts\"] * 1000) for e in k]\n"
-             "print(len(x), len(k), names == [\"hostile \\\"name\\\"\\n\\\\\\x01\\ufffd end\", \"void gemm<float>(int)\"],\n"
-             "      d[\"baseTimeNanoseconds\"], ts, k[1][\"dur\"], k[0][\"args\"][\"grid\"],\n"
-             "      d[\"omniprof\"][\"dropped_events\"], d[\"omniprof\"][\"stage\"], d[\"omniprof\"][\"config\"],\n"
-             "      tn, d[\"traceName\"] == p, d[\"schemaVersion\"], d[\"displayTimeUnit\"])\n"
+             "%s"
              "' %s",
-             py, path);
+             py, script, path);
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f);
     char line[1024] = "";
@@ -108,9 +129,27 @@ static void check_with_python(const char *path, const char *expect)
     cr_expect_str_eq(line, expect);
 }
 
+static void check_with_python(const char *path, const char *expect)
+{
+    run_python(path,
+               "x = [e for e in ev if e[\"ph\"] == \"X\"]\n"
+               "k = [e for e in x if e[\"name\"] == \"cuLaunchKernel\"]\n"
+               "names = sorted(set(e[\"args\"][\"kernel\"] for e in k))\n"
+               "tn = sorted(e[\"args\"][\"name\"] for e in ev if e[\"name\"] == \"thread_name\")\n"
+               "ts = [round(e[\"ts\"] * 1000) for e in k]\n"
+               "print(len(x), len(k), names == [\"hostile \\\"name\\\"\\n\\\\\\x01\\ufffd end\", "
+               "\"void gemm<float>(int)\"],\n"
+               "      d[\"baseTimeNanoseconds\"], ts, k[1][\"dur\"], k[0][\"args\"][\"grid\"],\n"
+               "      d[\"omniprof\"][\"dropped_events\"], d[\"omniprof\"][\"stage\"], "
+               "d[\"omniprof\"][\"config\"],\n"
+               "      tn, d[\"traceName\"] == p, d[\"schemaVersion\"], d[\"displayTimeUnit\"])\n",
+               expect);
+}
+
+/* Base time: the session's second rounded down to three months (Kineto's). */
 static const char *const expected =
-    "5 4 True 1795843162000000000 [1500000, 1600000, 1700000, 1800000] 5.0 [4, 2, 1] 3 1 "
-    "a=b,\"c\" ['thread 77', 'thread 78'] True 1 ms";
+    "6 4 True 1790857026000000000 [4986136001500000, 4986136001600000, 4986136001700000, "
+    "4986136001800000] 5.0 [4, 2, 1] 3 1 a=b,\"c\" ['thread 77', 'thread 78'] True 1 ms";
 
 Test(writer, gzip_trace_parses_back)
 {
@@ -217,6 +256,27 @@ Test(writer, unwritable_directory_fails_cleanly)
     struct wr_result r;
     cr_expect_lt(wr_write_session(&session, &o, &r), 0);
     cr_expect_str_empty(r.trace_path);
+}
+
+/* The step opens ProfilerStep#1 on its thread until the session's end; the
+ * launches on that thread after it carry its External id (after every
+ * correlation id: 6), the allocation before it and on another thread its own
+ * correlation; the header names the rank's job. */
+Test(writer, iterations_are_spans_and_calls_carry_their_external_id)
+{
+    struct wr_options o = options(false);
+    struct wr_result r;
+    cr_assert_eq(wr_write_session(&session, &o, &r), 0);
+    run_python(r.trace_path,
+               "s = [e for e in ev if e[\"name\"] == \"ProfilerStep#1\"]\n"
+               "ext = [(e[\"name\"], e[\"args\"][\"External id\"]) for e in ev\n"
+               "       if e[\"ph\"] == \"X\" and e[\"cat\"].startswith(\"cuda\")]\n"
+               "print(len(s), s[0][\"cat\"], s[0][\"tid\"], round(s[0][\"ts\"] * 1000) % 10**9,\n"
+               "      s[0][\"dur\"], s[0][\"args\"], ext, d[\"distributedInfo\"],\n"
+               "      len(d[\"trace_id\"]), \"cuda_driver_version\" in d)\n",
+               "1 user_annotation 77 1450000 550.0 {'External id': 6} [('cuMemAlloc_v2', 5), "
+               "('cuLaunchKernel', 6), ('cuLaunchKernel', 6), ('cuLaunchKernel', 6), "
+               "('cuLaunchKernel', 6)] {'rank': 3, 'world_size': 8, 'local_rank': 1} 32 False");
 }
 
 /* Rows are found by hash, before and after printing sorts them; names that

@@ -1,0 +1,258 @@
+/*
+ * omniprof diff's rows and names: the (name, group) table every trace is
+ * summed into, kernel names as rows (demangled, templates grouped), the
+ * Python frame of a launch's call stack, and the innermost range (NVTX /
+ * record_function annotation, Python function) enclosing an instant on a
+ * track.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "diff.h"
+
+/* ---- the table -------------------------------------------------------------- */
+
+static size_t cell_hash(const char *name, int64_t group, size_t cap)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)name ^ ((uint64_t)group * 0x9E3779B97F4A7C15ull)) *
+                 0xBF58476D1CE4E5B9ull;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static int grow(struct diff_table *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 256;
+    struct diff_cell *v = calloc(cap, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->v[i].name)
+            continue;
+        size_t j = cell_hash(t->v[i].name, t->v[i].group, cap);
+        while (v[j].name)
+            j = (j + 1) & (cap - 1);
+        v[j] = t->v[i];
+    }
+    free(t->v);
+    t->v = v;
+    t->cap = cap;
+    return 0;
+}
+
+struct diff_cell *diff_cell(struct diff_table *t, const char *name, int64_t group)
+{
+    if ((t->n + 1) * 2 > t->cap && grow(t) < 0)
+        return NULL;
+    size_t j = cell_hash(name, group, t->cap);
+    while (t->v[j].name && !(t->v[j].name == name && t->v[j].group == group))
+        j = (j + 1) & (t->cap - 1);
+    if (!t->v[j].name) {
+        t->v[j] = (struct diff_cell){.name = name, .group = group};
+        t->n++;
+    }
+    return &t->v[j];
+}
+
+void diff_table_free(struct diff_table *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- names ---------------------------------------------------------------------- */
+
+/* Whether the bracket at s[i] belongs to an operator's name (operator<,
+ * operator<<, operator<=, operator>, operator>>, operator->). */
+static bool operator_bracket(const char *s, size_t i)
+{
+    size_t k = i;
+    while (k > 0 && (s[k - 1] == '<' || s[k - 1] == '>' || s[k - 1] == '-') && i - k < 2)
+        k--;
+    return (k >= 8 && strncmp(s + k - 8, "operator", 8) == 0) || (i > 0 && s[i - 1] == '-');
+}
+
+/* Every outermost <...> of s as "<...>", in place (the text only shrinks);
+ * s is left whole when its brackets do not balance. */
+static void group_templates(char *s)
+{
+    size_t len = strlen(s), out = 0;
+    int depth = 0;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool op = (c == '<' || c == '>') && operator_bracket(s, i);
+        if (c == '<' && !op) {
+            if (depth++ == 0) {
+                memcpy(copy + out, "<...", 4);
+                out += 4;
+            }
+        } else if (c == '>' && !op && depth > 0) {
+            if (--depth == 0)
+                copy[out++] = '>';
+        } else if (depth == 0) {
+            copy[out++] = c;
+        }
+    }
+    if (depth == 0 && out <= len) {
+        memcpy(s, copy, out);
+        s[out] = '\0';
+    }
+    free(copy);
+}
+
+char *diff_kernel_name(const char *raw, bool templates)
+{
+    char *name = coll_demangle(raw);
+    if (!name)
+        name = strdup(raw);
+    if (name && templates && strchr(name, '<'))
+        group_templates(name);
+    return name;
+}
+
+bool diff_python_frame(const char *s)
+{
+    for (const char *p = strstr(s, ".py("); p; p = strstr(p + 1, ".py(")) {
+        size_t n = strspn(p + 4, "0123456789");
+        if (n && p[4 + n] == ')' && p[5 + n] == ':')
+            return true;
+    }
+    return false;
+}
+
+/* The JSON string literal at *p (compact JSON, as the reader rebuilds it)
+ * unescaped into buf; *p moves past it. */
+static void unescape(const char **p, char *buf, size_t cap)
+{
+    const char *s = *p + 1;
+    size_t n = 0;
+    for (; *s && *s != '"'; s++) {
+        char c = *s;
+        if (c == '\\' && s[1]) {
+            c = *++s;
+            switch (c) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u': c = '?', s += strnlen(s + 1, 4); break; /* not in frame names */
+            default: break;
+            }
+        }
+        if (n + 1 < cap)
+            buf[n++] = c;
+    }
+    buf[n] = '\0';
+    *p = *s ? s + 1 : s;
+}
+
+bool diff_call_stack_python(const struct tr_value *stack, char *buf, size_t cap)
+{
+    if (!stack || !stack->s || cap == 0)
+        return false;
+    if (stack->type == TR_ARRAY) {
+        for (const char *p = strchr(stack->s, '"'); p; p = strchr(p, '"')) {
+            unescape(&p, buf, cap);
+            if (diff_python_frame(buf))
+                return true;
+        }
+        return false;
+    }
+    if (stack->type != TR_STRING)
+        return false;
+    for (const char *p = stack->s; *p;) {
+        size_t n = strcspn(p, ";");
+        snprintf(buf, cap, "%.*s", (int)n, p);
+        if (diff_python_frame(buf))
+            return true;
+        p += n + (p[n] == ';');
+    }
+    return false;
+}
+
+/* ---- enclosing ranges ------------------------------------------------------------ */
+
+static void id_key(const struct tr_id *id, int64_t *v, uint8_t *strs, uint8_t bit)
+{
+    if (id->present && id->is_str) {
+        *v = (int64_t)(uintptr_t)id->str;
+        *strs |= bit;
+    } else {
+        *v = id->present ? id->num : 0;
+    }
+}
+
+struct diff_track diff_track_of(const struct tr_event *ev)
+{
+    struct diff_track t = {0};
+    id_key(&ev->pid, &t.pid, &t.strs, 1);
+    id_key(&ev->tid, &t.tid, &t.strs, 2);
+    return t;
+}
+
+static int track_cmp(const struct diff_track *a, const struct diff_track *b)
+{
+    if (a->strs != b->strs)
+        return a->strs < b->strs ? -1 : 1;
+    if (a->pid != b->pid)
+        return a->pid < b->pid ? -1 : 1;
+    return (a->tid > b->tid) - (a->tid < b->tid);
+}
+
+/* Spans by track, start, and the longer (outer) first. */
+static int span_cmp(const void *x, const void *y)
+{
+    const struct diff_span *a = x, *b = y;
+    int c = track_cmp(&a->track, &b->track);
+    if (c)
+        return c;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return (a->end < b->end) - (a->end > b->end);
+}
+
+static int query_cmp(const void *x, const void *y)
+{
+    const struct diff_query *a = x, *b = y;
+    int c = track_cmp(&a->track, &b->track);
+    return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+
+/* One sweep per track: spans opened at or before the query's instant are
+ * pushed, those that ended before it popped; the top is the innermost. */
+int diff_enclose(struct diff_span *spans, size_t n_spans, struct diff_query *q, size_t n_q)
+{
+    if (n_spans > 1)
+        qsort(spans, n_spans, sizeof *spans, span_cmp);
+    if (n_q > 1)
+        qsort(q, n_q, sizeof *q, query_cmp);
+    const struct diff_span **stack = malloc((n_spans ? n_spans : 1) * sizeof *stack);
+    if (!stack)
+        return -ENOMEM;
+    size_t s = 0, depth = 0;
+    for (size_t i = 0; i < n_q; i++) {
+        if (i == 0 || track_cmp(&q[i - 1].track, &q[i].track) != 0) {
+            depth = 0; /* a new track: skip the spans of tracks before it */
+            while (s < n_spans && track_cmp(&spans[s].track, &q[i].track) < 0)
+                s++;
+        }
+        while (s < n_spans && track_cmp(&spans[s].track, &q[i].track) == 0 &&
+               spans[s].start <= q[i].at) {
+            while (depth && stack[depth - 1]->end < spans[s].start)
+                depth--;
+            stack[depth++] = &spans[s++];
+        }
+        while (depth && stack[depth - 1]->end < q[i].at)
+            depth--;
+        q[i].found = depth ? stack[depth - 1]->name : NULL;
+    }
+    free(stack);
+    return 0;
+}
