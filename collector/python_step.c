@@ -40,7 +40,7 @@
 #include "python.h"
 
 #define MISSES_BEFORE_WARNING 20
-#define FAST_ATTEMPTS 50 /* then once a second */
+#define FAST_TICKS 50 /* 5 s every 100 ms, then once a second */
 
 /* CPython's type slot ids (typeslots.h, stable ABI) and type flags. */
 enum {
@@ -123,7 +123,7 @@ static char why[1024];        /* what the last attempt found */
 static obj *wrapper_type;     /* made by the first installation (main thread) */
 
 /* Control thread only.  finished: installed, or never will be. */
-static int attempts, misses;
+static int attempts, misses, ticks;
 static bool warned, finished;
 
 /* ---- the wrapper (main thread or any thread calling it, GIL held) ------ */
@@ -407,8 +407,9 @@ int coll_python_step_tick(bool session)
 {
     if (!configured || finished)
         return -1;
+    int wait = ++ticks < FAST_TICKS ? 100 : 1000;
     if (atomic_load_explicit(&queued, memory_order_acquire))
-        return 100; /* the main thread has not run Python since */
+        return wait; /* the main thread has not run Python since */
     if (attempts > 0 && outcome == INSTALLED) {
         coll_log(warned ? COLL_LOG_INFO : COLL_LOG_DEBUG, "step_on",
                  "py:%s:%s installed: each of its calls is a step", module_name, qualname);
@@ -427,7 +428,9 @@ int coll_python_step_tick(bool session)
                  module_name, qualname, misses, why);
         warned = true;
     }
-    int wait = attempts < FAST_ATTEMPTS ? 100 : 1000;
+    /* Checked just before: Py_AddPendingCall on an interpreter past its
+     * finalisation would use what it freed (only a control thread held up
+     * here for all of the interpreter's finalisation could see that). */
     if (!resolve_api() || !api.is_initialized() || api.is_finalizing())
         return finished ? -1 : wait;
     attempts++;
