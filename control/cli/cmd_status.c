@@ -52,8 +52,10 @@ int cli_cmd_status(int argc, char **argv)
         free(e);
         return 1;
     }
-    char stage[24], rank[24], toggle[32], stop[32], step[32], signals[128], requests[32];
+    char stage[48], rank[24], toggle[32], stop[32], step[32], signals[128], requests[32];
     cli_stage_text(e->stage, stage, sizeof stage);
+    if (e->stage_pending)
+        snprintf(stage, sizeof stage, "? (no stage rule has matched yet)");
     cli_stage_text(e->rank, rank, sizeof rank);
     ctl_signal_name(e->toggle_signal, toggle, sizeof toggle);
     ctl_signal_name(e->stop_signal, stop, sizeof stop);

@@ -254,6 +254,7 @@ class PythonServer(unittest.TestCase):
         listed = {int(c[0]): c[1] for c in map(str.split, cli("list").stdout.splitlines()[1:])
                   if c and c[0].isdigit()}
         self.assertEqual(listed[launcher[0]], "?", "the launcher's stage is not known")
+        self.assertIn("? (no stage rule has matched yet)", cli("status", str(launcher[0])).stdout)
         for stage, pid in stages.items():
             self.assertEqual(listed[pid], str(stage))
             self.assertFalse(entries()[pid]["stage_pending"])
