@@ -220,8 +220,9 @@ static bool write_pending(void)
 }
 
 /* Collects a stopped session and writes it; keep_empty=false drops a
- * session without events (e.g. a fork child that exec'd at once).  The
- * result and the files go into the registry entry; true when it set them. */
+ * session that recorded and counted nothing (e.g. a fork child that exec'd
+ * at once).  The result and the files go into the registry entry; true
+ * when it set them. */
 static bool write_session(bool keep_empty)
 {
     if (!coll_pending())
@@ -234,7 +235,7 @@ static bool write_session(bool keep_empty)
         result("the session was lost (out of memory)");
         return true;
     }
-    if (!keep_empty && s->n_events == 0) {
+    if (!keep_empty && coll_session_empty(s)) {
         coll_session_free(s);
         return false;
     }
@@ -279,10 +280,11 @@ static bool write_session(bool keep_empty)
                      "%llu events dropped: event buffers full (buffer_size=%ld MiB); raise "
                      "buffer_size",
                      (unsigned long long)(s->dropped - s->dropped_no_slot), cfg.buffer_size);
-        if (s->gpu_dropped)
+        if (s->gpu_dropped_cupti)
             coll_log(COLL_LOG_WARN, "cupti",
-                     "CUPTI dropped %llu activity records (its buffers were full)",
-                     (unsigned long long)s->gpu_dropped);
+                     "CUPTI dropped %llu activity records (its buffers were full); raise "
+                     "cupti_buffer_size",
+                     (unsigned long long)s->gpu_dropped_cupti);
     } else {
         result("writing to %s failed: %s", o.dir, strerror(-rc));
     }
