@@ -37,8 +37,8 @@ static const struct key {
     {"torch_profiler_with_stack", "with_stack", T_BOOL, F(with_stack), 0, 0, 0},
     {"torch_profiler_with_flops", "with_flops", T_BOOL, F(with_flops), 0, 0, 0},
     {"torch_profiler_use_gzip", "use_gzip", T_BOOL, F(use_gzip), 0, 0, 0},
-    {"torch_profiler_dump_cuda_time_total", "dump_cuda_time_total", T_BOOL,
-     F(dump_cuda_time_total), 0, 0, 0},
+    {"torch_profiler_dump_cuda_time_total", "dump_cuda_time_total", T_BOOL, F(dump_cuda_time_total),
+     0, 0, 0},
     {"torch_profiler_record_shapes", "record_shapes", T_BOOL, F(record_shapes), 0, 0, 0},
     {"torch_profiler_with_memory", "with_memory", T_BOOL, F(with_memory), 0, 0, 0},
     {"delay_iterations", NULL, T_LONG, F(delay_iterations), 0, 0, LONG_MAX},
@@ -59,12 +59,13 @@ static const struct key {
     {"follow_exec", NULL, T_BOOL, F(follow_exec), 0, 0, 0},
     {"step_signal", NULL, T_SIGNAL, F(step_signal), 0, -1, 0},
     {"step_on", NULL, T_STRING, F(step_on), sizeof(((struct ctl_config *)0)->step_on), 0, 0},
-    {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir), 0,
-     0},
+    {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir),
+     0, 0},
     {"cupti", NULL, T_BOOL, F(cupti), 0, 0, 0},
     {"cupti_buffer_size", NULL, T_LONG, F(cupti_buffer_size), 0, 8, 128},
     {"cupti_path", NULL, T_STRING, F(cupti_path), sizeof(((struct ctl_config *)0)->cupti_path), 0,
      0},
+    {"report", NULL, T_BOOL, F(report), 0, 0, 0},
 #undef F
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])

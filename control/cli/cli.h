@@ -92,6 +92,7 @@ int cli_cmd_status(int argc, char **argv);
 int cli_cmd_control(int argc, char **argv, int what);
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_summary(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
 

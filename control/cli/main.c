@@ -7,6 +7,7 @@
  *   omniprof start|stop [--stages] [--pid] ...   cmd_control.c
  *   omniprof serve [--listen HOST:PORT]          cmd_serve.c
  *   omniprof summary TRACE [--top N]             cmd_summary.c
+ *   omniprof report TRACE|DIR... [-o FILE]       cmd_report.c
  *   omniprof keys | version                      cmd_keys.c
  *
  * Shared parts: request.c (selecting processes, sending requests),
@@ -21,12 +22,14 @@ void cli_usage(FILE *f)
 {
     fputs("usage: omniprof run [-o DIR] [--stage N] [--delay N] [--max N] [--autostart]\n"
           "                    [--config FILE] [--set KEY=VALUE]... [--no-stack] [--memory]\n"
-          "                    [--shapes] [--profiler cuda] -- CMD [ARGS...]\n"
+          "                    [--shapes] [--profiler cuda] [--report] -- CMD [ARGS...]\n"
           "       omniprof list\n"
           "       omniprof status PID\n"
           "       omniprof start|stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]\n"
+          "       omniprof stop ... --report[=FILE]   (waits; one page for the files written)\n"
           "       omniprof serve [--listen 127.0.0.1:8000] [--request-timeout S]\n"
           "       omniprof summary TRACE [--top N]\n"
+          "       omniprof report TRACE|DIR... [-o report.html] [--before A --after B]\n"
           "       omniprof keys | version\n"
           "\n"
           "run: starts CMD under libomniprof.so.  Profile it with omniprof start/stop, the\n"
@@ -57,10 +60,19 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"run", cli_cmd_run},         {"list", cli_cmd_list},         {"status", cli_cmd_status},
-    {"start", cmd_start},         {"stop", cmd_stop},             {"serve", cli_cmd_serve},
-    {"summary", cli_cmd_summary}, {"keys", cli_cmd_keys},         {"version", cli_cmd_version},
-    {"--version", cli_cmd_version}, {"help", cmd_help},           {"-h", cmd_help},
+    {"run", cli_cmd_run},
+    {"list", cli_cmd_list},
+    {"status", cli_cmd_status},
+    {"start", cmd_start},
+    {"stop", cmd_stop},
+    {"serve", cli_cmd_serve},
+    {"summary", cli_cmd_summary},
+    {"report", cli_cmd_report},
+    {"keys", cli_cmd_keys},
+    {"version", cli_cmd_version},
+    {"--version", cli_cmd_version},
+    {"help", cmd_help},
+    {"-h", cmd_help},
     {"--help", cmd_help},
 };
 
