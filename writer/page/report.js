@@ -141,10 +141,11 @@
         return Math.max(320, Math.min(w, 1400));
     }
 
-    function makeChart(box, run, kind, opts, series) {
+    /* names: the categories of a bar chart (its x values are their indices). */
+    function makeChart(box, run, kind, opts, series, names) {
         opts.width = chartWidth(box);
         var u = new uPlot(opts, series, box);
-        charts.push({run: run, kind: kind, u: u, box: box});
+        charts.push({run: run, kind: kind, u: u, box: box, names: names || null});
         return u;
     }
 
@@ -171,7 +172,7 @@
             axes: [
                 {scale: 'x', side: 3, size: 290, gap: 6, grid: {show: false}, ticks: {show: false},
                  splits: function () { return idx; },
-                 values: function (u, splits) { return splits.map(function (i) { return short(names[i] || '', 44); }); }},
+                 values: function (u, splits) { return splits.map(function (i) { return short(names[i] || '', 40); }); }},
                 {scale: 'y', side: 2, label: unit, space: 70,
                  values: function (u, splits) { return splits.map(function (v) { return String(+v.toPrecision(4)); }); }}
             ],
@@ -182,7 +183,7 @@
                  paths: uPlot.paths.bars({size: [0.7, 28], align: 0}), points: {show: false},
                  value: function (u, v) { return v === null ? '' : String(+v.toPrecision(6)); }}
             ]
-        }, [idx, values]);
+        }, [idx, values], names);
     }
 
     /* ---- a run -------------------------------------------------------------------- */
@@ -516,7 +517,7 @@
             axes: [
                 {scale: 'x', side: 3, size: 290, gap: 6, grid: {show: false}, ticks: {show: false},
                  splits: function () { return idx; },
-                 values: function (uu, s) { return s.map(function (k) { return short(names[k] || '', 44); }); }},
+                 values: function (uu, s) { return s.map(function (k) { return short(names[k] || '', 40); }); }},
                 {scale: 'y', side: 2, label: u}
             ],
             cursor: {drag: {x: false, y: false}, points: {show: false}},
@@ -525,7 +526,7 @@
                 {label: 'slower', fill: '#c0392bcc', stroke: '#c0392b', paths: uPlot.paths.bars({size: [0.7, 28], align: 0}), points: {show: false}},
                 {label: 'faster', fill: '#2e8b57cc', stroke: '#2e8b57', paths: uPlot.paths.bars({size: [0.7, 28], align: 0}), points: {show: false}}
             ]
-        }, [idx, up, down]);
+        }, [idx, up, down], names);
         sec.appendChild(table([
             {label: 'Name', name: true, cell: function (x) { return [x[0], null]; }},
             {label: 'before', cell: function (x) { return d.gpu ? [fmtTime(x[1]), x[1]] : [String(x[3]), x[3]]; }},
