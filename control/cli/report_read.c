@@ -204,6 +204,8 @@ static int on_event(void *ctx, const struct tr_event *ev)
     f->seen++;
     cli_progress_tick(f->progress, f->r);
     int rc = f->totals ? kt_event(f->totals, f->r, ev) : 0;
+    if (rc == 0 && ev->ph == f->is.M && ev->name == f->is.process_name)
+        return process_event(f, ev);
     if (rc < 0 || !ev->has_ts)
         return rc;
     long long step;
@@ -228,8 +230,6 @@ static int on_event(void *ctx, const struct tr_event *ev)
             return memory_event(f, ev);
         if ((step = numbered(ev->name, "omni_step #")) >= 0)
             return wr_report_step(f->run, (uint64_t)step, ev->ts_ns, ev->ts_ns - 1);
-    } else if (ev->ph == f->is.M && ev->name == f->is.process_name) {
-        return process_event(f, ev);
     }
     return 0;
 }
