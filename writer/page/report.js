@@ -339,7 +339,7 @@
             (steps ? '; the top lane alternates at each iteration boundary (' + r.iterations.source + ').' : '.')));
         makeChart(box, i, 'timeline', {
             title: 'busy share of each ' + fmtTime(tl.bin_ns) + ' bin',
-            height: 90 + 30 * n,
+            height: 100 + 36 * n,
             scales: {x: {time: false}, y: {range: function () { return [0, n]; }}},
             axes: [
                 {label: 'ms since the session began', values: function (u, s) { return s.map(function (v) { return String(+v.toPrecision(6)); }); }},
