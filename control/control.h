@@ -46,7 +46,8 @@ struct ctl_config {
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */
     long cupti_buffer_size;     /* MiB of CUPTI activity buffers */
-    bool report;                /* also write report_<worker>.html at each stop */
+    /* also write report_<worker>.html at each stop */
+    bool report;
     /* Where profiler and torch_profiler_dir were last set, for the messages
      * of rules between keys; not part of the value (not compared). */
     char profiler_source[96];

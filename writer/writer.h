@@ -37,13 +37,15 @@ struct wr_options {
     int rank;  /* -1: none */
     bool with_stack, record_shapes, profile_memory;
     bool table_to_stderr; /* also print the table on stderr */
-    bool report;          /* write report_<worker>.html (report.c) */
+    /* write report_<worker>.html (report.c) */
+    bool report;
 };
 
 struct wr_result {
     char trace_path[PATH_MAX];
     char table_path[PATH_MAX]; /* empty when no table was written */
-    char report_path[PATH_MAX]; /* empty when no report was written */
+    /* empty when no report was written */
+    char report_path[PATH_MAX];
 };
 
 int wr_write_session(const struct coll_session *s, const struct wr_options *o, struct wr_result *r);
