@@ -121,15 +121,18 @@ static void relative(const char *from, const char *to, char *out, size_t cap)
 }
 
 /* The trace as the page at out links to it: relative to the page's
- * directory when both resolve, else as given. */
+ * directory (the two can move together), or absolute while that directory
+ * does not exist yet; as given when the trace does not resolve. */
 static void link_for(const char *out, const char *trace, char *link, size_t cap)
 {
     char page_dir[PATH_MAX], copy[PATH_MAX], abs[PATH_MAX];
     snprintf(copy, sizeof copy, "%s", out);
-    if (realpath(dirname(copy), page_dir) && realpath(trace, abs))
+    if (!realpath(trace, abs))
+        snprintf(link, cap, "%s", trace);
+    else if (realpath(dirname(copy), page_dir))
         relative(strcmp(page_dir, "/") == 0 ? "" : page_dir, abs, link, cap);
     else
-        snprintf(link, cap, "%s", trace);
+        snprintf(link, cap, "%s", abs);
 }
 
 /* ---- the page ----------------------------------------------------------------------- */

@@ -333,6 +333,40 @@ class BeforeAfter(PageTest):
                          ["gemm", "relu", "new", "gone"])
 
 
+class Iterations(PageTest):
+    """ProfilerStep#N spans (torch.profiler's, and omniprof's beside its omni_step
+    instants) are the iterations when a trace has them; the instants otherwise."""
+
+    def test_spans_first_instants_else(self):
+        events = []
+        for n, (start, dur) in enumerate([(1000, 300), (1300, 500), (1800, 200)], 1):
+            events.append({"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{n}",
+                           "pid": 1, "tid": 1, "ts": start, "dur": dur})
+            events.append({"ph": "i", "s": "p", "cat": "user_annotation", "name": f"omni_step #{n}",
+                           "pid": 1, "tid": 1, "ts": start})
+            events.append({"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7,
+                           "ts": start + 10, "dur": 50})
+        both = os.path.join(self.dir, "both.pt.trace.json.gz")
+        gz_bytes_trace(both, events)
+        instants = os.path.join(self.dir, "instants.pt.trace.json.gz")
+        gz_bytes_trace(instants, [e for e in events if not e["name"].startswith("ProfilerStep")])
+        page = os.path.join(self.dir, "steps.html")
+        report(both, instants, "-o", page)
+        spans, marks = [r["iterations"] for r in page_data(page)["runs"]]
+        self.assertEqual(spans["source"], "ProfilerStep#N")
+        self.assertEqual(spans["items"], [[1, 0, 300000], [2, 300000, 500000], [3, 800000, 200000]])
+        # each instant begins an iteration that lasts until the next (the last to
+        # the end of the events: the last kernel ends at 1860 us)
+        self.assertEqual(marks["source"], "omni_step")
+        self.assertEqual(marks["items"], [[1, 0, 300000], [2, 300000, 500000], [3, 800000, 60000]])
+        seen = browse(page)
+        self.assertClean(seen)
+        for run in seen["dom"]["runs"]:
+            self.assertEqual(run["facts"]["iterations"], "3")
+            (tl,) = [c for c in run["charts"] if c["kind"] == "timeline"]
+            self.assertEqual(tl["series"][1], "iteration")
+
+
 class Big(PageTest):
     """A million events: written in seconds, small, quick to open; progress on a tty."""
 
