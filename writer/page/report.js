@@ -258,8 +258,8 @@
             ns.push(k.other_ns);
         }
         var unit = timeUnit(Math.max.apply(null, ns));
-        barChart(box, i, 'kernels', (k.metric === 'gpu' ? 'GPU time' : 'host API time') + ' (' + unit[0] + '), the ' +
-                 k.top.length + ' longest' + (k.other_count ? ' and the rest' : ''),
+        barChart(box, i, 'kernels', (k.metric === 'gpu' ? 'GPU time' : 'host API time') + ' (' + unit[0] + ')' +
+                 (k.other_count ? ', the ' + k.top.length + ' longest and the rest' : ''),
                  names, ns.map(function (v) { return v / unit[1]; }), unit[0], COLORS[0]);
         var rows = k.top.map(function (x) { return [x[0], x[1], x[2]]; });
         if (k.other_count) rows.push(['other (' + k.other_count + ' kernels)', k.other_ns, null]);
