@@ -2,7 +2,9 @@
 # omniprof's one entry point for a fresh Debian 12 machine with the CUDA toolkit.
 #
 #   ./run.sh demo    install what is missing, build, profile the sample, show the result
-#   ./run.sh test    install what is missing, build (warnings are errors), run every test
+#   ./run.sh test    install what is missing (with the report page's browser tests:
+#                    Debian's chromium, Node.js 20+, npm ci in writer/page), build
+#                    (warnings are errors), run every test
 #   ./run.sh check   quick pre-commit check: clang-format on every C file, the strict
 #                    build (in build-check/), the unit tests
 #   ./run.sh format-check [BASE]   clang-format on the C files changed since BASE
@@ -24,6 +26,9 @@ PACKAGES=(build-essential cmake pkg-config zlib1g-dev libunwind-dev libinih-dev
           python3-yaml python3-psutil)
 # Debian 12's clang-format is version 14, the one .clang-format is checked with.
 FORMAT_PACKAGES=(clang-format)
+# The report page's browser tests (tests/integration/test_report.py): a real
+# browser, some 100+ MB with its libraries, so only for ./run.sh test.
+BROWSER_PACKAGES=(chromium)
 
 say() { printf '== %s\n' "$*"; }
 
@@ -235,8 +240,8 @@ demo() {
     say "omniprof start --stages 0,2 --wait"
     "$omniprof" start --stages 0,2 --wait
     sleep 1
-    say "omniprof stop --stages 0,2 --wait"
-    "$omniprof" stop --stages 0,2 --wait
+    say "omniprof stop --stages 0,2 --wait --report"
+    "$omniprof" stop --stages 0,2 --wait --report
     wait "$pid"
     for table in "$out"/profiler_out_stage-*.txt; do
         say "top of $table"
@@ -246,10 +251,36 @@ demo() {
     trace=$(ls "$out"/stage-0_*.pt.trace.json.gz | head -n 1)
     say "omniprof summary $trace --top 3"
     "$omniprof" summary "$trace" --top 3 | cut -c1-160
+    say "the report: open $out/report.html in a browser (one page, both stages)"
     say "traces in $out: open them in https://ui.perfetto.dev, chrome://tracing or TensorBoard"
 }
 
+# What the report page's browser tests need besides the build: Debian's
+# chromium, Node.js 20 or newer with npm (playwright-core's minimum), and
+# writer/page/node_modules from its lock (npm ci: playwright-core, and uplot
+# for check-vendor.mjs), made again when the lock is newer.  The build itself
+# needs none of it: the chart library it inlines is vendored.
+browser_deps() {
+    install_missing "${BROWSER_PACKAGES[@]}"
+    command -v node >/dev/null && command -v npm >/dev/null || install_missing nodejs npm
+    local major page="$ROOT/writer/page"
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    if [ "$major" -lt 20 ]; then
+        echo "omniprof: the report's browser tests need Node.js 20 or newer (playwright-core); this is $(node --version)" >&2
+        return 1
+    fi
+    if [ ! -f "$page/node_modules/.package-lock.json" ] ||
+        [ "$page/package-lock.json" -nt "$page/node_modules/.package-lock.json" ]; then
+        say "npm ci in writer/page (playwright-core, uplot: as package-lock.json pins them)"
+        if ! (cd "$page" && npm ci --no-audit --no-fund --prefer-offline >/dev/null); then
+            echo "omniprof: npm ci in writer/page failed: the npm registry is unreachable and npm's cache lacks the locked packages" >&2
+            return 1
+        fi
+    fi
+}
+
 run_tests() {
+    browser_deps
     build strict
     say "running the test suite"
     ctest --test-dir "$BUILD" --output-on-failure

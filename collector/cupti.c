@@ -448,7 +448,7 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
         const CUpti_ActivitySynchronization2 *y = (const void *)rec;
-        if (!(g = store_add()))
+        if (!(g = store_add(y->start)))
             return;
         *g = (struct coll_gpu){.start_ns = y->start,
                                .end_ns = y->end,
@@ -463,7 +463,9 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_CUDA_EVENT: {
         const CUpti_ActivityCudaEvent2 *e = (const void *)rec;
-        if (!(g = store_add()))
+        /* an event record CUPTI could not time (no device timestamps) is a
+         * marker of the open session's calls: kept while one is open */
+        if (!(g = store_add(e->deviceTimestamp ? e->deviceTimestamp : UINT64_MAX)))
             return;
         *g = (struct coll_gpu){.start_ns = e->deviceTimestamp,
                                .end_ns = e->deviceTimestamp,

@@ -258,17 +258,21 @@ static bool write_session(bool keep_empty)
         .record_shapes = cfg.record_shapes,
         .profile_memory = cfg.with_memory,
         .table_to_stderr = cfg.log_level >= COLL_LOG_DEBUG,
+        .report = cfg.report,
     };
     struct wr_result r;
     int rc = wr_write_session(s, &o, &r);
     entry.n_files = 0;
     if (rc == 0) {
-        coll_log(COLL_LOG_INFO, NULL, "wrote %s (%zu events)%s%s", r.trace_path, s->n_events,
-                 r.table_path[0] ? " and " : "", r.table_path[0] ? r.table_path : "");
+        coll_log(COLL_LOG_INFO, NULL, "wrote %s (%zu events)%s%s%s%s", r.trace_path, s->n_events,
+                 r.table_path[0] ? " and " : "", r.table_path[0] ? r.table_path : "",
+                 r.report_path[0] ? " and " : "", r.report_path[0] ? r.report_path : "");
         result("wrote %zu events", s->n_events);
         snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.trace_path);
         if (r.table_path[0])
             snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.table_path);
+        if (r.report_path[0])
+            snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.report_path);
         /* each cause named as it is: a full table of threads is not full buffers */
         if (s->dropped_no_slot)
             coll_log(COLL_LOG_WARN, NULL,

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "trace_reader.h"
 #include "writer.h"
 
@@ -63,6 +64,8 @@ struct summary {
     struct gpu_ref *refs;
     size_t n_refs, cap_refs;
     size_t events;
+    struct tr_reader *r;
+    struct cli_progress progress; /* on stderr, when it is a terminal */
 };
 
 static bool push(void **arr, size_t *n, size_t *cap, size_t size)
@@ -185,6 +188,7 @@ static int on_event(void *ctx, const struct tr_event *ev)
 {
     struct summary *p = ctx;
     p->events++;
+    cli_progress_tick(&p->progress, p->r);
     if (ev->ph != p->is.X)
         return 0;
     if (p->by_nvtx)
@@ -247,8 +251,12 @@ static int summarise(const char *path, size_t top, bool by_nvtx)
     struct summary p = {.by_nvtx = by_nvtx};
     struct tr_reader *r = tr_reader_new(NULL);
     int rc = r ? intern_names(r, &p.is) : -ENOMEM;
+    p.r = r;
+    cli_progress_begin(&p.progress, "summary", cli_file_size(path));
+    cli_progress_file(&p.progress, path);
     if (rc == 0)
         rc = tr_read(r, path, &(struct tr_callbacks){.event = on_event}, &p);
+    cli_progress_end(&p.progress);
     if (rc < 0) {
         fprintf(stderr, "omniprof: %s\n", r && tr_error(r)[0] ? tr_error(r) : strerror(-rc));
     } else {

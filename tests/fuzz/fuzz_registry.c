@@ -68,7 +68,8 @@ static bool same(const struct ctl_entry *a, const struct ctl_entry *b)
            a->step_signal == b->step_signal && a->requests == b->requests &&
            a->n_files == b->n_files &&
            (a->n_files < 1 || !strcmp(a->last_files[0], b->last_files[0])) &&
-           (a->n_files < 2 || !strcmp(a->last_files[1], b->last_files[1]));
+           (a->n_files < 2 || !strcmp(a->last_files[1], b->last_files[1])) &&
+           (a->n_files < 3 || !strcmp(a->last_files[2], b->last_files[2]));
 }
 
 /* Published and read again, an entry reads back; published once more, it
