@@ -113,19 +113,28 @@ static bool is_cuda_call(const struct coll_event *ev)
     return domain == COLL_DOMAIN_DRIVER || domain == COLL_DOMAIN_RUNTIME;
 }
 
-/* Host calls, iteration boundaries and memory samples. */
+/* Host calls, iteration boundaries and memory samples.  Each boundary is
+ * what the trace has of it: the omni_step #N instant, and the ProfilerStep#N
+ * span up to the next boundary, the last up to the session's end (as
+ * writer/links.c makes them). */
 static int events(struct wr_report_run *run, const struct coll_session *s,
                   const struct wr_options *o, int64_t base)
 {
+    const struct coll_event *open = NULL; /* the step whose span is not ended yet */
     for (size_t i = 0; i < s->n_events; i++) {
         const struct coll_event *ev = s->events[i];
         int64_t start = (int64_t)ev->start_ns - base;
         int64_t end = (int64_t)(ev->end_ns > ev->start_ns ? ev->end_ns : ev->start_ns) - base;
         int rc = 0;
         char buf[64];
-        if (ev->kind == COLL_EV_STEP)
-            rc = wr_report_step(run, ev->u.step.number, start, start - 1);
-        else if (is_cuda_call(ev))
+        if (ev->kind == COLL_EV_STEP) {
+            if (open)
+                rc = wr_report_step(run, open->u.step.number, (int64_t)open->start_ns - base,
+                                    start);
+            open = ev;
+            if (rc == 0)
+                rc = wr_report_step(run, ev->u.step.number, start, start - 1);
+        } else if (is_cuda_call(ev))
             rc = wr_report_call(run, call_row(s, ev, buf, sizeof buf), ev->tid, start, end);
         if (rc == 0 && o->profile_memory && ev->tracked &&
             (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
@@ -133,6 +142,11 @@ static int events(struct wr_report_run *run, const struct coll_session *s,
                                   (int64_t)ev->end_ns - base, ev->u.mem.total, ev->u.mem.reserved);
         if (rc < 0)
             return rc;
+    }
+    if (open) {
+        uint64_t end = s->end_ns > open->start_ns ? s->end_ns : open->start_ns;
+        return wr_report_step(run, open->u.step.number, (int64_t)open->start_ns - base,
+                              (int64_t)end - base);
     }
     return 0;
 }
