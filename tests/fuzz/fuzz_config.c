@@ -8,7 +8,8 @@
  * that parses back into an equal configuration and the same text.  Every
  * refusal must be one line.  A broken property aborts.
  *
- * Build and run from the repository root (clang 14 or later):
+ * ./run.sh fuzz [SECONDS] config builds and runs it (build-fuzz/bin/fuzz_config);
+ * by hand, from the repository root (clang 14 or later):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  *     -Icontrol -Icollector -Iwriter tests/fuzz/fuzz_config.c \
