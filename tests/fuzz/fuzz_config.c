@@ -120,8 +120,7 @@ static void as_string(const uint8_t *data, size_t size)
         struct ctl_config back;
         ctl_config_defaults(&back);
         if (ctl_config_serialize(&c, text, sizeof text) != 0 ||
-            ctl_config_parse_string(&back, text, "OMNIPROF", &err) != 0 ||
-            strcmp(back.dir, s) != 0)
+            ctl_config_parse_string(&back, text, "OMNIPROF", &err) != 0 || strcmp(back.dir, s) != 0)
             broken("a directory does not come back unchanged", text);
     }
     free(s);
