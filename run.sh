@@ -322,7 +322,7 @@ fuzz_build() {
 # tests/fuzz/regressions/NAME/.  Prints one line of numbers; fails when the
 # harness does.
 fuzz_one() {
-    local name=$1 seconds=$2 rc=0 log art dict=() dirs=() found done_line
+    local name=$1 seconds=$2 rc=0 log art src same f kind dst dict=() dirs=() found done_line
     local corpus="$FUZZ_BUILD/corpus/$name" artifacts="$FUZZ_BUILD/artifacts/$name"
     local seeds="$ROOT/tests/fuzz/corpus/$name" regressions="$ROOT/tests/fuzz/regressions/$name"
     log="$FUZZ_BUILD/logs/$name.log"
@@ -351,7 +351,8 @@ fuzz_one() {
     mkdir -p "$regressions"
     found=()
     for art in "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-*; do
-        [ -f "$art" ] || continue
+        [[ -f $art && $art != *.min ]] || continue
+        src=$art
         # a crash is made as small as libFuzzer can in a few seconds, so that
         # the regression says what breaks
         if [[ ${art##*/} == crash-* ]] &&
@@ -360,11 +361,22 @@ fuzz_one() {
                 >"$log.minimize" 2>&1 &&
             [ -s "$art.min" ] && [ "$(stat -c %s "$art.min")" -lt "$(stat -c %s "$art")" ] &&
             ! "$FUZZ_BUILD/bin/fuzz_$name" -runs=1 "$art.min" >/dev/null 2>&1; then
-            cp "$art.min" "$regressions/${art##*/}"
-        else
-            cp "$art" "$regressions/"
+            src=$art.min
         fi
-        found+=("tests/fuzz/regressions/$name/${art##*/}")
+        # named as libFuzzer names it (kind-sha1), unless it is a regression already
+        same=""
+        for f in "$regressions"/*; do
+            [ -f "$f" ] && cmp -s "$f" "$src" && same=$f && break
+        done
+        if [ -n "$same" ]; then
+            say "the failing input is a regression already: ${same#"$ROOT"/}"
+            found+=("${same#"$ROOT"/}")
+            continue
+        fi
+        kind=${art##*/}
+        dst="$regressions/${kind%%-*}-$(sha1sum <"$src" | cut -c1-40)"
+        cp "$src" "$dst"
+        found+=("${dst#"$ROOT"/}")
     done
     if [ ${#found[@]} -eq 0 ]; then
         say "no failing input was written"
