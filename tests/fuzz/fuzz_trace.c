@@ -6,13 +6,17 @@
  *     callbacks and interns no new name (nothing of a read is left over);
  *   - gzip'd here with zlib: the same callbacks as the plain file;
  *   - by a reader with a read size of a few bytes, so that tokens and
- *     escapes are cut across reads: the same callbacks;
+ *     escapes are cut across reads, and that holds names one byte away
+ *     from the file's (so that a name matched by less than its whole text
+ *     shows): the same callbacks;
  *   - by a reader with small bounds on tokens and nesting: what it hands
  *     over before it fails is a prefix of the full read, and it fails with
  *     the full read's error or -E2BIG;
  *   - stopped by the callback at one event or field, between those two
  *     reads: tr_read returns the callback's value, what it handed over is a
  *     prefix of the full read, and the next read is whole.
+ * The first read's events are held against the same bytes parsed whole by
+ * yajl_tree (trace_oracle.c), when it parses them.
  * Every callback touches every byte it is given (ASan sees a bad pointer or
  * length), checks what trace_reader.h promises (interned names are the
  * pointers tr_intern gives for their text, texts end in a NUL at len, events
@@ -25,9 +29,9 @@
  * by hand, from the repository root (clang with libFuzzer):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *     -Icontrol/cli -Iwriter -Icollector tests/fuzz/fuzz_trace.c control/cli/trace_reader.c \
- *     control/cli/trace_events.c control/cli/trace_names.c writer/json.c writer/out.c \
- *     -lyajl -lz -o /tmp/fuzz_trace
+ *     -Icontrol/cli -Iwriter -Icollector tests/fuzz/fuzz_trace.c tests/fuzz/trace_oracle.c \
+ *     control/cli/trace_reader.c control/cli/trace_events.c control/cli/trace_names.c \
+ *     writer/json.c writer/out.c -lyajl -lz -lm -o /tmp/fuzz_trace
  *   mkdir -p /tmp/corpus && /tmp/fuzz_trace -dict=tests/fuzz/trace.dict /tmp/corpus \
  *     tests/fuzz/corpus/trace tests/fuzz/regressions/trace
  */
@@ -43,6 +47,7 @@
 #include <yajl/yajl_parse.h>
 #include <zlib.h>
 
+#include "trace_oracle.h"
 #include "trace_reader.h"
 
 /* What a callback returns to stop a read: no value the reader returns. */
@@ -106,8 +111,27 @@ struct read {
     struct tr_reader *r;
     struct log log;
     size_t events, callbacks;
-    size_t stop_at; /* the callback that stops the read; SIZE_MAX: none */
+    size_t stop_at;              /* the callback that stops the read; SIZE_MAX: none */
+    bool collect;                /* keep the distinct names in seen */
+    const struct oracle *oracle; /* what each event must be; may be NULL */
 };
+
+/* The distinct interned names of one read, by pointer (a set of at most
+ * half its slots; names past that are not kept). */
+enum { SEEN_SLOTS = 1024 };
+static const char *seen[SEEN_SLOTS];
+static size_t n_seen;
+
+static void keep(const char *s)
+{
+    size_t i = ((uintptr_t)s >> 3) % SEEN_SLOTS;
+    while (seen[i] && seen[i] != s)
+        i = (i + 1) % SEEN_SLOTS;
+    if (!seen[i] && n_seen < SEEN_SLOTS / 2) {
+        seen[i] = s;
+        n_seen++;
+    }
+}
 
 /* A name the reader hands over is the interned one for its text. */
 static void name(struct read *rd, const char *tag, const char *s)
@@ -121,6 +145,8 @@ static void name(struct read *rd, const char *tag, const char *s)
     const char *again = tr_intern(rd->r, s, strlen(s));
     if (again && again != s)
         broken("a name is not the interned pointer for its text", s);
+    if (rd->collect)
+        keep(s);
 }
 
 /* Whether text[0..len) is one whole JSON value (yajl, no callbacks). */
@@ -198,6 +224,8 @@ static void id(struct read *rd, const char *tag, const struct tr_id *x, bool int
     const char *again = interned ? tr_intern(rd->r, x->str, strlen(x->str)) : NULL;
     if (again && again != x->str)
         broken("a string pid or tid is not the interned pointer for its text", x->str);
+    if (interned && rd->collect)
+        keep(x->str);
 }
 
 /* args or extra: each key interned, each value checked; tr_arg finds the
@@ -253,6 +281,9 @@ static int on_event(void *ctx, const struct tr_event *ev)
     members(rd, ev, ev->args, ev->n_args, true);
     members(rd, ev, ev->extra, ev->n_extra, false);
     put(l, "\n", 1);
+    const char *differs = rd->oracle ? oracle_differs(rd->oracle, ev) : NULL;
+    if (differs)
+        broken(differs, l->p);
     return stop_here(rd);
 }
 
@@ -277,15 +308,18 @@ static const struct tr_callbacks callbacks = {.event = on_event, .field = on_fie
 
 struct outcome {
     int rc;
+    size_t events;
     char error[512]; /* tr_error after the path */
     struct log log;
     size_t callbacks;
 };
 
-/* Reads path with r; checks the answer and the message. */
-static struct outcome read_with(struct tr_reader *r, const char *path, size_t stop_at)
+/* Reads path with r; checks the answer and the message.  collect: keep
+ * the names handed over in seen; oracle: hold each event against it. */
+static struct outcome read_with(struct tr_reader *r, const char *path, size_t stop_at, bool collect,
+                                const struct oracle *oracle)
 {
-    struct read rd = {.r = r, .stop_at = stop_at};
+    struct read rd = {.r = r, .stop_at = stop_at, .collect = collect, .oracle = oracle};
     put(&rd.log, "", 0);
     int rc = tr_read(r, path, &callbacks, &rd);
     const char *err = tr_error(r);
@@ -304,7 +338,7 @@ static struct outcome read_with(struct tr_reader *r, const char *path, size_t st
         broken("an error message does not begin with the file", err);
     if ((rc == STOPPED) != (rc && strncmp(err + n, ": reading stopped: ", 19) == 0))
         broken("a stop is not said as one", err);
-    struct outcome o = {.rc = rc, .log = rd.log, .callbacks = rd.callbacks};
+    struct outcome o = {.rc = rc, .events = rd.events, .log = rd.log, .callbacks = rd.callbacks};
     snprintf(o.error, sizeof o.error, "%s", rc ? err + n : "");
     return o;
 }
@@ -364,6 +398,38 @@ static bool fill_gzip(struct file *f, const uint8_t *data, size_t size, int leve
     return ok;
 }
 
+/* Interns, for each name in seen, the names one byte away from it (one
+ * more, one less, the first or last byte changed), then names of its own
+ * until the table has grown past 1024 slots.  A reader that holds them must
+ * hand over what a fresh one does: it would not if names matched by less
+ * than their whole text, or if growing lost the names it held before. */
+static void intern_near_misses(struct tr_reader *r)
+{
+    char filler[32];
+    for (int i = 0; tr_interned(r) <= 1024; i++)
+        tr_intern(r, filler, (size_t)snprintf(filler, sizeof filler, "\001filler %d", i));
+    for (size_t i = 0; i < SEEN_SLOTS; i++) {
+        if (!seen[i])
+            continue;
+        size_t n = strlen(seen[i]);
+        char *v = malloc(n + 2);
+        if (!v)
+            broken("out of memory", NULL);
+        memcpy(v, seen[i], n);
+        memcpy(v + n, "x", 2);
+        tr_intern(r, v, n + 1);
+        if (n) {
+            tr_intern(r, v, n - 1);
+            v[n - 1] ^= 1;
+            tr_intern(r, v, n);
+            v[n - 1] ^= 1;
+            v[0] ^= 1;
+            tr_intern(r, v, n);
+        }
+        free(v);
+    }
+}
+
 static uint64_t fnv1a(const uint8_t *data, size_t size)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -387,17 +453,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tr_reader *r = tr_reader_new(NULL);
     if (!r)
         return 0;
-    struct outcome full = read_with(r, plain.path, SIZE_MAX);
+    memset(seen, 0, sizeof seen);
+    n_seen = 0;
+    struct oracle *oracle = oracle_new(data, size);
+    struct outcome full = read_with(r, plain.path, SIZE_MAX, true, oracle);
+    if (oracle && full.rc == 0 && full.events != oracle_events(oracle))
+        broken("the reader hands over another number of events than the tree has", NULL);
+    oracle_free(oracle);
     size_t names = tr_interned(r);
 
     /* stopped at one callback (when there is one), then read whole again */
     if (full.callbacks) {
-        struct outcome stopped = read_with(r, plain.path, h % full.callbacks);
+        struct outcome stopped = read_with(r, plain.path, h % full.callbacks, false, NULL);
         if (stopped.rc != STOPPED || !is_prefix(&stopped.log, &full.log))
             broken("a callback's stop is not what tr_read returns", stopped.log.p);
         free(stopped.log.p);
     }
-    struct outcome again = read_with(r, plain.path, SIZE_MAX);
+    struct outcome again = read_with(r, plain.path, SIZE_MAX, false, NULL);
     expect_same(&full, &again, "a second read differs from the first");
     if (tr_interned(r) != names)
         broken("a second read of the same bytes interns new names", NULL);
@@ -407,26 +479,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * read unpacked them) */
     if (!(size >= 2 && data[0] == 0x1f && data[1] == 0x8b) &&
         fill_gzip(&gz, data, size, (int)(h >> 8) % 10)) {
-        struct outcome unpacked = read_with(r, gz.path, SIZE_MAX);
+        struct outcome unpacked = read_with(r, gz.path, SIZE_MAX, false, NULL);
         expect_same(&full, &unpacked, "the gzip'd file reads otherwise than the plain one");
         free(unpacked.log.p);
     }
-    tr_reader_free(r);
 
-    /* a read size of a few bytes: tokens cut across reads */
-    r = tr_reader_new(&(struct tr_options){.read_size = 1 + (h >> 16) % 7});
-    if (r) {
-        struct outcome small = read_with(r, plain.path, SIZE_MAX);
+    /* a read size of a few bytes (tokens cut across reads), by a reader
+     * that holds names near the file's (seen points into r's names) */
+    struct tr_reader *near = tr_reader_new(&(struct tr_options){.read_size = 1 + (h >> 16) % 7});
+    if (near) {
+        intern_near_misses(near);
+        struct outcome small = read_with(near, plain.path, SIZE_MAX, false, NULL);
         expect_same(&full, &small, "a small read size reads otherwise");
         free(small.log.p);
-        tr_reader_free(r);
+        tr_reader_free(near);
     }
+    tr_reader_free(r);
 
     /* small bounds: fail early, never otherwise */
     struct tr_options lim = {.max_token = 1 + (h >> 24) % 512, .max_depth = 1 + (int)(h >> 40) % 6};
     r = tr_reader_new(&lim);
     if (r) {
-        struct outcome bounded = read_with(r, plain.path, SIZE_MAX);
+        struct outcome bounded = read_with(r, plain.path, SIZE_MAX, false, NULL);
         if ((bounded.rc != full.rc && bounded.rc != -E2BIG) || !is_prefix(&bounded.log, &full.log))
             broken("small bounds read otherwise than failing early", bounded.error);
         if (bounded.rc == 0)
