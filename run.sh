@@ -12,6 +12,9 @@
 #   ./run.sh bench   build and print the benchmarks (launch overhead, writer, trace reader)
 #   ./run.sh build   install what is missing and build
 #   ./run.sh gpu-carry   build gpu_carry/ for tests/gpu/run.sh on a GPU machine
+#   ./run.sh fuzz [SECONDS] [NAME...]   run each fuzz harness of tests/fuzz/ (or the
+#                    NAMEs) SECONDS (default 300) under libFuzzer, built with clang in
+#                    build-fuzz/; fails, naming the input, when one fails
 #
 # Installs Debian packages with apt-get when they are missing (as root, or with sudo).
 set -euo pipefail
@@ -308,6 +311,157 @@ bench() {
     OMNI_BUILD="$BUILD" env -u OMNIPROF_BUILD_DIR bash "$ROOT/tests/bench/run.sh"
 }
 
+# --- fuzzing (libFuzzer) -----------------------------------------------------
+
+FUZZ_BUILD=${OMNIPROF_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+# libFuzzer's runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev, which
+# clang only recommends.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+
+# The harnesses: tests/fuzz/fuzz_NAME.c, each listed in tests/fuzz/CMakeLists.txt.
+fuzz_names() {
+    local f
+    for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
+        f=${f##*/fuzz_}
+        echo "${f%.c}"
+    done
+}
+
+# fuzz_build NAME...: configures build-fuzz/ with clang and OMNIPROF_FUZZ,
+# and builds build-fuzz/bin/fuzz_NAME.
+fuzz_build() {
+    install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+    local cc cuda probe targets=()
+    cc=$(command -v clang-14 || command -v clang) || {
+        echo "omniprof: clang not found" >&2
+        return 1
+    }
+    mkdir -p "$FUZZ_BUILD"
+    probe="$FUZZ_BUILD/libfuzzer-probe"
+    if ! printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' |
+        "$cc" -fsanitize=fuzzer -x c - -o "$probe" 2>"$probe.log"; then
+        cat "$probe.log" >&2
+        echo "omniprof: $cc cannot link libFuzzer (-fsanitize=fuzzer): install libclang-rt-14-dev" >&2
+        return 1
+    fi
+    cuda=$(cuda_root)
+    say "building the fuzz harnesses in $FUZZ_BUILD ($("$cc" --version | head -n 1))"
+    cmake -S "$ROOT" -B "$FUZZ_BUILD" -DCMAKE_C_COMPILER="$cc" -DOMNIPROF_FUZZ=ON \
+        -DOMNIPROF_TESTS=OFF -DCUDAToolkit_ROOT="$cuda" >/dev/null
+    for n in "$@"; do targets+=(--target "fuzz_$n"); done
+    cmake --build "$FUZZ_BUILD" -j"$(nproc)" "${targets[@]}" >/dev/null
+}
+
+# fuzz_one NAME SECONDS: one harness on one core.  New inputs go to
+# build-fuzz/corpus/NAME/ (tests/fuzz/corpus/NAME/ and regressions/NAME/ are
+# read, never written); an input that fails is copied to
+# tests/fuzz/regressions/NAME/.  Prints one line of numbers; fails when the
+# harness does.
+fuzz_one() {
+    local name=$1 seconds=$2 rc=0 log art src same f kind dst dict=() dirs=() found done_line
+    local corpus="$FUZZ_BUILD/corpus/$name" artifacts="$FUZZ_BUILD/artifacts/$name"
+    local seeds="$ROOT/tests/fuzz/corpus/$name" regressions="$ROOT/tests/fuzz/regressions/$name"
+    log="$FUZZ_BUILD/logs/$name.log"
+    mkdir -p "$corpus" "$FUZZ_BUILD/logs"
+    rm -rf "$artifacts"
+    mkdir -p "$artifacts"
+    [ -f "$ROOT/tests/fuzz/$name.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
+    dirs=("$corpus" "$seeds")
+    [ -d "$regressions" ] && dirs+=("$regressions")
+    "$FUZZ_BUILD/bin/fuzz_$name" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" "${dirs[@]}" \
+        >"$log" 2>&1 || rc=$?
+    done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
+    if [ $rc -eq 0 ]; then
+        # "#52211  DONE   cov: 476 ft: 2129 corp: 323/853Kb lim: 7420 exec/s: 512 rss: 96Mb"
+        awk -v n="$name" -v s="$seconds" '{
+            for (i = 1; i < NF; i++) v[$i] = $(i + 1)
+            printf "   fuzz_%-10s %9s runs in %4d s (%s/s)  cov %s  ft %s  corpus %s  rss %s\n",
+                   n, substr($1, 2), s, v["exec/s:"], v["cov:"], v["ft:"], v["corp:"], v["rss:"]
+        }' <<<"${done_line:-#0 DONE}"
+        return 0
+    fi
+    # the report: the log without libFuzzer's progress lines
+    grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED)' "$log" | tail -n 50 >&2
+    say "fuzz_$name FAILED (exit $rc; the whole log: $log)"
+    mkdir -p "$regressions"
+    found=()
+    for art in "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-*; do
+        [[ -f $art && $art != *.min ]] || continue
+        src=$art
+        # a crash is made as small as libFuzzer can in a few seconds, so that
+        # the regression says what breaks
+        if [[ ${art##*/} == crash-* ]] &&
+            "$FUZZ_BUILD/bin/fuzz_$name" -minimize_crash=1 -max_total_time=20 -timeout=30 \
+                -artifact_prefix="$artifacts/" -exact_artifact_path="$art.min" "$art" \
+                >"$log.minimize" 2>&1 &&
+            [ -s "$art.min" ] && [ "$(stat -c %s "$art.min")" -lt "$(stat -c %s "$art")" ] &&
+            ! "$FUZZ_BUILD/bin/fuzz_$name" -runs=1 "$art.min" >/dev/null 2>&1; then
+            src=$art.min
+        fi
+        # named as libFuzzer names it (kind-sha1), unless it is a regression already
+        same=""
+        for f in "$regressions"/*; do
+            [ -f "$f" ] && cmp -s "$f" "$src" && same=$f && break
+        done
+        if [ -n "$same" ]; then
+            say "the failing input is a regression already: ${same#"$ROOT"/}"
+            found+=("${same#"$ROOT"/}")
+            continue
+        fi
+        kind=${art##*/}
+        dst="$regressions/${kind%%-*}-$(sha1sum <"$src" | cut -c1-40)"
+        cp "$src" "$dst"
+        found+=("${dst#"$ROOT"/}")
+    done
+    if [ ${#found[@]} -eq 0 ]; then
+        say "no failing input was written"
+        return 1
+    fi
+    for art in "${found[@]}"; do
+        say "failing input: $art ($(stat -c %s "$ROOT/$art") bytes)"
+        say "replay it: $FUZZ_BUILD/bin/fuzz_$name $art"
+        # a CI log keeps what a fresh clone's failure found
+        if [ "$(stat -c %s "$ROOT/$art")" -le 16384 ]; then
+            echo "or, in a fresh clone:"
+            echo "base64 -d > $art <<'EOF'"
+            base64 "$ROOT/$art"
+            echo EOF
+        fi
+    done
+    return 1
+}
+
+# ./run.sh fuzz [SECONDS] [NAME...]
+fuzz() {
+    local seconds=300 names=() failed=() n start=$SECONDS
+    if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+        seconds=$1
+        shift
+    fi
+    [ "$seconds" -gt 0 ] || { echo "omniprof: fuzz: SECONDS must be at least 1" >&2; return 2; }
+    mapfile -t names < <(fuzz_names)
+    if [ $# -gt 0 ]; then
+        for n in "$@"; do
+            [ -f "$ROOT/tests/fuzz/fuzz_$n.c" ] || {
+                echo "omniprof: fuzz: no harness '$n' (there are: ${names[*]})" >&2
+                return 2
+            }
+        done
+        names=("$@")
+    fi
+    fuzz_build "${names[@]}"
+    say "fuzzing ${names[*]}: $seconds s each, one at a time"
+    for n in "${names[@]}"; do
+        fuzz_one "$n" "$seconds" || failed+=("$n")
+    done
+    say "fuzz: $((SECONDS - start)) s"
+    if [ ${#failed[@]} -gt 0 ]; then
+        say "failed: ${failed[*]} (inputs in tests/fuzz/regressions/; ctest replays them)"
+        return 1
+    fi
+}
+
 case "${1:-}" in
 demo) demo ;;
 test) run_tests ;;
@@ -315,6 +469,10 @@ check) check ;;
 format-check) format_check "${2:-}" ;;
 bench) bench ;;
 gpu-carry) gpu_carry ;;
+fuzz)
+    shift
+    fuzz "$@"
+    ;;
 build) build ;;
-*) echo "usage: $0 demo|test|check|format-check [BASE]|bench|build|gpu-carry" >&2; exit 2 ;;
+*) echo "usage: $0 demo|test|check|format-check [BASE]|bench|build|gpu-carry|fuzz [SECONDS] [NAME...]" >&2; exit 2 ;;
 esac

@@ -6,7 +6,8 @@
  * from the buffer directly.  An entry that parses is published again
  * (control/registry.c) and must read back the same.
  *
- * Build and run from the repository root (clang with libFuzzer):
+ * ./run.sh fuzz [SECONDS] registry builds and runs it (build-fuzz/bin/fuzz_registry);
+ * by hand, from the repository root (clang with libFuzzer):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -Icollector -Icontrol -Icontrol/cli -Iwriter \
