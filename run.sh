@@ -20,7 +20,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
-BUILD=${OMNIPROF_BUILD_DIR:-$ROOT/build}
+# (OMNI_*, not OMNIPROF_*: every OMNIPROF_<KEY> variable is a configuration
+# key to the profiled processes the tests and benchmarks run)
+BUILD=${OMNI_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake pkg-config zlib1g-dev libunwind-dev libinih-dev
           libcriterion-dev libmicrohttpd-dev libyajl-dev python3
@@ -188,7 +190,7 @@ format_check() {
 # ./run.sh check: what a commit should pass, in well under a minute: the
 # layout of every C file, the strict build (-Wall -Wextra ... -Werror) in its
 # own folder, and the unit tests.
-CHECK_BUILD=${OMNIPROF_CHECK_BUILD_DIR:-$ROOT/build-check}
+CHECK_BUILD=${OMNI_CHECK_BUILD_DIR:-$ROOT/build-check}
 check() {
     install_missing "${PACKAGES[@]}" "${FORMAT_PACKAGES[@]}"
     local start=$SECONDS rc=0 last=0 results=() files=()
@@ -306,9 +308,7 @@ gpu_carry() {
 
 bench() {
     build
-    # the benchmarked processes read every OMNIPROF_* variable: this script's
-    # own (OMNIPROF_BUILD_DIR) would turn profiling off in them
-    OMNI_BUILD="$BUILD" env -u OMNIPROF_BUILD_DIR bash "$ROOT/tests/bench/run.sh"
+    OMNI_BUILD="$BUILD" bash "$ROOT/tests/bench/run.sh"
 }
 
 # --- fuzzing (libFuzzer) -----------------------------------------------------
