@@ -88,25 +88,6 @@ static int gpu(struct wr_report_run *run, const struct coll_session *s, int64_t 
     return rc;
 }
 
-/* The row an API call names, as its args in the trace do ("kernel",
- * "copy kind", a memset's "value"), or NULL. */
-static const char *call_row(const struct coll_session *s, const struct coll_event *ev, char *buf,
-                            size_t cap)
-{
-    switch (ev->kind) {
-    case COLL_EV_LAUNCH: {
-        const char *name = coll_session_kernel_name(s, ev->u.launch.func);
-        if (name)
-            return name;
-        snprintf(buf, cap, "<unknown kernel 0x%" PRIx64 ">", ev->u.launch.func);
-        return buf;
-    }
-    case COLL_EV_COPY: return coll_copy_kind_name((int)ev->u.copy.kind);
-    case COLL_EV_MEMSET: return "Memset (Device)";
-    default: return NULL;
-    }
-}
-
 static bool is_cuda_call(const struct coll_event *ev)
 {
     int domain = ev->kind == COLL_EV_CUPTI ? (int)ev->u.cupti.domain : coll_api_domain(ev->api);
@@ -135,7 +116,7 @@ static int events(struct wr_report_run *run, const struct coll_session *s,
             if (rc == 0)
                 rc = wr_report_step(run, ev->u.step.number, start, start - 1);
         } else if (is_cuda_call(ev))
-            rc = wr_report_call(run, call_row(s, ev, buf, sizeof buf), ev->tid, start, end);
+            rc = wr_report_call(run, wr_row_name(s, ev, buf, sizeof buf), ev->tid, start, end);
         if (rc == 0 && o->profile_memory && ev->tracked &&
             (ev->kind == COLL_EV_ALLOC || ev->kind == COLL_EV_FREE))
             rc = wr_report_memory(run, ev->device_type ? ev->device : -1,
