@@ -47,7 +47,9 @@ struct slot {
     uint64_t next_correlation;
     struct chunk *head; /* this session's chunks, oldest first */
     struct chunk *cur;
-    char pad[64 - 40];
+    _Atomic uint64_t taken_calls; /* coll_record_take_call: written by the owner only */
+    uint64_t counted_calls;       /* of those, already summed by coll_buffers_take_calls */
+    char pad[64 - 56];
 };
 
 _Atomic int coll_recording_flag;
@@ -63,6 +65,7 @@ static _Atomic uint32_t next_chunk; /* first unused chunk of the pool */
 static _Atomic uint64_t dropped;    /* records lost since the last take */
 static _Atomic uint64_t no_slot;    /* of which: by threads without a slot */
 static _Atomic int32_t no_slot_tid; /* one such thread since the last take */
+static _Atomic uint64_t calls_no_slot; /* coll_record_take_call without a slot */
 static _Atomic int slots_ready;
 
 /* The calling thread's slot and id; initial-exec: no allocation on access. */
@@ -218,6 +221,40 @@ void coll_record_commit(struct coll_event *ev)
     atomic_store_explicit(&s->busy, 0, memory_order_release);
 }
 
+void coll_record_take_call(void)
+{
+    struct slot *s = t_slot;
+    if (!s && !(s = claim_slot())) {
+        atomic_fetch_add_explicit(&calls_no_slot, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t n = atomic_load_explicit(&s->taken_calls, memory_order_relaxed);
+    atomic_store_explicit(&s->taken_calls, n + 1, memory_order_relaxed);
+}
+
+uint64_t coll_buffers_take_calls(void)
+{
+    uint64_t n = atomic_exchange(&calls_no_slot, 0);
+    for (unsigned i = 0; slots && i < n_slots; i++) {
+        uint64_t now = atomic_load_explicit(&slots[i].taken_calls, memory_order_relaxed);
+        n += now - slots[i].counted_calls;
+        slots[i].counted_calls = now;
+    }
+    return n;
+}
+
+void coll_record_cancel(struct coll_event *ev)
+{
+    (void)ev;
+    atomic_store_explicit(&t_slot->busy, 0, memory_order_release);
+}
+
+size_t coll_buffers_size(void)
+{
+    return atomic_load_explicit(&slots_ready, memory_order_acquire) ? (size_t)n_chunks * CHUNK_BYTES
+                                                                    : 0;
+}
+
 /* Waits until every used slot but `except` has been seen outside a record
  * once; gives up at `deadline` (coll_now_ns, 0: never). */
 static void wait_for_records(const struct slot *except, uint64_t deadline)
@@ -308,6 +345,8 @@ void coll_buffers_atfork_child(void)
     for (unsigned i = 0; i < n_slots; i++) {
         slots[i].head = slots[i].cur = NULL;
         atomic_store(&slots[i].busy, 0);
+        atomic_store(&slots[i].taken_calls, 0);
+        slots[i].counted_calls = 0;
         if (&slots[i] != t_slot)
             atomic_store(&slots[i].state, SLOT_FREE);
     }
@@ -320,4 +359,5 @@ void coll_buffers_atfork_child(void)
     atomic_store(&dropped, 0);
     atomic_store(&no_slot, 0);
     atomic_store(&no_slot_tid, 0);
+    atomic_store(&calls_no_slot, 0);
 }

@@ -416,7 +416,17 @@ struct coll_session {
     /* GPU activity (CUPTI), sorted by start time */
     size_t n_gpu;
     struct coll_gpu *gpu;
-    uint64_t gpu_dropped; /* CUPTI's dropped records */
+    /* GPU records not written, counted since the previous collection
+     * (cupti.c's banner says which session a record belongs to), and of
+     * those: */
+    uint64_t gpu_dropped;
+    uint64_t gpu_dropped_cupti;   /* by CUPTI: its buffers (cupti_buffer_size) were full */
+    uint64_t gpu_dropped_cap;     /* beyond the session's cap (buffer_size) */
+    uint64_t gpu_dropped_outside; /* arrived outside their session */
+    /* API calls CUPTI's callbacks showed while recording that are not
+     * written: the event buffers were full (also in dropped), or the call
+     * had not ended when its session stopped */
+    uint64_t api_dropped;
     bool cupti;           /* CUPTI was active for this session */
     /* as cuDriverGetVersion, cudaRuntimeGetVersion and cuptiGetVersion
      * answer (versions.c, cupti.c); 0: not known in this process */
@@ -489,6 +499,8 @@ bool coll_pending(void);
  * nothing pending (or on allocation failure, logged). */
 struct coll_session *coll_collect(void);
 void coll_session_free(struct coll_session *s);
+/* Nothing recorded, and nothing counted as lost: a file would say nothing. */
+bool coll_session_empty(const struct coll_session *s);
 const char *coll_session_kernel_name(const struct coll_session *s, uint64_t func);
 const struct coll_kernel_name *coll_session_kernel(const struct coll_session *s, uint64_t func);
 const struct coll_stack *coll_session_stack(const struct coll_session *s, uint32_t id);

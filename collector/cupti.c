@@ -10,10 +10,56 @@
  *   - activity records (kernels, copies, memsets, synchronisations, CUDA
  *     event records, overheads) give the GPU events, stamped with
  *     omniprof's clock through cuptiActivityRegisterTimestampCallback.
- * Activity buffers (4 MiB each, cupti_buffer_size in all) come from a fixed
- * pool handed out lock-free; when it is empty CUPTI drops records (and
- * counts them), an application thread never waits for omniprof.  Completed buffers are parsed on
- * CUPTI's thread (or the flushing one) into a store that the control thread collects.
+ *
+ * Memory is bounded whatever the program does:
+ *   - activity buffers (4 MiB each, cupti_buffer_size in all, 2 to 32 of
+ *     them) come from a fixed pool handed out lock-free; when it is empty
+ *     CUPTI drops records (and counts them): an application thread never
+ *     waits for omniprof;
+ *   - the API events are records in the event buffers (buffer_size), like
+ *     every other event;
+ *   - completed buffers are parsed on CUPTI's thread (or the flushing one)
+ *     into the session's GPU store, one allocation made when the session
+ *     begins and never grown: it holds at most
+ *         buffer_size MiB / sizeof(struct coll_gpu) records
+ *     (128 bytes each today: 8192 per MiB), so a session's GPU records take
+ *     no more memory than its events may.  Records beyond it are counted
+ *     (dropped_gpu_records_buffer_size) and warned about once per session,
+ *     naming buffer_size.  Pages are resident only as records fill them;
+ *     the store is freed when the session has been written.
+ * So omniprof's CUPTI path holds at most buffer_size (events) + buffer_size
+ * (GPU records) + the activity pool, plus one string per distinct kernel
+ * name, and while a session is written the writer's indexes of it (24
+ * bytes per event, 16 per GPU record: under 0.4 x buffer_size).
+ *
+ * Which session a record belongs to, so that nothing is written twice,
+ * nothing lands in another session's file and nothing is lost uncounted.
+ * A session's CUPTI part opens (coll_cupti_begin, at the gate's BEGIN,
+ * before recording is on) at a time T, and closes at its collection, when
+ * cuptiActivityFlushAll has returned:
+ *   - an API call belongs to the session that was recording when it began
+ *     (its entry callback took it), and is written if it also ends while
+ *     that session records.  Every call taken is counted on its thread
+ *     (coll_record_take_call); at collection the calls taken since the
+ *     last one, less those written, are dropped_api_events: calls whose
+ *     record found the event buffers full, calls that ended after their
+ *     session (or in a later one: they began before its T, so they are not
+ *     written there), and calls whose end CUPTI never reported because the
+ *     callbacks were turned off with the session;
+ *   - a GPU record belongs to the session that is open when CUPTI hands it
+ *     over, if it started at or after that session's T: the records of a
+ *     session's work in flight at its stop come with the flush at its
+ *     collection.  A record that arrives while no session is open (CUPTI
+ *     kept it past that flush), or that started before the open session
+ *     began (an earlier session's, or one CUPTI could not time), is not
+ *     written: it is counted in dropped_gpu_records_outside.
+ * The trace's dropped_gpu_records is the sum of _cupti_buffer_size
+ * (CUPTI's own drops), _buffer_size and _outside.  A file's counts cover
+ * the time since the previous collection: what is counted after a session
+ * was collected is in the next session's file (and what is counted after
+ * the process's last collection in none).  Summed over a process's files,
+ * every call omniprof took at its entry and every record CUPTI handed over
+ * is written once or counted once.
  *
  * Threading: coll_cupti_setup runs on the control or first-start thread;
  * begin/end from the gate; callbacks on application threads (record path
@@ -98,13 +144,19 @@ static uint8_t *buffers[MAX_BUFFERS];
 static int n_buffers;                 /* cupti_buffer_size / 4 MiB, set once */
 static _Atomic uint32_t buffers_busy; /* one bit per buffer handed to CUPTI */
 
-/* Guarded by store_lock: GPU records since the session began, and names. */
+/* Guarded by store_lock: the open session's GPU records (the banner says
+ * which are its), what was not kept since the last collection, and names. */
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct coll_gpu *store;
-static size_t n_store, cap_store;
+static bool store_open;        /* from coll_cupti_begin to the collection */
+static struct coll_gpu *store; /* NULL while open: it could not be allocated */
+static size_t n_store, store_max;
+static uint64_t over_cap, outside;
 static char **names;
 static size_t n_names, cap_names;
-static size_t store_lost; /* records lost for want of memory */
+
+/* When the open (or last) session's CUPTI part opened: what began before
+ * is not its.  Written under store_lock, read by callbacks too. */
+static _Atomic uint64_t open_ns;
 
 static __thread int t_runtime_depth __attribute__((tls_model("initial-exec")));
 
@@ -237,7 +289,11 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
         bool nested = !runtime && t_runtime_depth > 0;
         if (runtime)
             t_runtime_depth++;
-        *cb->correlationData = (flags & CB_TRACED) && !nested && coll_recording() ? coll_now_ns() : 0;
+        *cb->correlationData = 0;
+        if ((flags & CB_TRACED) && !nested && coll_recording()) {
+            *cb->correlationData = coll_now_ns();
+            coll_record_take_call(); /* after the time: see coll_cupti_collect */
+        }
         return;
     }
     if (runtime && t_runtime_depth > 0)
@@ -248,7 +304,13 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
     uint64_t t1 = coll_now_ns();
     struct coll_event *ev = coll_record_begin();
     if (!ev)
+        return; /* buffers full, or its session has ended: counted at collection */
+    /* A record reserved holds off the collection of the session it is in,
+     * so open_ns is that session's: a call begun before it is not its. */
+    if (t0 < atomic_load_explicit(&open_ns, memory_order_acquire)) {
+        coll_record_cancel(ev);
         return;
+    }
     ev->start_ns = t0;
     ev->end_ns = t1;
     ev->kind = COLL_EV_CUPTI;
@@ -314,17 +376,17 @@ static const char *intern(const char *name)
     return copy;
 }
 
-static struct coll_gpu *store_add(void)
+/* The next place in the open session's store for a record that started at
+ * start_ns; NULL when it is not kept (counted).  store_lock held. */
+static struct coll_gpu *store_add(uint64_t start_ns)
 {
-    if (n_store == cap_store) {
-        size_t cap = cap_store ? cap_store * 2 : 4096;
-        struct coll_gpu *grown = realloc(store, cap * sizeof *grown);
-        if (!grown) {
-            store_lost++;
-            return NULL;
-        }
-        store = grown;
-        cap_store = cap;
+    if (!store_open || start_ns < atomic_load_explicit(&open_ns, memory_order_relaxed)) {
+        outside++;
+        return NULL;
+    }
+    if (!store || n_store == store_max) {
+        over_cap++;
+        return NULL;
     }
     struct coll_gpu *g = &store[n_store++];
     memset(g, 0, sizeof *g);
@@ -338,7 +400,7 @@ static void add_record(const CUpti_Activity *rec)
     case CUPTI_ACTIVITY_KIND_KERNEL:
     case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
         const CUpti_ActivityKernel10 *k = (const void *)rec;
-        if (!(g = store_add()))
+        if (!(g = store_add(k->start)))
             return;
         *g = (struct coll_gpu){
             .start_ns = k->start, .end_ns = k->end, .correlation = k->correlationId,
@@ -353,7 +415,7 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_MEMCPY: {
         const CUpti_ActivityMemcpy6 *m = (const void *)rec;
-        if (!(g = store_add()))
+        if (!(g = store_add(m->start)))
             return;
         *g = (struct coll_gpu){
             .start_ns = m->start, .end_ns = m->end, .correlation = m->correlationId,
@@ -365,7 +427,7 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_MEMSET: {
         const CUpti_ActivityMemset4 *m = (const void *)rec;
-        if (!(g = store_add()))
+        if (!(g = store_add(m->start)))
             return;
         *g = (struct coll_gpu){
             .start_ns = m->start, .end_ns = m->end, .correlation = m->correlationId,
@@ -376,7 +438,7 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_OVERHEAD: {
         const CUpti_ActivityOverhead3 *o = (const void *)rec;
-        if (!(g = store_add()))
+        if (!(g = store_add(o->start)))
             return;
         *g = (struct coll_gpu){.start_ns = o->start, .end_ns = o->end, .kind = COLL_GPU_OVERHEAD,
                                .name = intern(o->overheadKind == CUPTI_ACTIVITY_OVERHEAD_CUPTI_BUFFER_FLUSH
@@ -386,7 +448,7 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
         const CUpti_ActivitySynchronization2 *y = (const void *)rec;
-        if (!(g = store_add()))
+        if (!(g = store_add(y->start)))
             return;
         *g = (struct coll_gpu){.start_ns = y->start,
                                .end_ns = y->end,
@@ -401,7 +463,9 @@ static void add_record(const CUpti_Activity *rec)
     }
     case CUPTI_ACTIVITY_KIND_CUDA_EVENT: {
         const CUpti_ActivityCudaEvent2 *e = (const void *)rec;
-        if (!(g = store_add()))
+        /* an event record CUPTI could not time (no device timestamps) is a
+         * marker of the open session's calls: kept while one is open */
+        if (!(g = store_add(e->deviceTimestamp ? e->deviceTimestamp : UINT64_MAX)))
             return;
         *g = (struct coll_gpu){.start_ns = e->deviceTimestamp,
                                .end_ns = e->deviceTimestamp,
@@ -691,13 +755,42 @@ static void give_up(void)
     set_activity(false);
 }
 
+/* Opens the session's GPU store (once per session: a second begin, when
+ * CUDA arrives as the session starts, keeps it).  Its one allocation is
+ * made here, on the thread that starts the session, not on CUPTI's. */
+static void open_store(void)
+{
+    size_t max = coll_buffers_size() / sizeof(struct coll_gpu);
+    struct coll_gpu *fresh = NULL;
+    pthread_mutex_lock(&store_lock);
+    bool was_open = store_open;
+    pthread_mutex_unlock(&store_lock);
+    if (was_open)
+        return;
+    if (max && !(fresh = malloc(max * sizeof *fresh)))
+        coll_log(COLL_LOG_WARN, "cupti",
+                 "cannot allocate %zu MiB for this session's GPU records "
+                 "(buffer_size): they are dropped and counted",
+                 (max * sizeof *fresh) >> 20);
+    pthread_mutex_lock(&store_lock);
+    if (store_open) { /* opened meanwhile by the other begin */
+        pthread_mutex_unlock(&store_lock);
+        free(fresh);
+        return;
+    }
+    store = fresh;
+    store_max = fresh ? max : 0;
+    n_store = 0;
+    store_open = true;
+    atomic_store_explicit(&open_ns, coll_now_ns(), memory_order_release);
+    pthread_mutex_unlock(&store_lock);
+}
+
 int coll_cupti_begin(void)
 {
     if (!atomic_load(&coll_cupti_active))
         return 0;
-    pthread_mutex_lock(&store_lock);
-    n_store = 0; /* anything left from before belongs to no session */
-    pthread_mutex_unlock(&store_lock);
+    open_store();
     if (set_callbacks(1, &warned_callback_on,
                       "recording the intercepted calls only (no GPU timeline)") < 0) {
         give_up();
@@ -770,35 +863,61 @@ static void describe_devices(struct coll_session *s)
 
 static atomic_bool warned_flush, warned_dropped;
 
-int coll_cupti_collect(struct coll_session *s)
+/* The store and every count since the last collection, into s. */
+static void take_store(struct coll_session *s)
 {
-    s->cupti = atomic_load(&coll_cupti_active) != 0;
-    if (!s->cupti) {
-        describe_devices(s);
-        return 0;
-    }
-    s->cupti_version = cupti_version;
-    CUptiResult r = api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
-    if (r != CUPTI_SUCCESS)
-        warn_failed(&warned_flush, "cuptiActivityFlushAll", r,
-                    "the GPU timeline lacks the records CUPTI still held");
-    size_t dropped = 0;
-    if ((r = api.ActivityGetNumDroppedRecords(NULL, 0, &dropped)) != CUPTI_SUCCESS) {
-        dropped = 0;
-        warn_failed(&warned_dropped, "cuptiActivityGetNumDroppedRecords", r,
-                    "the trace's count of dropped GPU records may be too low");
-    }
     pthread_mutex_lock(&store_lock);
     s->gpu = store;
     s->n_gpu = n_store;
-    size_t lost = store_lost;
+    s->gpu_dropped_cap = over_cap;
+    s->gpu_dropped_outside = outside;
+    size_t max = store_max;
     store = NULL;
-    n_store = cap_store = store_lost = 0;
+    n_store = store_max = 0;
+    over_cap = outside = 0;
+    store_open = false; /* from here on, what CUPTI hands over is no session's */
     pthread_mutex_unlock(&store_lock);
-    if (lost)
-        coll_log(COLL_LOG_WARN, "cupti", "out of memory: %zu GPU activity records were lost", lost);
-    s->gpu_dropped = dropped + lost;
-    qsort(s->gpu, s->n_gpu, sizeof *s->gpu, by_start);
+    /* Every call taken at its entry since the last collection is written
+     * in this session or not at all: a call taken before this session's
+     * open_ns cannot be written in a later one, and one written here was
+     * counted before its record (coll_record_take_call) */
+    uint64_t written = 0, taken = coll_buffers_take_calls();
+    for (size_t i = 0; i < s->n_events; i++)
+        written += s->events[i]->kind == COLL_EV_CUPTI;
+    s->api_dropped = taken > written ? taken - written : 0;
+    if (s->gpu_dropped_cap && max)
+        coll_log(COLL_LOG_WARN, "cupti",
+                 "%llu GPU records dropped: a session keeps at most %zu "
+                 "(buffer_size=%zu MiB: as many bytes as the events); raise buffer_size",
+                 (unsigned long long)s->gpu_dropped_cap, max, coll_buffers_size() >> 20);
+    if (s->gpu_dropped_outside)
+        coll_log(COLL_LOG_DEBUG, "cupti", "%llu GPU records arrived outside their session",
+                 (unsigned long long)s->gpu_dropped_outside);
+}
+
+int coll_cupti_collect(struct coll_session *s)
+{
+    s->cupti = atomic_load(&coll_cupti_active) != 0;
+    size_t dropped = 0;
+    if (s->cupti) {
+        s->cupti_version = cupti_version;
+        /* the records of the session's work still in CUPTI's buffers come
+         * now, on this thread: the session is still open for them */
+        CUptiResult r = api.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+        if (r != CUPTI_SUCCESS)
+            warn_failed(&warned_flush, "cuptiActivityFlushAll", r,
+                        "the GPU timeline lacks the records CUPTI still held");
+        if ((r = api.ActivityGetNumDroppedRecords(NULL, 0, &dropped)) != CUPTI_SUCCESS) {
+            dropped = 0;
+            warn_failed(&warned_dropped, "cuptiActivityGetNumDroppedRecords", r,
+                        "the trace's count of dropped GPU records may be too low");
+        }
+    }
+    take_store(s);
+    s->gpu_dropped_cupti = dropped;
+    s->gpu_dropped = dropped + s->gpu_dropped_cap + s->gpu_dropped_outside;
+    if (s->n_gpu)
+        qsort(s->gpu, s->n_gpu, sizeof *s->gpu, by_start);
     describe_devices(s);
     return 0;
 }
@@ -818,7 +937,11 @@ void coll_cupti_atfork_child(void)
     atomic_store(&coll_cupti_active, 0);
     pthread_mutex_init(&store_lock, NULL);
     pthread_mutex_init(&setup_lock, NULL); /* a thread of the parent may have been setting up */
-    n_store = 0;
+    free(store); /* the parent's session's records: the parent writes them */
+    store = NULL;
+    n_store = store_max = 0;
+    over_cap = outside = 0;
+    store_open = false;
 }
 
 void coll_gpu_copy_name(const struct coll_gpu *g, char *buf, size_t cap)

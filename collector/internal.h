@@ -32,6 +32,19 @@ enum coll_gate_action coll_gate_stop(struct coll_gate *g);
 
 /* The calling thread's id (cached; no syscall after the first call). */
 int32_t coll_thread_id(void);
+/* Instead of coll_record_commit: the reserved record is not written (its
+ * place is reused). */
+void coll_record_cancel(struct coll_event *ev);
+/* Counts, on the record path (no lock, no contention: the thread's own
+ * slot), a call taken at its start whose record may follow at its end
+ * (CUPTI's entry callback); coll_buffers_take_calls, after the quiesce,
+ * sums those taken since its last call.  Every record committed was
+ * counted before it, so a session's records are among the calls taken
+ * before its collection. */
+void coll_record_take_call(void);
+uint64_t coll_buffers_take_calls(void);
+/* The bytes of the event pool (buffer_size), 0 before coll_buffers_init. */
+size_t coll_buffers_size(void);
 
 typedef void (*coll_event_visitor)(const struct coll_event *ev, void *arg);
 /* Waits until no thread is inside a record (recording already off). */
@@ -84,10 +97,12 @@ uint64_t coll_memory_unknown_frees(void);
  * A failure is warned about once; it costs time, not records (callbacks
  * record only while recording), so there is nothing for the caller to do. */
 void coll_cupti_end(void);
-/* At collection (control thread): flushes CUPTI and moves the session's
- * GPU records into s; fills s->gpu, s->n_gpu, s->gpu_dropped (with the
- * records lost for want of memory), s->devices.  A failed flush or count
- * is warned about once; returns 0. */
+/* At collection (control thread, after the record path is quiet): flushes
+ * CUPTI and moves the session's GPU records into s; fills s->gpu, s->n_gpu,
+ * s->devices and the counts of what was not written since the last
+ * collection (s->gpu_dropped*, s->api_dropped).  Records beyond the
+ * session's cap are warned about once per session; a failed flush or count
+ * once per process.  Returns 0. */
 int coll_cupti_collect(struct coll_session *s);
 void coll_cupti_free(struct coll_session *s);
 void coll_cupti_atfork_child(void);

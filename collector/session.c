@@ -304,6 +304,12 @@ void coll_session_free(struct coll_session *s)
     coll_buffers_reset();
 }
 
+bool coll_session_empty(const struct coll_session *s)
+{
+    return s->n_events == 0 && s->n_gpu == 0 && s->dropped == 0 && s->gpu_dropped == 0 &&
+           s->api_dropped == 0;
+}
+
 const struct coll_kernel_name *coll_session_kernel(const struct coll_session *s, uint64_t func)
 {
     struct coll_kernel_name key = {.func = func};

@@ -70,6 +70,7 @@ static const struct key {
     {"cupti_buffer_size", NULL, T_LONG, F(cupti_buffer_size), 0, 8, 128},
     {"cupti_path", NULL, T_STRING, F(cupti_path), sizeof(((struct ctl_config *)0)->cupti_path), 0,
      0},
+    {"report", NULL, T_BOOL, F(report), 0, 0, 0},
 #undef F
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])

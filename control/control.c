@@ -268,8 +268,9 @@ static bool write_pending(void)
 }
 
 /* Collects a stopped session and writes it; keep_empty=false drops a
- * session without events (e.g. a fork child that exec'd at once).  The
- * result and the files go into the registry entry; true when it set them. */
+ * session that recorded and counted nothing (e.g. a fork child that exec'd
+ * at once).  The result and the files go into the registry entry; true
+ * when it set them. */
 static bool write_session(bool keep_empty)
 {
     if (!coll_pending())
@@ -282,7 +283,7 @@ static bool write_session(bool keep_empty)
         result("the session was lost (out of memory)");
         return true;
     }
-    if (!keep_empty && s->n_events == 0) {
+    if (!keep_empty && coll_session_empty(s)) {
         coll_session_free(s);
         return false;
     }
@@ -305,17 +306,21 @@ static bool write_session(bool keep_empty)
         .record_shapes = cfg.record_shapes,
         .profile_memory = cfg.with_memory,
         .table_to_stderr = cfg.log_level >= COLL_LOG_DEBUG,
+        .report = cfg.report,
     };
     struct wr_result r;
     int rc = wr_write_session(s, &o, &r);
     entry.n_files = 0;
     if (rc == 0) {
-        coll_log(COLL_LOG_INFO, NULL, "wrote %s (%zu events)%s%s", r.trace_path, s->n_events,
-                 r.table_path[0] ? " and " : "", r.table_path[0] ? r.table_path : "");
+        coll_log(COLL_LOG_INFO, NULL, "wrote %s (%zu events)%s%s%s%s", r.trace_path, s->n_events,
+                 r.table_path[0] ? " and " : "", r.table_path[0] ? r.table_path : "",
+                 r.report_path[0] ? " and " : "", r.report_path[0] ? r.report_path : "");
         result("wrote %zu events", s->n_events);
         snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.trace_path);
         if (r.table_path[0])
             snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.table_path);
+        if (r.report_path[0])
+            snprintf(entry.last_files[entry.n_files++], PATH_MAX, "%s", r.report_path);
         /* each cause named as it is: a full table of threads is not full buffers */
         if (s->dropped_no_slot)
             coll_log(COLL_LOG_WARN, NULL,
@@ -327,10 +332,11 @@ static bool write_session(bool keep_empty)
                      "%llu events dropped: event buffers full (buffer_size=%ld MiB); raise "
                      "buffer_size",
                      (unsigned long long)(s->dropped - s->dropped_no_slot), cfg.buffer_size);
-        if (s->gpu_dropped)
+        if (s->gpu_dropped_cupti)
             coll_log(COLL_LOG_WARN, "cupti",
-                     "CUPTI dropped %llu activity records (its buffers were full)",
-                     (unsigned long long)s->gpu_dropped);
+                     "CUPTI dropped %llu activity records (its buffers were full); raise "
+                     "cupti_buffer_size",
+                     (unsigned long long)s->gpu_dropped_cupti);
     } else {
         result("writing to %s failed: %s", o.dir, strerror(-rc));
     }

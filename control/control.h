@@ -55,6 +55,8 @@ struct ctl_config {
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */
     long cupti_buffer_size;     /* MiB of CUPTI activity buffers */
+    /* also write report_<worker>.html at each stop */
+    bool report;
     /* Where profiler and torch_profiler_dir were last set, for the messages
      * of rules between keys; not part of the value (not compared). */
     char profiler_source[96];
@@ -144,7 +146,7 @@ const char *ctl_config_key_alias(size_t i);
 /* ---- the registry (registry.c: written by processes; cli/registry_read.c:
  * read by the omniprof command) ------------------------------------------- */
 
-#define CTL_MAX_FILES 2
+#define CTL_MAX_FILES 3 /* the trace, its table, its report page */
 
 /* What a profiled process publishes about itself. */
 struct ctl_entry {

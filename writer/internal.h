@@ -87,6 +87,11 @@ uint64_t wr_base_time(uint64_t ns);
 int wr_trace(const struct coll_session *s, const struct wr_options *o, int fd,
              const char *trace_name);
 int wr_table(const struct coll_session *s, const struct wr_options *o, int fd);
+/* The table row an event counts in (a kernel's name, a copy's direction,
+ * "Memset (Device)"), as the trace's args name them; NULL for events that
+ * have no row.  buf holds a name made up for an unknown kernel. */
+const char *wr_row_name(const struct coll_session *s, const struct coll_event *ev, char *buf,
+                        size_t cap);
 /* The table rows as text into any stdio stream (used by wr_table). */
 int wr_table_print(const struct coll_session *s, const struct wr_options *o, FILE *f);
 

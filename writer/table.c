@@ -153,9 +153,8 @@ void wr_rows_free(struct wr_rows *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Row name of an event, or NULL for events that have no row. */
-static const char *row_name(const struct coll_session *s, const struct coll_event *ev, char *buf,
-                            size_t cap)
+const char *wr_row_name(const struct coll_session *s, const struct coll_event *ev, char *buf,
+                        size_t cap)
 {
     switch (ev->kind) {
     case COLL_EV_LAUNCH: {
@@ -315,7 +314,7 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
     for (size_t i = 0; s->n_gpu == 0 && i < s->n_events; i++) {
         const struct coll_event *ev = s->events[i];
         char buf[64];
-        const char *name = row_name(s, ev, buf, sizeof buf);
+        const char *name = wr_row_name(s, ev, buf, sizeof buf);
         if (!name)
             continue;
         struct wr_row *r = wr_rows_get(&t, name);

@@ -437,6 +437,13 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
                   opt->stage, opt->rank);
     wr_out_puts(o, "    \"config\": ");
     wr_json_string(o, opt->config);
+    /* what was not written on the CUPTI path, by cause (collector/cupti.c) */
+    wr_out_printf(o,
+                  ",\n    \"dropped_api_events\": %" PRIu64
+                  ",\n    \"dropped_gpu_records_cupti_buffer_size\": %" PRIu64
+                  ",\n    \"dropped_gpu_records_buffer_size\": %" PRIu64
+                  ",\n    \"dropped_gpu_records_outside\": %" PRIu64,
+                  s->api_dropped, s->gpu_dropped_cupti, s->gpu_dropped_cap, s->gpu_dropped_outside);
     wr_out_printf(o,
                   ",\n    \"session_begin_ns\": %" PRIu64 ",\n    \"session_end_ns\": %" PRIu64
                   ",\n    \"steps\": %" PRIu64 ",\n    \"events\": %zu,\n"

@@ -1,7 +1,8 @@
 /*
  * One stopped session → its files: <dir>/<worker>.<unix_ns>.pt.trace.json[.gz]
  * (the name torch's tensorboard_trace_handler uses) and, when asked,
- * <dir>/profiler_out_<worker>.txt.  Each is complete or absent, and both are
+ * <dir>/profiler_out_<worker>.txt and <dir>/report_<worker>.html (the
+ * report page, report_session.c).  Each is complete or absent, and all are
  * made in the directory wr_open_dir reached (file.c), by descriptor.
  */
 #include <errno.h>
@@ -35,9 +36,26 @@ static int check_name(const char *name, int n, const char *dir, char *path)
     return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* The report page beside the trace; a failure loses only the page. */
+static void write_report(const struct coll_session *s, const struct wr_options *o, int dir_fd,
+                         struct wr_result *r)
+{
+    char name[NAME_MAX + 1], path[PATH_MAX];
+    int n = snprintf(name, sizeof name, "report_%s.html", o->worker);
+    int rc = check_name(name, n, o->dir, path);
+    if (rc == 0)
+        rc = wr_report_session(s, o, dir_fd, name, r->trace_path);
+    if (rc < 0) {
+        coll_log(COLL_LOG_ERROR, "writer", "cannot write the report of %s: %s", o->worker,
+                 strerror(-rc));
+        return;
+    }
+    memcpy(r->report_path, path, sizeof path);
+}
+
 int wr_write_session(const struct coll_session *s, const struct wr_options *o, struct wr_result *r)
 {
-    r->trace_path[0] = r->table_path[0] = '\0';
+    r->trace_path[0] = r->table_path[0] = r->report_path[0] = '\0';
     char trace_name[NAME_MAX + 1], table_name[NAME_MAX + 1], trace[PATH_MAX], table[PATH_MAX];
     int n = snprintf(trace_name, sizeof trace_name, "%s.%llu.pt.trace.json%s", o->worker,
                      (unsigned long long)coll_now_ns(), o->gzip ? ".gz" : "");
@@ -81,6 +99,8 @@ int wr_write_session(const struct coll_session *s, const struct wr_options *o, s
         }
         memcpy(r->table_path, table, sizeof table);
     }
+    if (o->report)
+        write_report(s, o, dir_fd, r);
     close(dir_fd);
     return 0;
 }

@@ -38,11 +38,15 @@ struct wr_options {
     int world_size, local_rank; /* from the rank's launcher; -1: not known */
     bool with_stack, record_shapes, profile_memory;
     bool table_to_stderr; /* also print the table on stderr */
+    /* write report_<worker>.html (report.c) */
+    bool report;
 };
 
 struct wr_result {
     char trace_path[PATH_MAX];
     char table_path[PATH_MAX]; /* empty when no table was written */
+    /* empty when no report was written */
+    char report_path[PATH_MAX];
 };
 
 int wr_write_session(const struct coll_session *s, const struct wr_options *o, struct wr_result *r);
@@ -85,5 +89,80 @@ void wr_row_gpu(struct wr_row *r, uint64_t ns);
  * all), rules, totals. */
 int wr_rows_print(FILE *f, struct wr_rows *t, size_t top);
 void wr_rows_free(struct wr_rows *t);
+
+/* ---- the report page (report*.c) ---------------------------------------- */
+
+/* One self-contained HTML page (charts, tables, the numbers behind them)
+ * for one or more runs: a process or stage each.  Both the process (from
+ * its session, at stop) and `omniprof report` (from trace files) feed the
+ * same model through these calls, so both write the same page: events go
+ * in one at a time, and only aggregates (rows, time bins, gaps, steps) go
+ * into the page, never the events themselves.  Times are ns relative to
+ * info.base_ns, as a trace's ts are relative to baseTimeNanoseconds. */
+struct wr_report;
+struct wr_report_run;
+
+/* What a run's header shows.  Strings are malloc'd and owned by the run
+ * (set them with wr_report_text); NULL or -1: unknown. */
+struct wr_report_info {
+    char *program, *host, *worker, *config;
+    char *trace;  /* the trace file, as the page links to it */
+    char *source; /* "omniprof" or "torch.profiler" */
+    char *set;    /* "before" / "after" in a comparison, else NULL */
+    int pid, stage, rank;
+    int64_t base_ns;          /* ns since the epoch that event times count from */
+    bool has_session;         /* the recording window is known: */
+    int64_t begin_ns, end_ns; /* else the events' extent is used */
+    int64_t steps, events, dropped, dropped_gpu;
+};
+
+enum wr_report_kind { WR_REPORT_KERNEL, WR_REPORT_MEMCPY, WR_REPORT_MEMSET, WR_REPORT_CALL };
+
+/* One record of GPU work. */
+struct wr_report_gpu {
+    int kind; /* enum wr_report_kind, not CALL */
+    const char *name;
+    int64_t device, stream;
+    int64_t start_ns, end_ns;
+    uint64_t bytes; /* copies and memsets */
+};
+
+struct wr_report *wr_report_new(void);
+void wr_report_free(struct wr_report *rep);
+/* A new run of the page (its info zeroed, numbers -1); NULL when out of memory. */
+struct wr_report_run *wr_report_add_run(struct wr_report *rep);
+struct wr_report_info *wr_report_info(struct wr_report_run *run);
+/* *field = a copy of s (NULL clears it); 0 or -ENOMEM. */
+int wr_report_text(char **field, const char *s);
+int wr_report_device(struct wr_report_run *run, int id, const char *name);
+/* The row of the GPU record (>= 0), or -ENOMEM. */
+long wr_report_gpu(struct wr_report_run *run, const struct wr_report_gpu *g);
+/* The host time of the call that made GPU work of a row. */
+void wr_report_row_host(struct wr_report_run *run, long row, uint64_t ns);
+/* A host API call on thread tid; row: the kernel, copy kind or memset it
+ * names (rows of a run without GPU records), or NULL. */
+int wr_report_call(struct wr_report_run *run, const char *row, int64_t tid, int64_t start_ns,
+                   int64_t end_ns);
+/* An iteration boundary: an instant (omni_step #N: end_ns < start_ns) or a
+ * span (ProfilerStep#N).  Spans, when a run has any, are its iterations;
+ * else each instant begins one that lasts until the next (the last until
+ * the end of the session), as ProfilerStep#N does. */
+int wr_report_step(struct wr_report_run *run, uint64_t number, int64_t start_ns, int64_t end_ns);
+/* The memory of a device (-1: host) after an allocation or free. */
+int wr_report_memory(struct wr_report_run *run, int device, int64_t ts_ns, uint64_t allocated,
+                     uint64_t reserved);
+/* A before/after comparison, per name (rows copied), and what was compared. */
+struct wr_report_delta {
+    const char *name;
+    uint64_t before_ns, after_ns, before_calls, after_calls;
+};
+int wr_report_diff(struct wr_report *rep, const struct wr_report_delta *rows, size_t n, bool gpu,
+                   const char *before, const char *after);
+/* Writes the page to path (a temporary file renamed when complete). */
+int wr_report_save(struct wr_report *rep, const char *path);
+/* The process side: the page of a stopped session, beside its trace
+ * (report_<worker>.html in dir_fd, r->trace_path already written). */
+int wr_report_session(const struct coll_session *s, const struct wr_options *o, int dir_fd,
+                      const char *name, const char *trace_path);
 
 #endif

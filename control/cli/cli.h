@@ -125,6 +125,7 @@ int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_summary(int argc, char **argv);
 int cli_cmd_merge(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
 

@@ -1,7 +1,10 @@
 /*
- * omniprof start | stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]:
- * sends the request to the selected processes (request.c) and prints what
- * each did; with --wait, the result and the files a stop wrote.
+ * omniprof start | stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]
+ * [--report[=FILE]]: sends the request to the selected processes
+ * (request.c) and prints what each did; with --wait, the result and the
+ * files a stop wrote; stop --report (which waits) then makes one report
+ * page of the traces those stops wrote (cmd_report.c), by default
+ * report.html beside the first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report_read.h"
 
 #define MAX_TIMEOUT_S 86400
 #define STR_(x) #x
@@ -42,15 +46,50 @@ static void print_outcome(const struct cli_outcome *o, bool wait)
     }
 }
 
+static bool is_trace(const char *path)
+{
+    return strstr(path, ".pt.trace.json") != NULL;
+}
+
+/* One page for the traces the stops wrote (in the order of the outcomes:
+ * stage, then pid). */
+static int report_stops(const struct cli_outcome *res, size_t n, const char *out)
+{
+    const char **files = calloc(n * CTL_MAX_FILES + 1, sizeof *files);
+    size_t k = 0;
+    if (!files)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; !res[i].error[0] && f < res[i].entry.n_files; f++)
+            if (is_trace(res[i].entry.last_files[f]))
+                files[k++] = res[i].entry.last_files[f];
+    int rc = 1;
+    char page[PATH_MAX];
+    if (k == 0) {
+        fprintf(stderr, "omniprof: stop --report: no trace was written; no page\n");
+    } else {
+        if (!out) {
+            const char *slash = strrchr(files[0], '/');
+            int len = slash ? (int)(slash - files[0]) : 1;
+            snprintf(page, sizeof page, "%.*s/report.html", len, slash ? files[0] : ".");
+            out = page;
+        }
+        rc = cli_report_files(files, k, out);
+    }
+    free(files);
+    return rc;
+}
+
 int cli_cmd_control(int argc, char **argv, int what)
 {
     static const struct option opts[] = {
         {"stages", required_argument, NULL, 's'}, {"pid", required_argument, NULL, 'p'},
         {"wait", no_argument, NULL, 'w'},         {"timeout", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
+        {"report", optional_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
     };
     struct cli_selection sel = {0};
-    bool wait = false;
+    bool wait = false, report = false;
+    const char *report_out = NULL;
     int timeout_ms = 30000, opt;
     long number;
     optind = 1;
@@ -70,6 +109,14 @@ int cli_cmd_control(int argc, char **argv, int what)
             sel.pids[sel.n_pids++] = (int)number;
             break;
         case 'w': wait = true; break;
+        case 'r':
+            if (what != CTL_SIGNAL_STOP)
+                return cli_bad_value(argv[0], "--report", "only stop writes files to report on");
+            if (optarg && !optarg[0])
+                return cli_bad_value("--report", optarg, "expected a file name");
+            report = wait = true;
+            report_out = optarg;
+            break;
         case 't':
             if (cli_parse_number(optarg, 0, MAX_TIMEOUT_S, &number) < 0)
                 return cli_bad_value("--timeout", optarg,
@@ -103,6 +150,9 @@ int cli_cmd_control(int argc, char **argv, int what)
         print_outcome(&res[i], wait);
         failed |= res[i].error[0] != '\0';
     }
+    fflush(stdout);
+    if (report && n > 0)
+        failed |= report_stops(res, n, report_out) != 0;
     free(res);
     return n == 0 || failed ? 1 : 0;
 }

@@ -58,13 +58,13 @@ int cli_cmd_run(int argc, char **argv)
         return 2;
     }
     static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'o'},   {"set", required_argument, NULL, 's'},
+        {"dir", required_argument, NULL, 'o'},    {"set", required_argument, NULL, 's'},
         {"config", required_argument, NULL, 'c'}, {"autostart", no_argument, NULL, 'a'},
-        {"stage", required_argument, NULL, 'S'}, {"delay", required_argument, NULL, 'd'},
-        {"max", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
-        {"no-stack", no_argument, NULL, 'N'},    {"memory", no_argument, NULL, 'M'},
-        {"shapes", no_argument, NULL, 'H'},      {"profiler", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
+        {"stage", required_argument, NULL, 'S'},  {"delay", required_argument, NULL, 'd'},
+        {"max", required_argument, NULL, 'm'},    {"help", no_argument, NULL, 'h'},
+        {"no-stack", no_argument, NULL, 'N'},     {"memory", no_argument, NULL, 'M'},
+        {"shapes", no_argument, NULL, 'H'},       {"profiler", required_argument, NULL, 'P'},
+        {"report", no_argument, NULL, 'R'},       {NULL, 0, NULL, 0},
     };
     int opt;
     optind = 1;
@@ -79,6 +79,7 @@ int cli_cmd_run(int argc, char **argv)
         case 'N': rc = set(&c, "with_stack", "false", "--no-stack"); break;
         case 'M': rc = set(&c, "with_memory", "true", "--memory"); break;
         case 'H': rc = set(&c, "record_shapes", "true", "--shapes"); break;
+        case 'R': rc = set(&c, "report", "true", "--report"); break;
         case 'P':
             rc = set(&c, "profiler", optarg, "--profiler");
             /* --profiler cuda writes no trace: -o does not apply, so drop the

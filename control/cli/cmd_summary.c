@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "trace_reader.h"
 #include "writer.h"
 
@@ -75,6 +76,8 @@ struct summary {
     struct gpu_ref *refs;
     size_t n_refs, cap_refs;
     size_t events;
+    struct tr_reader *r;
+    struct cli_progress progress; /* on stderr, when it is a terminal */
 };
 
 static bool push(void **arr, size_t *n, size_t *cap, size_t size)
@@ -227,6 +230,7 @@ static int on_event(void *ctx, const struct tr_event *ev)
 {
     struct summary *p = ctx;
     p->events++;
+    cli_progress_tick(&p->progress, p->r);
     if (ev->ph != p->is.X)
         return 0;
     if (p->by_nvtx)
@@ -342,8 +346,12 @@ static int summarise(const char *path, size_t top, bool by_nvtx, int by, const c
     int rc = r ? intern_names(r, &p.is) : -ENOMEM;
     if (rc == 0 && by && !(p.by_python = cli_py_sites_new(r, (enum cli_py_group)by, from)))
         rc = -ENOMEM;
+    p.r = r;
+    cli_progress_begin(&p.progress, "summary", cli_file_size(path));
+    cli_progress_file(&p.progress, path);
     if (rc == 0)
         rc = tr_read(r, path, &(struct tr_callbacks){.event = on_event}, &p);
+    cli_progress_end(&p.progress);
     if (rc < 0) {
         fprintf(stderr, "omniprof: %s\n", r && tr_error(r)[0] ? tr_error(r) : strerror(-rc));
     } else if (p.by_python) {

@@ -9,6 +9,7 @@
  *   omniprof summary TRACE [--top N] [--by ...]  cmd_summary.c
  *   omniprof merge INPUTS... -o FILE [--align]   cmd_merge.c
  *   omniprof diff BEFORE AFTER [--by] [--top]    cmd_diff.c
+ *   omniprof report TRACE|DIR... [-o FILE]       cmd_report.c
  *   omniprof keys | version                      cmd_keys.c
  *
  * Shared parts: request.c (selecting processes, sending requests),
@@ -25,16 +26,18 @@ void cli_usage(FILE *f)
 {
     fputs("usage: omniprof run [-o DIR] [--stage N] [--delay N] [--max N] [--autostart]\n"
           "                    [--config FILE] [--set KEY=VALUE]... [--no-stack] [--memory]\n"
-          "                    [--shapes] [--profiler cuda] -- CMD [ARGS...]\n"
+          "                    [--shapes] [--profiler cuda] [--report] -- CMD [ARGS...]\n"
           "       omniprof list\n"
           "       omniprof status PID\n"
           "       omniprof start|stop [--stages 0,2] [--pid PID]... [--wait] [--timeout S]\n"
+          "       omniprof stop ... --report[=FILE]   (waits; one page for the files written)\n"
           "       omniprof serve [--listen 127.0.0.1:8000] [--request-timeout S]\n"
           "       omniprof summary TRACE [--top N] [--by kernel|nvtx|python|python-stack]\n"
           "                        [--frames-from PREFIX]\n"
           "       omniprof merge TRACE|DIR... -o FILE[.gz] [--align=none|wall|collective]\n"
           "       omniprof diff BEFORE AFTER [--by kernel|stage|python|nvtx] [--top N]\n"
           "                     [--fail-above PCT] [--group-templates]\n"
+          "       omniprof report TRACE|DIR... [-o report.html] [--before A --after B]\n"
           "       omniprof keys | version\n"
           "\n"
           "run: starts CMD under libomniprof.so.  Profile it with omniprof start/stop, the\n"
@@ -71,10 +74,10 @@ static const struct {
     {"status", cli_cmd_status},   {"start", cmd_start},
     {"stop", cmd_stop},           {"serve", cli_cmd_serve},
     {"summary", cli_cmd_summary}, {"merge", cli_cmd_merge},
-    {"diff", cli_cmd_diff},       {"keys", cli_cmd_keys},
-    {"version", cli_cmd_version}, {"--version", cli_cmd_version},
-    {"help", cmd_help},           {"-h", cmd_help},
-    {"--help", cmd_help},
+    {"diff", cli_cmd_diff},       {"report", cli_cmd_report},
+    {"keys", cli_cmd_keys},       {"version", cli_cmd_version},
+    {"--version", cli_cmd_version}, {"help", cmd_help},
+    {"-h", cmd_help},             {"--help", cmd_help},
 };
 
 int main(int argc, char **argv)

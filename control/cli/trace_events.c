@@ -256,8 +256,13 @@ static int id_field(struct tr_reader *r, struct tr_id *id, struct tr_value *v, c
     size_t off;
     r->tmp.len = 0;
     int rc = hold(r, &r->tmp, v, raw, len, &off);
+    if (rc < 0)
+        return rc;
+    /* a real beyond int64 ("pid": 1e300, "id": 2^64 - 1) has no int64 value */
+    if (v->type == TR_REAL && !(v->d >= -0x1p63 && v->d < 0x1p63))
+        return tr_fail(r, -EPROTO, "event %zu: \"%s\" is out of range", r->n_events, r->key);
     id->num = v->type == TR_INT ? v->i : (int64_t)v->d;
-    return rc;
+    return 0;
 }
 
 static int time_field(struct tr_reader *r, int64_t *ns, bool *has, const struct tr_value *v,

@@ -120,6 +120,8 @@ struct tr_reader {
     struct tr_buf tmp; /* a scalar's text for the moment of a call */
 
     struct tr_buf in; /* the read buffer */
+    /* the file being read (zlib's gzFile); NULL between reads */
+    struct gzFile_s *gz;
 };
 
 /* Sets r->status (once) and the message "<path> is not a readable trace:

@@ -126,6 +126,12 @@ const char *tr_error(const struct tr_reader *r)
     return r->err;
 }
 
+uint64_t tr_position(const struct tr_reader *r)
+{
+    z_off_t at = r->gz ? gzoffset(r->gz) : 0;
+    return at > 0 ? (uint64_t)at : 0;
+}
+
 const struct tr_value *tr_arg(const struct tr_event *ev, const char *key)
 {
     for (size_t i = ev->n_args; i-- > 0;)
@@ -291,8 +297,10 @@ int tr_read(struct tr_reader *r, const char *path, const struct tr_callbacks *cb
         return r->status = -e;
     }
     gzbuffer(in, 256 << 10);
+    r->gz = in;
     yajl_handle h = yajl_alloc(&tr_yajl_callbacks, NULL, r);
     int rc = h ? pump(r, in, h) : tr_fail(r, -ENOMEM, "out of memory");
+    r->gz = NULL;
     if (rc == 0 && !r->saw_events)
         rc = tr_fail(r, -ENOMSG, "no traceEvents array");
     if (h)

@@ -136,6 +136,11 @@ int tr_read(struct tr_reader *r, const char *path, const struct tr_callbacks *cb
  * "" after a success. */
 const char *tr_error(const struct tr_reader *r);
 
+/* How far the current tr_read has read its file, in bytes of the file as
+ * stored (compressed, for a gzip'd one): for progress against its size,
+ * from a callback.  0 outside tr_read. */
+uint64_t tr_position(const struct tr_reader *r);
+
 /* The interned copy of s[0..len) (cut at a NUL: names are C strings), so a
  * caller can compare names by pointer; NULL when out of memory. */
 const char *tr_intern(struct tr_reader *r, const char *s, size_t len);

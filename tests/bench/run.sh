@@ -12,10 +12,12 @@
 # asserts nothing.
 # cupti=false: this measures omniprof's own record path; with the fake CUPTI
 # the numbers would be the fake's (CUPTI's real cost is measured by
-# tests/gpu/run.sh on a GPU).
+# tests/gpu/run.sh on a GPU).  Then the CUPTI path's memory under a launch
+# storm with the fake CUPTI (peak resident memory, ns/launch, exit time).
 #   OMNI_BUILD=build bash tests/bench/run.sh [LAUNCHES] [ROUNDS]
 #   (WRITER_EVENTS, READER_EVENTS: the writer's and the mixed trace's events;
-#    MERGE_EVENTS: events of each of merge's 4 inputs)
+#    MERGE_EVENTS: events of each of merge's 4 inputs; STORM_SECONDS: each
+#    launch storm's length)
 # PYTHONS: the interpreters of the Python case (default: python3 on PATH).
 set -euo pipefail
 B=${OMNI_BUILD:-build}
@@ -44,6 +46,42 @@ for m in idle rec stacks; do
     printf '%-30s %10s %14s\n' "$label" "$v" "$(awk -v a="$v" -v b="$(best "$bare")" 'BEGIN{printf "%+.1f", a-b}')"
 done
 echo "($R rounds of $N launches, best round; $(nproc) cores; $(uname -m))"
+
+# The CUPTI path under a launch storm (tests/integration/cupti_storm: 4
+# threads launching as fast as they can, STORM_SECONDS each run) with the
+# fake CUPTI, recording from start to exit: the peak resident memory (VmHWM,
+# read by the fake driver after omniprof's exit work), the cost per launch
+# (per thread: wall time x threads / launches), the time from the end of
+# the storm to the process's end (writing the session), and the trace.
+# The bound is what the settings allow on the CUPTI path (collector/cupti.c):
+# 2.4 x buffer_size (events, GPU records, the writer's indexes) + the
+# activity buffers, above the idle run's peak.
+storm() { # LABEL OMNIPROF-SETTINGS (empty: not preloaded)
+    local label=$1 settings=$2 d="$out/storm" t0 t1 line peak ns secs pre=()
+    rm -rf "$d" "$out/report"
+    mkdir -p "$d"
+    [ -n "$settings" ] && pre=(env LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF_CUPTI=true
+        OMNIPROF="dir=$d,log_level=error,$settings")
+    t0=$EPOCHREALTIME
+    line=$(FAKE_CUDA_REPORT="$out/report" "${pre[@]}" "$B/bin/cupti_storm" 4 "${STORM_SECONDS:-1.5}")
+    t1=$EPOCHREALTIME
+    peak=$(sed -E 's/.*vmhwm_kb=([0-9]+).*/\1/' "$out/report")
+    ns=$(sed -E 's/.*ns_per_launch=([0-9.]+).*/\1/' <<<"$line")
+    secs=$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$line")
+    local trace
+    trace=$(find "$d" -name '*.pt.trace.json.gz' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+    printf '%-44s %9.1f %10.1f %8.2f %10.1f\n' "$label" "$(awk -v k="$peak" 'BEGIN{print k / 1024}')" \
+        "$ns" "$(awk -v a="$t0" -v b="$t1" -v s="$secs" 'BEGIN{print b - a - s}')" \
+        "$(awk -v b="$trace" 'BEGIN{print b / 1048576}')"
+}
+echo
+echo "CUPTI path, launch storm (fake CUPTI, 4 threads x ${STORM_SECONDS:-1.5} s, recording to exit)"
+printf '%-44s %9s %10s %8s %10s\n' "settings" "peak MiB" "ns/launch" "exit s" "trace MiB"
+storm "bare (no omniprof)" ""
+storm "preloaded, CUPTI idle" "buffer_size=1,cupti_buffer_size=8"
+storm "default: buffer_size=64, cupti_buffer_size=32" "autostart=1"
+storm "smallest: buffer_size=1, cupti_buffer_size=8" "autostart=1,buffer_size=1,cupti_buffer_size=8"
+echo "(bound above the idle peak: 2.4 x buffer_size + activity buffers = 186 MiB default, 10.4 MiB smallest)"
 echo
 
 # The Python case: each mode run in turn, twice, best of all rounds kept

@@ -96,19 +96,35 @@ static struct {
 } primary_ctx;
 static __thread CUcontext current;
 
+/* The process's peak resident memory so far (VmHWM), in KiB; -1 unknown. */
+static long vmhwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
 /* A destructor, not atexit: it runs after every atexit handler (omniprof's
- * shutdown included), so the counts are final. */
+ * shutdown included), so the counts, and the peak memory, are final. */
 __attribute__((destructor)) static void report(void)
 {
     const char *path = getenv("FAKE_CUDA_REPORT");
     if (!path)
         return;
+    long peak = vmhwm_kb();
     FILE *f = fopen(path, "a");
     if (!f)
         return;
-    fprintf(f, "launches=%ld profiler_start=%ld profiler_stop=%ld allocs=%ld frees=%ld\n",
+    fprintf(f,
+            "launches=%ld profiler_start=%ld profiler_stop=%ld allocs=%ld frees=%ld vmhwm_kb=%ld\n",
             atomic_load(&launches), atomic_load(&profiler_starts), atomic_load(&profiler_stops),
-            atomic_load(&allocs), atomic_load(&frees));
+            atomic_load(&allocs), atomic_load(&frees), peak);
     fclose(f);
 }
 

@@ -24,6 +24,10 @@
  * cuptiEnableCallback, cuptiActivityEnable, cuptiActivityFlushAll, ...)
  * does nothing and answers CUPTI_ERROR_NOT_SUPPORTED; with :KIND
  * (cuptiActivityEnable:CONCURRENT_KERNEL) only for that activity kind.
+ * FAKE_CUPTI_REPORT=FILE: at exit, append what the client was given:
+ * "claimed=C kernels=K dropped=D" (C: calls whose entry callback the client
+ * answered with nonzero correlationData; K: kernel records in the buffers
+ * handed back; D: records dropped for want of a buffer).
  */
 #define _GNU_SOURCE
 #include <cupti.h>
@@ -31,6 +35,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,7 +65,10 @@ static uint64_t event_at[1 << 12]; /* when the GPU reached each event's last rec
 static _Atomic uint32_t next_correlation;
 
 static uint64_t kernel_ns = 2000, call_ns; /* FAKE_CUPTI_KERNEL_NS, FAKE_CUPTI_CALL_NS */
-static __thread uint32_t t_correlation;    /* of the outermost call in progress */
+/* For FAKE_CUPTI_REPORT: never reset. */
+static _Atomic long claimed, kernels_delivered, dropped_total;
+
+static __thread uint32_t t_correlation; /* of the outermost call in progress */
 static __thread int t_depth;
 static __thread uint64_t t_api_start;
 
@@ -141,6 +149,8 @@ static void on_api(int domain, int cbid, const char *name, int site, uint64_t *s
             .correlationId = t_correlation,
         };
         callback(callback_data, (CUpti_CallbackDomain)domain, (CUpti_CallbackId)cbid, &cb);
+        if (site == 0 && *slot)
+            atomic_fetch_add_explicit(&claimed, 1, memory_order_relaxed);
     }
     /* the call's work is submitted after the entry callbacks have run */
     if (outermost)
@@ -208,6 +218,7 @@ static void *reserve(size_t size)
         if (!buf || buf_size < size) {
             buf = NULL;
             dropped++;
+            atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
             return NULL;
         }
     }
@@ -357,6 +368,37 @@ static void on_sync(int type, uint32_t stream, uint32_t event)
 static const struct fake_tracer tracer = {on_api,    on_kernel,       on_memcpy,
                                           on_memset, on_event_record, on_sync};
 
+/* ---- what the client was given (FAKE_CUPTI_REPORT) ------------------------------ */
+
+static CUpti_BuffersCallbackCompleteFunc client_complete;
+
+/* Counts the kernel records of each buffer handed back. */
+static void CUPTIAPI counting_complete(CUcontext ctx, uint32_t stream, uint8_t *buffer, size_t size,
+                                       size_t valid)
+{
+    long n = 0;
+    for (size_t at = 0, step; at + sizeof(CUpti_Activity) <= valid; at += step) {
+        const CUpti_Activity *rec = (const void *)(buffer + at);
+        if (!(step = record_size(rec->kind)))
+            break;
+        n += rec->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
+    }
+    atomic_fetch_add_explicit(&kernels_delivered, n, memory_order_relaxed);
+    client_complete(ctx, stream, buffer, size, valid);
+}
+
+/* A destructor: after omniprof's exit work, so the counts are final. */
+__attribute__((destructor)) static void report(void)
+{
+    const char *path = getenv("FAKE_CUPTI_REPORT");
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (!f)
+        return;
+    fprintf(f, "claimed=%ld kernels=%ld dropped=%ld\n", atomic_load(&claimed),
+            atomic_load(&kernels_delivered), atomic_load(&dropped_total));
+    fclose(f);
+}
+
 /* ---- the API ------------------------------------------------------------------ */
 
 EXPORT CUptiResult cuptiGetVersion(uint32_t *version)
@@ -491,7 +533,8 @@ EXPORT CUptiResult cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFu
     if (fails("cuptiActivityRegisterCallbacks", NULL))
         return CUPTI_ERROR_NOT_SUPPORTED;
     request = req;
-    complete = done;
+    client_complete = done;
+    complete = done ? counting_complete : NULL;
     return CUPTI_SUCCESS;
 }
 
@@ -545,6 +588,7 @@ EXPORT CUptiResult cuptiActivityGetNumDroppedRecords(CUcontext ctx, uint32_t str
         return CUPTI_ERROR_NOT_SUPPORTED;
     pthread_mutex_lock(&lock);
     *n = dropped;
+    dropped = 0; /* as CUPTI: the count since the last call */
     pthread_mutex_unlock(&lock);
     return CUPTI_SUCCESS;
 }

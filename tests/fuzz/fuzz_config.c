@@ -8,7 +8,8 @@
  * that parses back into an equal configuration and the same text.  Every
  * refusal must be one line.  A broken property aborts.
  *
- * Build and run from the repository root (clang 14 or later):
+ * ./run.sh fuzz [SECONDS] config builds and runs it (build-fuzz/bin/fuzz_config);
+ * by hand, from the repository root (clang 14 or later):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  *     -Icontrol -Icollector -Iwriter tests/fuzz/fuzz_config.c \
@@ -119,8 +120,7 @@ static void as_string(const uint8_t *data, size_t size)
         struct ctl_config back;
         ctl_config_defaults(&back);
         if (ctl_config_serialize(&c, text, sizeof text) != 0 ||
-            ctl_config_parse_string(&back, text, "OMNIPROF", &err) != 0 ||
-            strcmp(back.dir, s) != 0)
+            ctl_config_parse_string(&back, text, "OMNIPROF", &err) != 0 || strcmp(back.dir, s) != 0)
             broken("a directory does not come back unchanged", text);
     }
     free(s);

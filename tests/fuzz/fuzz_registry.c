@@ -6,7 +6,8 @@
  * from the buffer directly.  An entry that parses is published again
  * (control/registry.c) and must read back the same.
  *
- * Build and run from the repository root (clang with libFuzzer):
+ * ./run.sh fuzz [SECONDS] registry builds and runs it (build-fuzz/bin/fuzz_registry);
+ * by hand, from the repository root (clang with libFuzzer):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -Icollector -Icontrol -Icontrol/cli -Iwriter \
@@ -68,7 +69,8 @@ static bool same(const struct ctl_entry *a, const struct ctl_entry *b)
            a->step_signal == b->step_signal && a->requests == b->requests &&
            a->n_files == b->n_files &&
            (a->n_files < 1 || !strcmp(a->last_files[0], b->last_files[0])) &&
-           (a->n_files < 2 || !strcmp(a->last_files[1], b->last_files[1]));
+           (a->n_files < 2 || !strcmp(a->last_files[1], b->last_files[1])) &&
+           (a->n_files < 3 || !strcmp(a->last_files[2], b->last_files[2]));
 }
 
 /* Published and read again, an entry reads back; published once more, it

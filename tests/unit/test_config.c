@@ -283,6 +283,7 @@ static const struct {
     {"cupti", "false"},
     {"cupti_buffer_size", "16"},
     {"cupti_path", "/opt/cupti/libcupti.so"},
+    {"report", "true"},
 };
 #define N_CHANGED (sizeof changed / sizeof changed[0])
 
