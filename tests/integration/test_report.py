@@ -464,7 +464,8 @@ class Iterations(PageTest):
 
 
 class Big(PageTest):
-    """A million events: written in seconds, small, quick to open; progress on a tty."""
+    """A million events: written in seconds, small, quick to open; progress on a tty
+    (report, summary, merge and diff)."""
 
     @classmethod
     def setUpClass(cls):
@@ -527,6 +528,23 @@ class Big(PageTest):
         self.assertEqual(piped, "")
         tty, piped = self.progress_of(CLI, "summary", self.trace, "--top", "1")
         self.assertIn("omniprof summary: ", tty)
+        self.assertEqual(piped, "")
+
+    def test_progress_of_merge_and_diff(self):
+        merged = os.path.join(self.dir, "merged.json.gz")
+        tty, piped = self.progress_of(CLI, "merge", self.trace, "-o", merged)
+        self.assertRegex(tty, r"omniprof merge: +\d+\.\d% \([\d.]+ of [\d.]+ MiB\) big\.pt\.trace")
+        self.assertTrue(tty.endswith("\r\x1b[K"), "the line is erased when done")
+        self.assertEqual(piped, "")
+        # both sides in one count: the second file is read from half way on
+        tty, piped = self.progress_of(CLI, "diff", self.trace, merged)
+        shown = re.findall(r"omniprof diff: +(\d+\.\d)% \([\d.]+ of ([\d.]+) MiB\) ([^\s\x1b]+)", tty)
+        self.assertTrue(shown, tty[-500:])
+        total = (os.path.getsize(self.trace) + os.path.getsize(merged)) / 1048576
+        self.assertTrue(all(abs(float(mib) - total) < 0.06 for _, mib, _ in shown), shown)
+        self.assertEqual({name for _, _, name in shown}, {"big.pt.trace.json.gz", "merged.json.gz"})
+        self.assertTrue(all(float(pct) >= 45 for pct, _, name in shown if name == "merged.json.gz"))
+        self.assertTrue(tty.endswith("\r\x1b[K"))
         self.assertEqual(piped, "")
 
 
