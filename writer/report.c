@@ -288,9 +288,10 @@ int wr_report_memory(struct wr_report_run *run, int device, int64_t ts_ns, uint6
     return 0;
 }
 
-int wr_report_diff(struct wr_report *rep, const struct wr_report_delta *rows, size_t n, bool gpu,
-                   const char *before, const char *after)
+int wr_report_diff(struct wr_report *rep, const struct wr_report_comparison *c)
 {
+    const struct wr_report_delta *rows = c->rows;
+    size_t n = c->n;
     struct wr_report_delta *copy = calloc(n ? n : 1, sizeof *copy);
     if (!copy)
         return -ENOMEM;
@@ -308,9 +309,13 @@ int wr_report_diff(struct wr_report *rep, const struct wr_report_delta *rows, si
     free(rep->diff);
     rep->diff = copy;
     rep->n_diff = n;
-    rep->diff_gpu = gpu;
+    rep->diff_total = c->total;
+    rep->diff_total.name = NULL;
+    rep->diff_added = c->added;
+    rep->diff_gone = c->gone;
+    rep->diff_gpu = c->gpu;
     rep->has_diff = true;
-    if (wr_report_text(&rep->before, before) < 0 || wr_report_text(&rep->after, after) < 0)
+    if (wr_report_text(&rep->before, c->before) < 0 || wr_report_text(&rep->after, c->after) < 0)
         return -ENOMEM;
     return 0;
 }

@@ -91,6 +91,8 @@ struct wr_report {
     RP_VEC(struct wr_report_run *) runs;
     struct wr_report_delta *diff; /* names malloc'd */
     size_t n_diff;
+    struct wr_report_delta diff_total; /* name NULL */
+    size_t diff_added, diff_gone;
     bool diff_gpu, has_diff;
     char *before, *after;
 };

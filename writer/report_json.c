@@ -367,9 +367,24 @@ static int run_json(struct wr_out *o, struct wr_report_run *run)
     return rc;
 }
 
-/* [name, before ns, after ns, before calls, after calls], in the order given. */
+/* [before ns, after ns, before calls, after calls] */
+static void delta_numbers(struct wr_out *o, const struct wr_report_delta *d)
+{
+    wr_out_u64(o, d->before_ns);
+    wr_out_puts(o, ",");
+    wr_out_u64(o, d->after_ns);
+    wr_out_puts(o, ",");
+    wr_out_u64(o, d->before_calls);
+    wr_out_puts(o, ",");
+    wr_out_u64(o, d->after_calls);
+}
+
+/* Rows [name, before ns, after ns, before calls, after calls, "new" |
+ * "gone" | null] in the order given; the total, the same less its name;
+ * how many rows are new and gone. */
 static void diff(struct wr_out *o, const struct wr_report *rep)
 {
+    static const char *const change[] = {"null", "\"new\"", "\"gone\""};
     if (!rep->has_diff) {
         wr_out_puts(o, "null");
         return;
@@ -384,17 +399,23 @@ static void diff(struct wr_out *o, const struct wr_report *rep)
         wr_out_puts(o, i ? ",\n[" : "\n[");
         str(o, d->name);
         wr_out_puts(o, ",");
-        wr_out_u64(o, d->before_ns);
+        delta_numbers(o, d);
         wr_out_puts(o, ",");
-        wr_out_u64(o, d->after_ns);
-        wr_out_puts(o, ",");
-        wr_out_u64(o, d->before_calls);
-        wr_out_puts(o, ",");
-        wr_out_u64(o, d->after_calls);
+        wr_out_puts(o, change[d->change <= WR_REPORT_GONE ? d->change : WR_REPORT_BOTH]);
         wr_out_puts(o, "]");
     }
     wr_out_puts(o, "]");
     key_u64(o, "rows_more", rep->n_diff > RP_TABLE_ROWS ? rep->n_diff - RP_TABLE_ROWS : 0);
+    key(o, "total");
+    wr_out_puts(o, "[");
+    delta_numbers(o, &rep->diff_total);
+    wr_out_puts(o, ",");
+    wr_out_puts(
+        o,
+        change[rep->diff_total.change <= WR_REPORT_GONE ? rep->diff_total.change : WR_REPORT_BOTH]);
+    wr_out_puts(o, "]");
+    key_u64(o, "new", rep->diff_added);
+    key_u64(o, "gone", rep->diff_gone);
     wr_out_puts(o, "}");
 }
 

@@ -151,13 +151,25 @@ int wr_report_step(struct wr_report_run *run, uint64_t number, int64_t start_ns,
 /* The memory of a device (-1: host) after an allocation or free. */
 int wr_report_memory(struct wr_report_run *run, int device, int64_t ts_ns, uint64_t allocated,
                      uint64_t reserved);
-/* A before/after comparison, per name (rows copied), and what was compared. */
+/* A before/after comparison, as `omniprof diff` makes it (the command's
+ * control/cli/diff.h): a row per name, the largest change first, marked
+ * new (calls after only) or gone (calls before only), and their total. */
+enum wr_report_change { WR_REPORT_BOTH, WR_REPORT_NEW, WR_REPORT_GONE };
 struct wr_report_delta {
     const char *name;
     uint64_t before_ns, after_ns, before_calls, after_calls;
+    enum wr_report_change change;
 };
-int wr_report_diff(struct wr_report *rep, const struct wr_report_delta *rows, size_t n, bool gpu,
-                   const char *before, const char *after);
+struct wr_report_comparison {
+    const struct wr_report_delta *rows;
+    size_t n;
+    struct wr_report_delta total; /* its name is not used */
+    size_t added, gone;           /* rows new, rows gone */
+    bool gpu;                     /* GPU time, else host time of the launching calls */
+    const char *before, *after;   /* what each side holds */
+};
+/* Copies the comparison (rows, names, texts) into the page. */
+int wr_report_diff(struct wr_report *rep, const struct wr_report_comparison *c);
 /* Writes the page to path (a temporary file renamed when complete). */
 int wr_report_save(struct wr_report *rep, const char *path);
 /* The process side: the page of a stopped session, beside its trace

@@ -19,6 +19,9 @@
  * GPU activity on a side (omniprof without CUPTI), both sides are compared
  * on the host time of the launching calls instead, as summary does.
  *
+ * The before/after of `omniprof report` is this comparison by kernel (the
+ * report's pass over each file feeds diff_read.c; diff_compare's rows).
+ *
  * Compared with HTA's TraceDiff (counts and total duration per op name, for
  * one rank and iteration, in pandas): streamed through the trace reader, so
  * sizes are bounded by names, not events (python and nvtx keep one small
@@ -42,60 +45,6 @@
 static const char *const by_names[] = {"kernel", "stage", "python", "nvtx"};
 
 /* ---- the table ------------------------------------------------------------------ */
-
-struct row {
-    const char *name;
-    uint64_t calls[2], ns[2];
-};
-
-struct rows {
-    struct row *v;
-    size_t n, cap;
-    struct diff_table index; /* name -> row number + 1, in .calls */
-};
-
-/* Adds the cells of one side's table (stage: only that stage's; ALL_STAGES:
- * every one) into the rows' column `col`. */
-#define ALL_STAGES INT64_MIN
-static int gather(struct rows *rows, const struct diff_table *t, int col, int64_t stage)
-{
-    for (size_t i = 0; i < t->cap; i++) {
-        const struct diff_cell *c = &t->v[i];
-        if (!c->name || (stage != ALL_STAGES && c->group != stage))
-            continue;
-        struct diff_cell *at = diff_cell(&rows->index, c->name, 0);
-        if (!at)
-            return -ENOMEM;
-        if (!at->calls) {
-            if (!diff_grow((void **)&rows->v, &rows->n, &rows->cap, sizeof *rows->v))
-                return -ENOMEM;
-            rows->v[rows->n++] = (struct row){.name = c->name};
-            at->calls = rows->n;
-        }
-        struct row *r = &rows->v[at->calls - 1];
-        r->calls[col] += c->calls;
-        r->ns[col] += c->ns;
-    }
-    return 0;
-}
-
-static uint64_t change(const struct row *r)
-{
-    return r->ns[1] > r->ns[0] ? r->ns[1] - r->ns[0] : r->ns[0] - r->ns[1];
-}
-
-/* The biggest change first; then the most time; then by name. */
-static int by_change(const void *a, const void *b)
-{
-    const struct row *x = a, *y = b;
-    uint64_t cx = change(x), cy = change(y);
-    if (cx != cy)
-        return cx > cy ? -1 : 1;
-    uint64_t tx = x->ns[0] + x->ns[1], ty = y->ns[0] + y->ns[1];
-    if (tx != ty)
-        return tx > ty ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
 
 /* Copies src as printable UTF-8 of at most WR_NAME_MAX_WIDTH code points
  * (control bytes and invalid UTF-8 as '?', long names end in "..."); returns
@@ -144,13 +93,12 @@ static void fmt_delta(char *buf, size_t cap, uint64_t before, uint64_t after)
              after >= before ? after - before : before - after);
 }
 
-static void fmt_pct(char *buf, size_t cap, uint64_t before, uint64_t after, uint64_t calls_before,
-                    uint64_t calls_after)
+static void fmt_pct(char *buf, size_t cap, const struct diff_row *r)
 {
-    if (!calls_before && calls_after)
-        snprintf(buf, cap, "new");
-    else if (calls_before && !calls_after)
-        snprintf(buf, cap, "gone");
+    uint64_t before = r->ns[0], after = r->ns[1];
+    enum diff_change c = diff_change_of(r);
+    if (c != DIFF_BOTH)
+        snprintf(buf, cap, c == DIFF_NEW ? "new" : "gone");
     else if (before == 0)
         snprintf(buf, cap, after ? "+inf%%" : "0.00%%");
     else
@@ -166,7 +114,7 @@ static void rule(int name_w)
     putchar('\n');
 }
 
-static void print_row(const char *name, int width, int name_w, const struct row *r)
+static void print_row(const char *name, int width, int name_w, const struct diff_row *r)
 {
     char cell[N_COLS][40];
     snprintf(cell[0], sizeof cell[0], "%" PRIu64, r->calls[0]);
@@ -179,7 +127,7 @@ static void print_row(const char *name, int width, int name_w, const struct row 
             snprintf(cell[4 + s], sizeof cell[4], "-");
     }
     fmt_delta(cell[6], sizeof cell[6], r->ns[0], r->ns[1]);
-    fmt_pct(cell[7], sizeof cell[7], r->ns[0], r->ns[1], r->calls[0], r->calls[1]);
+    fmt_pct(cell[7], sizeof cell[7], r);
     for (int i = width; i < name_w; i++)
         putchar(' ');
     fputs(name, stdout);
@@ -188,26 +136,14 @@ static void print_row(const char *name, int width, int name_w, const struct row 
     putchar('\n');
 }
 
-/* One table: rows of the two sides (one stage, or all), sorted by change. */
-static int print_table(const struct diff_side *sides, bool gpu, int64_t stage, size_t top,
-                       struct row *total)
+/* One table: its rows (the first top of them; 0: all), total, new and gone. */
+static void print_table(const struct diff_rows *rows, bool gpu, size_t top)
 {
-    struct rows rows = {0};
-    int rc = 0;
-    for (int s = 0; rc == 0 && s < 2; s++)
-        rc = gather(&rows, gpu ? &sides[s].gpu : &sides[s].host, s, stage);
-    if (rc < 0) {
-        free(rows.v);
-        diff_table_free(&rows.index);
-        return rc;
-    }
-    if (rows.n > 1)
-        qsort(rows.v, rows.n, sizeof *rows.v, by_change);
-    size_t shown = top && top < rows.n ? top : rows.n;
+    size_t shown = top && top < rows->n ? top : rows->n;
     char name[4 * WR_NAME_MAX_WIDTH + 8];
     int name_w = 5;
     for (size_t i = 0; i < shown; i++) {
-        int w = printable(name, sizeof name, rows.v[i].name);
+        int w = printable(name, sizeof name, rows->v[i].name);
         name_w = w > name_w ? w : name_w;
     }
     const char *unit = gpu ? "GPU" : "Host";
@@ -226,28 +162,14 @@ static int print_table(const struct diff_side *sides, bool gpu, int64_t stage, s
         printf("  %*s", COL_W, cols[c]);
     putchar('\n');
     rule(name_w);
-    *total = (struct row){.name = "Total"};
-    size_t added = 0, gone = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        const struct row *r = &rows.v[i];
-        for (int s = 0; s < 2; s++) {
-            total->calls[s] += r->calls[s];
-            total->ns[s] += r->ns[s];
-        }
-        added += !r->calls[0] && r->calls[1];
-        gone += r->calls[0] && !r->calls[1];
-        if (i < shown)
-            print_row(name, printable(name, sizeof name, r->name), name_w, r);
-    }
+    for (size_t i = 0; i < shown; i++)
+        print_row(name, printable(name, sizeof name, rows->v[i].name), name_w, &rows->v[i]);
     rule(name_w);
-    print_row("Total", 5, name_w, total);
-    printf("%zu rows: %zu new, %zu gone", rows.n, added, gone);
-    if (shown < rows.n)
-        printf("; %zu more not shown (in the total)", rows.n - shown);
+    print_row("Total", 5, name_w, &rows->total);
+    printf("%zu rows: %zu new, %zu gone", rows->n, rows->added, rows->gone);
+    if (shown < rows->n)
+        printf("; %zu more not shown (in the total)", rows->n - shown);
     putchar('\n');
-    free(rows.v);
-    diff_table_free(&rows.index);
-    return 0;
 }
 
 /* ---- the command -------------------------------------------------------------- */
@@ -287,7 +209,9 @@ static int64_t *stages_of(const struct diff_side *sides, bool gpu, size_t *n)
     return v;
 }
 
-static int report(struct diff *d, struct diff_side *sides, size_t top, bool gpu)
+/* The tables; *total: the first's (every stage). */
+static int report(struct diff *d, struct diff_side *sides, size_t top, bool gpu,
+                  struct diff_row *total)
 {
     for (int s = 0; s < 2; s++)
         printf("%s %s: %zu trace%s, %" PRIu64 " GPU records, %" PRIu64 " CUDA API calls\n",
@@ -295,24 +219,28 @@ static int report(struct diff *d, struct diff_side *sides, size_t top, bool gpu)
                sides[s].files == 1 ? "" : "s", sides[s].gpu_records, sides[s].api_calls);
     printf("by %s, %s%s\n", by_names[d->by], gpu ? "GPU time" : "host time of the launching calls",
            gpu ? "" : " (a side has no GPU activity: GPU times come from CUPTI)");
-    struct row total;
-    if (print_table(sides, gpu, ALL_STAGES, top, &total) < 0)
+    struct diff_rows rows;
+    if (diff_compare(sides, gpu, DIFF_ALL_STAGES, &rows) < 0)
         return -ENOMEM;
+    print_table(&rows, gpu, top);
+    *total = rows.total;
+    diff_rows_free(&rows);
     size_t n_stages = 0;
     int64_t *stages = NULL;
     if (d->by == DIFF_BY_KERNEL && (sides[0].stages || sides[1].stages) &&
         !(stages = stages_of(sides, gpu, &n_stages)))
         return -ENOMEM;
     for (size_t i = 0; i < n_stages; i++) {
-        struct row stage_total;
         if (stages[i] >= 0)
             printf("\nstage %lld\n", (long long)stages[i]);
         else
             printf("\nno stage\n");
-        if (print_table(sides, gpu, stages[i], top, &stage_total) < 0) {
+        if (diff_compare(sides, gpu, stages[i], &rows) < 0) {
             free(stages);
             return -ENOMEM;
         }
+        print_table(&rows, gpu, top);
+        diff_rows_free(&rows);
     }
     free(stages);
     d->side = NULL;
@@ -328,14 +256,9 @@ static int usage(void)
 }
 
 /* Whether the total grew by more than pct percent. */
-static bool grew(const struct diff_side *sides, bool gpu, double pct)
+static bool grew(const struct diff_row *total, bool gpu, double pct)
 {
-    uint64_t t[2] = {0, 0};
-    for (int s = 0; s < 2; s++) {
-        const struct diff_table *tab = gpu ? &sides[s].gpu : &sides[s].host;
-        for (size_t i = 0; i < tab->cap; i++)
-            t[s] += tab->v[i].name ? tab->v[i].ns : 0;
-    }
+    const uint64_t *t = total->ns;
     double change =
         t[0] ? 100.0 * ((double)t[1] - (double)t[0]) / (double)t[0] : (t[1] ? 1.0 / 0.0 : 0.0);
     if (change > pct)
@@ -391,16 +314,25 @@ int cli_cmd_diff(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "omniprof: diff: %s\n", strerror(-rc));
     for (int s = 0; rc == 0 && s < 2; s++)
+        rc = diff_find_side(&sides[s]);
+    uint64_t bytes = 0;
+    for (int s = 0; rc == 0 && s < 2; s++)
+        for (size_t i = 0; i < sides[s].set.n; i++)
+            bytes += cli_file_size(sides[s].set.v[i].path);
+    struct cli_progress progress;
+    cli_progress_begin(&progress, "diff", bytes);
+    d.progress = &progress;
+    for (int s = 0; rc == 0 && s < 2; s++)
         rc = diff_read_side(&d, &sides[s]);
-    bool gpu = sides[0].gpu_records && sides[1].gpu_records;
-    if (rc == 0 && (rc = report(&d, sides, top, gpu)) < 0)
+    cli_progress_end(&progress);
+    bool gpu = diff_on_gpu(sides);
+    struct diff_row total = {0};
+    if (rc == 0 && (rc = report(&d, sides, top, gpu, &total)) < 0)
         fprintf(stderr, "omniprof: diff: %s\n", strerror(-rc));
-    int code = rc < 0 ? 2 : fail_above >= 0 && grew(sides, gpu, fail_above) ? 1 : 0;
+    int code = rc < 0 ? 2 : fail_above >= 0 && grew(&total, gpu, fail_above) ? 1 : 0;
     diff_free(&d);
-    for (int s = 0; s < 2; s++) {
-        diff_table_free(&sides[s].gpu);
-        diff_table_free(&sides[s].host);
-    }
+    for (int s = 0; s < 2; s++)
+        diff_side_free(&sides[s]);
     tr_reader_free(d.r);
     return code;
 }

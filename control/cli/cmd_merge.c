@@ -21,6 +21,7 @@
  *     for a process, "GPU N (stage-S, rank R, host, pid)" for its devices,
  *     sorted by stage, rank, pid (an input that is itself a merged trace
  *     keeps its names).
+ * Progress goes to stderr on a terminal (progress.c).
  * Memory: one event at a time, plus the distinct names (the reader's) and a
  * few bytes per pid; stackFrames and the per-input records are spooled.
  * Here: the command, the clocks, and each input's processes; the events
@@ -201,10 +202,13 @@ static int write_input(struct merge *m, size_t k, const struct cli_trace *t, int
         memset(m->pid_index, 0, m->cap_index * sizeof *m->pid_index);
     m->events = 0;
     m->frame_open = false;
+    cli_progress_file(m->progress, t->path);
     int rc = tr_read(m->r, t->path,
                      &(struct tr_callbacks){.event = cli_merge_event, .field = cli_merge_field}, m);
+    cli_progress_done_file(m->progress, cli_file_size(t->path));
     cli_merge_close_frame(m);
     if (rc < 0) {
+        cli_progress_end(m->progress); /* the message on a line of its own */
         fprintf(stderr, "omniprof: %s\n", tr_error(m->r)[0] ? tr_error(m->r) : strerror(-rc));
         return rc;
     }
@@ -313,7 +317,12 @@ static int run_merge(struct cli_traces *set, const char *path, enum align align)
     }
     if (rc == 0 && (rc = cli_out_open(&m.out, path)) < 0)
         fprintf(stderr, "omniprof: cannot create %s: %s\n", path, strerror(-rc));
-    uint64_t events = 0;
+    uint64_t events = 0, bytes = 0;
+    struct cli_progress progress;
+    for (size_t i = 0; i < set->n; i++)
+        bytes += cli_file_size(set->v[i].path);
+    cli_progress_begin(&progress, "merge", bytes);
+    m.progress = &progress;
     if (rc == 0) {
         write_head(&m, base, align);
         for (size_t k = 0; rc == 0 && k < set->n; k++) {
@@ -321,6 +330,7 @@ static int run_merge(struct cli_traces *set, const char *path, enum align align)
             rc = write_input(&m, k, &set->v[i], shift[i], offset[i]);
             events += m.events;
         }
+        cli_progress_end(&progress);
         if (rc == 0)
             write_tail(&m, path);
         char why[512];

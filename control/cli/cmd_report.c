@@ -3,7 +3,8 @@
  * one self-contained HTML page (writer/report*.c, page sources in
  * writer/page/) for the traces given, or found in the directories given:
  * a section per process or stage, and with --before/--after the largest
- * per-kernel changes between the two sets (kernel_totals.c).
+ * per-kernel changes between the two sets: the rows of `omniprof diff
+ * --by kernel` (diff.h), fed by the same pass over each file.
  *
  * Each file is streamed once through the trace reader (report_read.c);
  * only aggregates reach the page, so a trace of millions of events makes
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "diff.h"
 #include "report_read.h"
 
 enum set { SET_NONE, SET_BEFORE, SET_AFTER };
@@ -151,26 +153,36 @@ static void set_label(const struct inputs *in, enum set set, char *buf, size_t c
         snprintf(buf, cap, "%s and %zu more", first, n - 1);
 }
 
-static int compare(struct wr_report *rep, const struct inputs *in, struct kernel_totals *before,
-                   struct kernel_totals *after)
+/* The page's before/after: diff's rows of the two sides, by kernel. */
+static int compare(struct wr_report *rep, const struct inputs *in, const struct diff_side *sides)
 {
-    struct kt_delta *d;
-    size_t n;
-    bool gpu;
-    int rc = kt_compare(before, after, &d, &n, &gpu);
-    struct wr_report_delta *rows = rc == 0 ? calloc(n ? n : 1, sizeof *rows) : NULL;
+    static const enum wr_report_change change[] = {
+        [DIFF_BOTH] = WR_REPORT_BOTH, [DIFF_NEW] = WR_REPORT_NEW, [DIFF_GONE] = WR_REPORT_GONE};
+    struct wr_report_comparison c = {.gpu = diff_on_gpu(sides)};
+    struct diff_rows d;
+    int rc = diff_compare(sides, c.gpu, DIFF_ALL_STAGES, &d);
+    struct wr_report_delta *rows = rc == 0 ? calloc(d.n ? d.n : 1, sizeof *rows) : NULL;
     if (rc == 0 && !rows)
         rc = -ENOMEM;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rows[i] = (struct wr_report_delta){d[i].name, d[i].before_ns, d[i].after_ns,
-                                           d[i].before_calls, d[i].after_calls};
+    for (size_t i = 0; rc == 0 && i <= d.n; i++) {
+        const struct diff_row *r = i < d.n ? &d.v[i] : &d.total;
+        struct wr_report_delta *to = i < d.n ? &rows[i] : &c.total;
+        *to = (struct wr_report_delta){r->name,     r->ns[0],    r->ns[1],
+                                       r->calls[0], r->calls[1], change[diff_change_of(r)]};
+    }
     char b[PATH_MAX + 32], a[PATH_MAX + 32];
     set_label(in, SET_BEFORE, b, sizeof b);
     set_label(in, SET_AFTER, a, sizeof a);
+    c.rows = rows;
+    c.n = d.n;
+    c.added = d.added;
+    c.gone = d.gone;
+    c.before = b;
+    c.after = a;
     if (rc == 0)
-        rc = wr_report_diff(rep, rows, n, gpu, b, a);
+        rc = wr_report_diff(rep, &c);
     free(rows);
-    free(d);
+    diff_rows_free(&d);
     return rc;
 }
 
@@ -178,12 +190,10 @@ static int make_page(const struct inputs *in, const char *out)
 {
     struct wr_report *rep = wr_report_new();
     struct tr_reader *r = tr_reader_new(NULL);
-    struct kernel_totals sets[3];
+    struct diff d = {.by = DIFF_BY_KERNEL, .r = r};
+    struct diff_side sides[2] = {{.arg = "before"}, {.arg = "after"}};
     bool compared = false;
-    int rc = rep && r ? 0 : -ENOMEM, failed = 0, read = 0;
-    for (int s = 0; s < 3; s++)
-        if (rc == 0)
-            rc = kt_init(&sets[s], r);
+    int rc = rep && r ? diff_names(&d) : -ENOMEM, failed = 0, read = 0;
     for (size_t i = 0; i < in->n; i++)
         compared |= in->v[i].set != SET_NONE;
     uint64_t total = 0;
@@ -197,8 +207,12 @@ static int make_page(const struct inputs *in, const char *out)
         char link[PATH_MAX];
         link_for(out, f->path, link, sizeof link);
         cli_progress_file(&progress, f->path);
-        int err = cli_report_read(rep, r, f->path, link, set_names[f->set],
-                                  f->set ? &sets[f->set] : NULL, &progress);
+        if (f->set)
+            diff_file_begin(&d, &sides[f->set - 1], NULL);
+        int err = cli_report_read(rep, r, f->path, link, set_names[f->set], f->set ? &d : NULL,
+                                  &progress);
+        if (err == 0 && f->set)
+            err = diff_file_end(&d);
         cli_progress_done_file(&progress, cli_file_size(f->path));
         if (err == -ENOMEM) {
             rc = err;
@@ -213,7 +227,7 @@ static int make_page(const struct inputs *in, const char *out)
     }
     cli_progress_end(&progress);
     if (rc == 0 && compared)
-        rc = compare(rep, in, &sets[SET_BEFORE], &sets[SET_AFTER]);
+        rc = compare(rep, in, sides);
     if (rc == 0 && read == 0) {
         fprintf(stderr, "omniprof: report: no trace could be read; no page written\n");
         failed = failed ? failed : 1;
@@ -226,8 +240,9 @@ static int make_page(const struct inputs *in, const char *out)
     } else {
         fprintf(stderr, "omniprof: report: %s\n", strerror(-rc));
     }
-    for (int s = 0; s < 3 && r; s++)
-        kt_free(&sets[s]);
+    diff_free(&d);
+    for (int s = 0; s < 2; s++)
+        diff_side_free(&sides[s]);
     tr_reader_free(r);
     wr_report_free(rep);
     return rc < 0 || failed ? 1 : 0;

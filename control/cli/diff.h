@@ -1,9 +1,11 @@
 /*
- * omniprof diff's parts:
+ * omniprof diff's parts, also the before/after of omniprof report:
  *   cmd_diff.c   the command and its tables;
- *   diff_read.c  each side's traces read into (row, stage) cells;
+ *   diff_read.c  each side's traces read into (row, stage) cells, by its own
+ *                reads or fed by another pass of the reader (the report's);
  *   diff_rows.c  what is not about files: the cells' table, the names rows
- *                are made of, the innermost range enclosing an instant.
+ *                are made of, the innermost range enclosing an instant, and
+ *                the two sides' cells compared into rows.
  */
 #ifndef OMNIPROF_DIFF_H
 #define OMNIPROF_DIFF_H
@@ -12,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
 #include "trace_reader.h"
 #include "trace_set.h"
 
@@ -97,7 +100,8 @@ struct diff_launch {
 /* What one side (BEFORE or AFTER) adds up to. */
 struct diff_side {
     const char *arg;
-    size_t files;
+    struct cli_traces set; /* its files (diff_find_side) */
+    size_t files;          /* read */
     uint64_t gpu_records, api_calls, host_records;
     struct diff_table gpu, host; /* by (row, stage) */
     bool stages;                 /* some process had a stage */
@@ -112,9 +116,13 @@ struct diff {
     const char **row_names;     /* rows made by diff_kernel_name, by raw_rows' calls - 1 */
     size_t n_row_names, cap_row_names;
 
+    struct cli_progress *progress; /* or NULL */
+
     /* the file being read */
-    const struct cli_trace *t;
+    const struct cli_trace *t; /* NULL: a file known by its events only */
     struct diff_side *side;
+    /* its counts, the side's once the file is read whole */
+    uint64_t gpu_records, api_calls, host_records;
     struct diff_table fgpu, fhost;          /* by (row, pid) */
     struct diff_table pid_input, pid_stage; /* merged traces: by (empty, pid) */
     struct diff_gpu *recs;
@@ -130,12 +138,57 @@ struct diff {
 
 /* The names diff compares by pointer, interned in d->r; 0 or -ENOMEM. */
 int diff_names(struct diff *d);
-/* Reads every trace of s->arg (a trace, a directory, a merged trace) into
- * s->gpu and s->host; 0, or -1 after one message. */
+/* The traces s->arg names (a trace, a directory, a merged trace) into
+ * s->set, each one's top read; 0, or -1 after one message. */
+int diff_find_side(struct diff_side *s);
+/* Reads every trace of s->set into s->gpu and s->host (ticking
+ * d->progress); 0, or -1 after one message. */
 int diff_read_side(struct diff *d, struct diff_side *s);
 /* Frees what reading kept (not the sides, nor the reader). */
 void diff_free(struct diff *d);
+/* Frees what a side holds (its files and cells). */
+void diff_side_free(struct diff_side *s);
+
+/* A file of side s read in someone else's pass of d->r (omniprof report):
+ * diff_file_begin, then the file's events and fields given to diff_event
+ * and diff_field as they come, then diff_file_end once the whole file was
+ * read (a file that failed is simply not ended: the next begin forgets
+ * it).  t: what the file's top says (NULL: no stage, not merged). */
+void diff_file_begin(struct diff *d, struct diff_side *s, const struct cli_trace *t);
+int diff_event(void *d, const struct tr_event *ev);
+int diff_field(void *d, const struct tr_field *f);
+/* The file's cells into its side's; 0 or -ENOMEM. */
+int diff_file_end(struct diff *d);
 /* Makes room in a growing array for one more element. */
 bool diff_grow(void **v, size_t *n, size_t *cap, size_t size);
+
+/* ---- the two sides compared (diff_rows.c) ------------------------------------- */
+
+/* One row of the comparison: [0] before, [1] after. */
+struct diff_row {
+    const char *name;
+    uint64_t calls[2], ns[2];
+};
+
+struct diff_rows {
+    struct diff_row *v; /* the biggest change of time first, then the most time, then by name */
+    size_t n, cap;
+    struct diff_row total; /* named "Total" */
+    size_t added, gone;    /* rows diff_change_of calls new and gone */
+};
+
+#define DIFF_ALL_STAGES INT64_MIN
+
+/* Whether the sides are compared on GPU time (both have GPU records), else
+ * on the host time of the launching calls. */
+bool diff_on_gpu(const struct diff_side sides[2]);
+/* The rows of the sides' cells (GPU or host), of one stage or of
+ * DIFF_ALL_STAGES, sorted, with their total; 0 or -ENOMEM. */
+int diff_compare(const struct diff_side sides[2], bool gpu, int64_t stage, struct diff_rows *out);
+void diff_rows_free(struct diff_rows *rows);
+
+/* A row with calls after only is new; with calls before only, gone. */
+enum diff_change { DIFF_BOTH, DIFF_NEW, DIFF_GONE };
+enum diff_change diff_change_of(const struct diff_row *r);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * omniprof diff's reading: every trace of a side, through the trace reader,
- * summed into (row, stage) cells (cmd_diff.c says what the rows are).
+ * summed into (row, stage) cells (cmd_diff.c says what the rows are).  The
+ * report's before/after feeds the same callbacks from its own pass.
  *
  * A file's GPU records are first summed by (row, pid): a merged trace says
  * which stage each pid was only in its tail (mergedPids), so stages are
@@ -96,7 +97,7 @@ static int add(struct diff_table *t, const char *row, int64_t group, uint64_t ns
 
 static int gpu_event(struct diff *d, const struct tr_event *ev)
 {
-    d->side->gpu_records++;
+    d->gpu_records++;
     const char *row =
         d->by == DIFF_BY_KERNEL ? kernel_row(d, ev->name ? ev->name : d->is.empty) : d->is.empty;
     if (!row)
@@ -127,12 +128,12 @@ static const char *host_row(struct diff *d, const struct tr_event *ev)
 
 static int launch_event(struct diff *d, const struct tr_event *ev)
 {
-    d->side->api_calls++;
+    d->api_calls++;
     const char *row = host_row(d, ev);
     if (!row)
         return -ENOMEM;
     bool counted = row != d->is.empty; /* a row when no side has GPU activity */
-    d->side->host_records += counted;
+    d->host_records += counted;
     if (d->by != DIFF_BY_PYTHON && d->by != DIFF_BY_NVTX)
         return counted ? add(&d->fhost, d->by == DIFF_BY_KERNEL ? row : d->is.empty, pid_of(ev),
                              dur_of(ev))
@@ -171,9 +172,10 @@ static int span_event(struct diff *d, const struct tr_event *ev)
     return 0;
 }
 
-static int on_event(void *ctx, const struct tr_event *ev)
+int diff_event(void *ctx, const struct tr_event *ev)
 {
     struct diff *d = ctx;
+    cli_progress_tick(d->progress, d->r);
     if (ev->ph != d->is.X || !ev->has_ts)
         return 0;
     const char *cat = ev->cat;
@@ -189,7 +191,7 @@ static int on_event(void *ctx, const struct tr_event *ev)
 }
 
 /* A merged trace's mergedPids: each pid's input and stage. */
-static int on_field(void *ctx, const struct tr_field *f)
+int diff_field(void *ctx, const struct tr_field *f)
 {
     struct diff *d = ctx;
     if (f->object != d->is.mergedPids || !f->key)
@@ -280,7 +282,9 @@ static int fold(struct diff *d, struct diff_table *from, struct diff_table *to)
         const struct diff_cell *c = &from->v[i];
         if (!c->name)
             continue;
-        int64_t stage = d->t->merged ? pid_says(d, &d->pid_stage, c->group) : d->t->stage;
+        int64_t stage = !d->t          ? -1
+                        : d->t->merged ? pid_says(d, &d->pid_stage, c->group)
+                                       : d->t->stage;
         const char *row = d->by == DIFF_BY_STAGE ? stage_row(d, stage) : c->name;
         struct diff_cell *to_cell = row ? diff_cell(to, row, stage) : NULL;
         if (!to_cell)
@@ -299,39 +303,72 @@ static void file_reset(struct diff *d)
     diff_table_free(&d->pid_input);
     diff_table_free(&d->pid_stage);
     d->n_recs = d->n_gq = d->n_lq = d->n_launches = d->n_spans = 0;
+    d->gpu_records = d->api_calls = d->host_records = 0;
 }
 
-static int read_file(struct diff *d, const struct cli_trace *t)
+void diff_file_begin(struct diff *d, struct diff_side *s, const struct cli_trace *t)
 {
-    d->t = t;
     file_reset(d);
-    int rc =
-        tr_read(d->r, t->path, &(struct tr_callbacks){.event = on_event, .field = on_field}, d);
-    if (rc < 0) {
-        fprintf(stderr, "omniprof: %s\n", tr_error(d->r)[0] ? tr_error(d->r) : strerror(-rc));
-        return rc;
-    }
+    d->side = s;
+    d->t = t;
+}
+
+int diff_file_end(struct diff *d)
+{
+    int rc = 0;
     if ((d->by == DIFF_BY_PYTHON || d->by == DIFF_BY_NVTX) && (rc = resolve(d)) < 0)
         return rc;
     if ((rc = fold(d, &d->fgpu, &d->side->gpu)) == 0)
         rc = fold(d, &d->fhost, &d->side->host);
     if (rc < 0)
+        return rc;
+    d->side->gpu_records += d->gpu_records;
+    d->side->api_calls += d->api_calls;
+    d->side->host_records += d->host_records;
+    d->side->files++;
+    return 0;
+}
+
+static int read_file(struct diff *d, struct diff_side *s, const struct cli_trace *t)
+{
+    diff_file_begin(d, s, t);
+    if (d->progress)
+        cli_progress_file(d->progress, t->path);
+    int rc =
+        tr_read(d->r, t->path, &(struct tr_callbacks){.event = diff_event, .field = diff_field}, d);
+    if (d->progress) {
+        cli_progress_done_file(d->progress, cli_file_size(t->path));
+        if (rc < 0)
+            cli_progress_end(d->progress); /* the message on a line of its own */
+    }
+    if (rc < 0) {
+        fprintf(stderr, "omniprof: %s\n", tr_error(d->r)[0] ? tr_error(d->r) : strerror(-rc));
+        return rc;
+    }
+    if ((rc = diff_file_end(d)) < 0)
         fprintf(stderr, "omniprof: diff: %s\n", strerror(-rc));
     return rc;
 }
 
+int diff_find_side(struct diff_side *s)
+{
+    int rc = cli_traces_add(&s->set, s->arg, NULL);
+    return rc == 0 ? cli_traces_peek(&s->set) : rc;
+}
+
 int diff_read_side(struct diff *d, struct diff_side *s)
 {
-    struct cli_traces set = {0};
-    int rc = cli_traces_add(&set, s->arg, NULL);
-    if (rc == 0)
-        rc = cli_traces_peek(&set);
-    d->side = s;
-    for (size_t i = 0; rc == 0 && i < set.n; i++)
-        rc = read_file(d, &set.v[i]);
-    s->files = set.n;
-    cli_traces_free(&set);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->set.n; i++)
+        rc = read_file(d, s, &s->set.v[i]);
     return rc < 0 ? -1 : 0;
+}
+
+void diff_side_free(struct diff_side *s)
+{
+    cli_traces_free(&s->set);
+    diff_table_free(&s->gpu);
+    diff_table_free(&s->host);
 }
 
 void diff_free(struct diff *d)

@@ -1,9 +1,10 @@
 /*
  * omniprof diff's rows and names: the (name, group) table every trace is
  * summed into, kernel names as rows (demangled, templates grouped), the
- * Python frame of a launch's call stack, and the innermost range (NVTX /
+ * Python frame of a launch's call stack, the innermost range (NVTX /
  * record_function annotation, Python function) enclosing an instant on a
- * track.
+ * track, and the two sides' cells compared into rows: the one comparison
+ * behind diff's tables and the report's before/after.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -255,4 +256,94 @@ int diff_enclose(struct diff_span *spans, size_t n_spans, struct diff_query *q, 
     }
     free(stack);
     return 0;
+}
+
+/* ---- the two sides compared ---------------------------------------------------- */
+
+bool diff_on_gpu(const struct diff_side sides[2])
+{
+    return sides[0].gpu_records && sides[1].gpu_records;
+}
+
+enum diff_change diff_change_of(const struct diff_row *r)
+{
+    if (!r->calls[0] && r->calls[1])
+        return DIFF_NEW;
+    return r->calls[0] && !r->calls[1] ? DIFF_GONE : DIFF_BOTH;
+}
+
+/* Adds the cells of one side's table (of one stage, or all) into column
+ * col; index: row name -> row number + 1, in .calls. */
+static int gather(struct diff_rows *rows, struct diff_table *index, const struct diff_table *t,
+                  int col, int64_t stage)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        const struct diff_cell *c = &t->v[i];
+        if (!c->name || (stage != DIFF_ALL_STAGES && c->group != stage))
+            continue;
+        struct diff_cell *at = diff_cell(index, c->name, 0);
+        if (!at)
+            return -ENOMEM;
+        if (!at->calls) {
+            if (!diff_grow((void **)&rows->v, &rows->n, &rows->cap, sizeof *rows->v))
+                return -ENOMEM;
+            rows->v[rows->n++] = (struct diff_row){.name = c->name};
+            at->calls = rows->n;
+        }
+        struct diff_row *r = &rows->v[at->calls - 1];
+        r->calls[col] += c->calls;
+        r->ns[col] += c->ns;
+    }
+    return 0;
+}
+
+static uint64_t change(const struct diff_row *r)
+{
+    return r->ns[1] > r->ns[0] ? r->ns[1] - r->ns[0] : r->ns[0] - r->ns[1];
+}
+
+/* The biggest change first; then the most time; then by name. */
+static int by_change(const void *a, const void *b)
+{
+    const struct diff_row *x = a, *y = b;
+    uint64_t cx = change(x), cy = change(y);
+    if (cx != cy)
+        return cx > cy ? -1 : 1;
+    uint64_t tx = x->ns[0] + x->ns[1], ty = y->ns[0] + y->ns[1];
+    if (tx != ty)
+        return tx > ty ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int diff_compare(const struct diff_side sides[2], bool gpu, int64_t stage, struct diff_rows *out)
+{
+    struct diff_table index = {0};
+    memset(out, 0, sizeof *out);
+    out->total.name = "Total";
+    int rc = 0;
+    for (int s = 0; rc == 0 && s < 2; s++)
+        rc = gather(out, &index, gpu ? &sides[s].gpu : &sides[s].host, s, stage);
+    diff_table_free(&index);
+    if (rc < 0) {
+        diff_rows_free(out);
+        return rc;
+    }
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, by_change);
+    for (size_t i = 0; i < out->n; i++) {
+        const struct diff_row *r = &out->v[i];
+        for (int s = 0; s < 2; s++) {
+            out->total.calls[s] += r->calls[s];
+            out->total.ns[s] += r->ns[s];
+        }
+        out->added += diff_change_of(r) == DIFF_NEW;
+        out->gone += diff_change_of(r) == DIFF_GONE;
+    }
+    return 0;
+}
+
+void diff_rows_free(struct diff_rows *rows)
+{
+    free(rows->v);
+    memset(rows, 0, sizeof *rows);
 }

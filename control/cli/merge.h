@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "progress.h"
 #include "trace_reader.h"
 #include "trace_set.h"
 
@@ -49,6 +50,8 @@ struct merge {
     long overflow_pid; /* pids past an input's block of 1000 */
     bool any_event;
     int err; /* out of memory while writing */
+    /* on stderr, when it is a terminal */
+    struct cli_progress *progress;
 
     /* the input being written */
     const struct cli_trace *t;

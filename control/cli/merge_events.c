@@ -256,6 +256,7 @@ int cli_merge_event(void *ctx, const struct tr_event *ev)
     struct cli_out *o = m->out;
     struct pid_entry *p = NULL;
     m->events++;
+    cli_progress_tick(m->progress, m->r);
     if (ev->pid.present && !(p = pid_of(m, &ev->pid)))
         return -ENOMEM;
     if (p && ev->ph == m->is.M && note_metadata(m, p, ev))

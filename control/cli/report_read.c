@@ -53,7 +53,7 @@ struct process {
 struct feed {
     struct wr_report_run *run;
     struct tr_reader *r;
-    struct kernel_totals *totals;
+    struct diff *diff; /* the before/after's, or NULL */
     struct cli_progress *progress;
     struct names is;
     LIST(struct call) calls;
@@ -203,7 +203,7 @@ static int on_event(void *ctx, const struct tr_event *ev)
     struct feed *f = ctx;
     f->seen++;
     cli_progress_tick(f->progress, f->r);
-    int rc = f->totals ? kt_event(f->totals, f->r, ev) : 0;
+    int rc = f->diff ? diff_event(f->diff, ev) : 0;
     if (rc == 0 && ev->ph == f->is.M && ev->name == f->is.process_name)
         return process_event(f, ev);
     if (rc < 0 || !ev->has_ts)
@@ -278,6 +278,9 @@ static int on_field(void *ctx, const struct tr_field *fl)
 {
     struct feed *f = ctx;
     const struct tr_value *v = &fl->v;
+    int rc = f->diff ? diff_field(f->diff, fl) : 0;
+    if (rc < 0)
+        return rc;
     if (!fl->object) {
         if (fl->key && strcmp(fl->key, "baseTimeNanoseconds") == 0 && v->type == TR_INT)
             f->base = v->i;
@@ -421,10 +424,9 @@ static void feed_free(struct feed *f)
 }
 
 int cli_report_read(struct wr_report *rep, struct tr_reader *r, const char *path, const char *link,
-                    const char *set, struct kernel_totals *totals, struct cli_progress *progress)
+                    const char *set, struct diff *diff, struct cli_progress *progress)
 {
-    struct feed f = {
-        .r = r, .totals = totals, .progress = progress, .events = -1, .gpu_records = -1};
+    struct feed f = {.r = r, .diff = diff, .progress = progress, .events = -1, .gpu_records = -1};
     int rc = intern_names(r, &f.is);
     if (rc == 0 && !(f.run = wr_report_add_run(rep)))
         rc = -ENOMEM;
@@ -437,8 +439,6 @@ int cli_report_read(struct wr_report *rep, struct tr_reader *r, const char *path
         rc = tr_read(r, path, &(struct tr_callbacks){.event = on_event, .field = on_field}, &f);
     if (rc == 0)
         rc = finish(&f, path);
-    if (rc == 0 && totals)
-        totals->files++;
     feed_free(&f);
     return rc;
 }

@@ -91,7 +91,10 @@ try {
             runs,
             diff: diff ? {
                 chart: (window.omniprofCharts || []).filter((c) => c.kind === 'diff').map((c) => ({ series: c.u.series.map((s) => s.label), names: c.names, data: c.u.data.map((a) => Array.from(a)) }))[0] || null,
+                head: Array.from(diff.querySelectorAll('table.data thead th')).map((th) => th.textContent),
                 rows: cells(diff.querySelector('table.data')),
+                foot: Array.from(diff.querySelectorAll('table.data tfoot td')).map((td) => td.textContent),
+                count: text(diff.querySelector('p.diff-count')),
             } : null,
         };
     });

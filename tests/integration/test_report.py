@@ -1,7 +1,8 @@
 """The report page, in a real browser: `omniprof report`, report=true (the page a
 process writes beside its trace) and `omniprof stop --report`, for the pipeline demo
 (three stage processes under `omniprof run`), the H200 Kineto fixture, hostile names,
-a before/after comparison and a trace of a million events.
+a before/after comparison (the table of `omniprof diff` for the same traces) and a
+trace of a million events.
 
 Pages are opened by Debian's chromium driven by playwright-core
 (tests/browser/check_page.mjs, from writer/page/node_modules): every test asserts no
@@ -23,8 +24,10 @@ import tempfile
 import time
 import unittest
 
+import synth_traces
 from helpers import (BUILD, CLI, LIB, RUNTIME_DIR, base_env, binary, entries, load, read_text,
                      run, traces, wait_for)
+from test_diff import tables as diff_tables
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHECK_PAGE = os.path.join(ROOT, "tests", "browser", "check_page.mjs")
@@ -319,8 +322,11 @@ class BeforeAfter(PageTest):
         report("--before", before, "--after", after, "-o", page)
         diff = page_data(page)["diff"]
         self.assertTrue(diff["gpu"])
-        self.assertEqual(diff["rows"], [["gemm", 30000, 15000, 3, 3], ["relu", 2000, 6000, 2, 2],
-                                        ["new", 0, 2000, 0, 1], ["gone", 500, 0, 1, 0]])
+        self.assertEqual(diff["rows"], [["gemm", 30000, 15000, 3, 3, None],
+                                        ["relu", 2000, 6000, 2, 2, None],
+                                        ["new", 0, 2000, 0, 1, "new"], ["gone", 500, 0, 1, 0, "gone"]])
+        self.assertEqual(diff["total"], [32500, 23000, 6, 6, None])
+        self.assertEqual((diff["new"], diff["gone"]), (1, 1))
         seen = browse(page, "report-diff.png")
         self.assertClean(seen)
         self.assertEqual([r["title"].split(" \u00b7 ")[0] for r in seen["dom"]["runs"]],
@@ -331,6 +337,96 @@ class BeforeAfter(PageTest):
         self.assertEqual(chart["data"][2], [-0.015, None, None, -0.0005])
         self.assertEqual([r[0]["text"] for r in seen["dom"]["diff"]["rows"]],
                          ["gemm", "relu", "new", "gone"])
+
+
+class SameAsDiff(PageTest):
+    """The page's before/after is `omniprof diff --by kernel`'s table for the same
+    traces: the same rows in the same order (demangled names, new and gone), the same
+    numbers, the same total; the browser shows the very cells diff prints."""
+
+    def both(self, before, after):
+        """diff's first table (every stage) and the page's "diff" and what the
+        browser saw of it, for before and after as both commands take them."""
+        r = subprocess.run([CLI, "diff", before, after], capture_output=True, text=True,
+                           timeout=120, env=base_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        table = diff_tables(r.stdout)[0]
+        page = os.path.join(self.dir, "same.html")
+        report("--before", before, "--after", after, "-o", page)
+        return r.stdout, table, page_data(page)["diff"], page
+
+    def assertSameNumbers(self, text, table, d):
+        _, header, rows, total, tail = table
+        self.assertEqual(d["gpu"], "by kernel, GPU time" in text)
+        self.assertEqual([r[0] for r in d["rows"]], list(rows), "the same rows, in diff's order")
+
+        def same(cells, numbers, change, what):
+            """diff's cells (calls, time before/after, ..., Delta %) hold numbers
+            [before ns, after ns, before calls, after calls] to their last digit."""
+            self.assertEqual(cells[:2], [str(numbers[2]), str(numbers[3])], what)
+            for text_ns, ns in ((cells[2], numbers[0]), (cells[3], numbers[1]),
+                                (cells[6], numbers[1] - numbers[0])):
+                m = re.fullmatch(r"([+-]?)([\d.]+)(us|ms|s)", text_ns)
+                self.assertTrue(m, text_ns)
+                value = float(m.group(2)) * UNIT_NS[m.group(3)] * (-1 if m.group(1) == "-" else 1)
+                self.assertLessEqual(abs(value - ns), UNIT_NS[m.group(3)] / 2000, (what, text_ns))
+            self.assertEqual(change, cells[7] if cells[7] in ("new", "gone") else None, what)
+
+        for r in d["rows"]:
+            same(rows[r[0]], r[1:5], r[5], r[0])
+        same(total, d["total"][:4], d["total"][4], "Total")
+        n = len(d["rows"]) + d["rows_more"]
+        self.assertEqual(tail, f"{n} rows: {d['new']} new, {d['gone']} gone")
+        return header, rows, total, tail
+
+    def assertSameCells(self, page, header, rows, total, tail):
+        seen = browse(page)
+        self.assertClean(seen)
+        shown = seen["dom"]["diff"]
+        self.assertEqual(shown["head"], re.split(r"\s{2,}", header.strip()))
+        self.assertEqual([[c["text"] for c in r] for r in shown["rows"]],
+                         [[name] + cells for name, cells in rows.items()])
+        self.assertEqual(shown["foot"], ["Total"] + total)
+        self.assertEqual(shown["count"], tail)
+
+    def test_synthetic_runs_demangled_new_and_gone(self):
+        paths = []
+        for name, tr in zip(("before", "after"), synth_traces.changed_runs(
+                {"_Z6kernelPfi": (4, 1000), "void k<float, 128>(P)": (3, 1000),
+                 "gemm": (10, 5_000_000), "same": (2, 700)},
+                {"kernel(float*, int)": (4, 3000), "void k<half, 64>(P)": (3, 1000),
+                 "gemm": (10, 2_500_123), "same": (2, 700)})):
+            paths.append(os.path.join(self.dir, f"{name}.pt.trace.json.gz"))
+            tr.write(paths[-1])
+        text, table, d, page = self.both(*paths)
+        self.assertTrue(d["gpu"])
+        self.assertEqual(d["rows"][1], ["kernel(float*, int)", 4000, 12000, 4, 4, None],
+                         "a mangled name and its demangled form are one row, as in diff")
+        self.assertSameCells(page, *self.assertSameNumbers(text, table, d))
+
+    def test_pipeline_runs_as_directories(self):
+        small, big = os.path.join(self.dir, "small"), os.path.join(self.dir, "big")
+        for out, items in ((small, 4), (big, 8)):
+            r = subprocess.run([CLI, "run", "-o", out, "--autostart", "--", binary("pipeline"),
+                                str(items)], env=base_env(OMNIPROF_CUPTI="true"),
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        text, table, d, _ = self.both(small, big)
+        self.assertEqual(sorted(r[0] for r in d["rows"]),
+                         ["code2wav_kernel", "talker_kernel", "thinker_kernel"])
+        self.assertEqual(d["total"][2] * 2, d["total"][3], "every kernel twice as often")
+        self.assertSameNumbers(text, table, d)
+
+    def test_without_gpu_activity_host_times(self):
+        small, big = os.path.join(self.dir, "h-small"), os.path.join(self.dir, "h-big")
+        for out, n in ((small, 3), (big, 6)):
+            r = subprocess.run([CLI, "run", "-o", out, "--autostart", "--", binary("driver_loop"),
+                                str(n)], env=base_env(), capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        text, table, d, page = self.both(small, big)
+        self.assertFalse(d["gpu"])
+        self.assertIn("host time of the launching calls", text)
+        self.assertSameCells(page, *self.assertSameNumbers(text, table, d))
 
 
 class Iterations(PageTest):
@@ -368,7 +464,8 @@ class Iterations(PageTest):
 
 
 class Big(PageTest):
-    """A million events: written in seconds, small, quick to open; progress on a tty."""
+    """A million events: written in seconds, small, quick to open; progress on a tty
+    (report, summary, merge and diff)."""
 
     @classmethod
     def setUpClass(cls):
@@ -431,6 +528,23 @@ class Big(PageTest):
         self.assertEqual(piped, "")
         tty, piped = self.progress_of(CLI, "summary", self.trace, "--top", "1")
         self.assertIn("omniprof summary: ", tty)
+        self.assertEqual(piped, "")
+
+    def test_progress_of_merge_and_diff(self):
+        merged = os.path.join(self.dir, "merged.json.gz")
+        tty, piped = self.progress_of(CLI, "merge", self.trace, "-o", merged)
+        self.assertRegex(tty, r"omniprof merge: +\d+\.\d% \([\d.]+ of [\d.]+ MiB\) big\.pt\.trace")
+        self.assertTrue(tty.endswith("\r\x1b[K"), "the line is erased when done")
+        self.assertEqual(piped, "")
+        # both sides in one count: the second file is read from half way on
+        tty, piped = self.progress_of(CLI, "diff", self.trace, merged)
+        shown = re.findall(r"omniprof diff: +(\d+\.\d)% \([\d.]+ of ([\d.]+) MiB\) ([^\s\x1b]+)", tty)
+        self.assertTrue(shown, tty[-500:])
+        total = (os.path.getsize(self.trace) + os.path.getsize(merged)) / 1048576
+        self.assertTrue(all(abs(float(mib) - total) < 0.06 for _, mib, _ in shown), shown)
+        self.assertEqual({name for _, _, name in shown}, {"big.pt.trace.json.gz", "merged.json.gz"})
+        self.assertTrue(all(float(pct) >= 45 for pct, _, name in shown if name == "merged.json.gz"))
+        self.assertTrue(tty.endswith("\r\x1b[K"))
         self.assertEqual(piped, "")
 
 

@@ -2,7 +2,8 @@
  * omniprof diff's rows (control/cli/diff_rows.c): kernel names demangled
  * and with templates grouped (operators and "->" are not brackets; names
  * that do not balance stay whole), Python frames found in both forms of a
- * call stack, the innermost enclosing range of an instant, and the table.
+ * call stack, the innermost enclosing range of an instant, the table, and
+ * two sides compared into rows (what diff prints and the report shows).
  */
 #include <criterion/criterion.h>
 #include <sanitizer/lsan_interface.h>
@@ -121,4 +122,65 @@ Test(diff_rows, table)
         cr_expect_eq(c->ns, 3 * ((uint64_t)g + 1));
     }
     diff_table_free(&t);
+}
+
+static void put(struct diff_table *t, const char *name, int64_t stage, uint64_t calls, uint64_t ns)
+{
+    struct diff_cell *c = diff_cell(t, name, stage);
+    cr_assert_not_null(c);
+    c->calls += calls;
+    c->ns += ns;
+}
+
+Test(diff_rows, sides_compared)
+{
+    struct diff_side sides[2] = {{.gpu_records = 1}, {.gpu_records = 1}};
+    put(&sides[0].gpu, "gemm", 0, 2, 100);
+    put(&sides[0].gpu, "gemm", 1, 1, 50); /* the same name in another stage: one row */
+    put(&sides[1].gpu, "gemm", 0, 3, 60);
+    put(&sides[0].gpu, "b", 1, 1, 40); /* -40, as a, whose total is the same: by name */
+    put(&sides[1].gpu, "a", 1, 1, 40);
+    put(&sides[0].gpu, "same", 0, 1, 5);
+    put(&sides[1].gpu, "same", 0, 1, 5);
+    put(&sides[0].host, "host only", 0, 9, 9000);
+    cr_expect(diff_on_gpu(sides));
+    struct diff_rows r;
+    cr_assert_eq(diff_compare(sides, true, DIFF_ALL_STAGES, &r), 0);
+    static const char *const order[] = {"gemm", "a", "b", "same"};
+    static const uint64_t want[4][4] = {
+        {3, 3, 150, 60}, {0, 1, 0, 40}, {1, 0, 40, 0}, {1, 1, 5, 5}};
+    static const enum diff_change change[] = {DIFF_BOTH, DIFF_NEW, DIFF_GONE, DIFF_BOTH};
+    cr_assert_eq(r.n, 4);
+    for (size_t i = 0; i < r.n; i++) {
+        cr_expect_str_eq(r.v[i].name, order[i]);
+        cr_expect_eq(r.v[i].calls[0], want[i][0], "%s", order[i]);
+        cr_expect_eq(r.v[i].calls[1], want[i][1], "%s", order[i]);
+        cr_expect_eq(r.v[i].ns[0], want[i][2], "%s", order[i]);
+        cr_expect_eq(r.v[i].ns[1], want[i][3], "%s", order[i]);
+        cr_expect_eq(diff_change_of(&r.v[i]), change[i], "%s", order[i]);
+    }
+    cr_expect_str_eq(r.total.name, "Total");
+    cr_expect_eq(r.total.calls[0], 5);
+    cr_expect_eq(r.total.calls[1], 5);
+    cr_expect_eq(r.total.ns[0], 195);
+    cr_expect_eq(r.total.ns[1], 105);
+    cr_expect_eq(r.added, 1);
+    cr_expect_eq(r.gone, 1);
+    diff_rows_free(&r);
+    /* one stage's rows */
+    cr_assert_eq(diff_compare(sides, true, 1, &r), 0);
+    cr_assert_eq(r.n, 3);
+    cr_expect_str_eq(r.v[0].name, "gemm"); /* -50 */
+    cr_expect_eq(diff_change_of(&r.v[0]), DIFF_GONE);
+    diff_rows_free(&r);
+    /* the host cells, when a side has no GPU records */
+    sides[1].gpu_records = 0;
+    cr_expect(!diff_on_gpu(sides));
+    cr_assert_eq(diff_compare(sides, false, DIFF_ALL_STAGES, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_expect_str_eq(r.v[0].name, "host only");
+    cr_expect_eq(r.gone, 1);
+    diff_rows_free(&r);
+    for (int s = 0; s < 2; s++)
+        diff_side_free(&sides[s]);
 }

@@ -1,8 +1,8 @@
 /*
  * Unit tests of the report page's model and writer (writer/report*.c) and
- * of the per-kernel totals the before/after comparison is made of
- * (control/cli/kernel_totals.c): a report is fed by hand, written to a
- * file, and the JSON in its data block is parsed back (yajl) and checked
+ * of its before/after, omniprof diff's comparison (control/cli/diff.h) fed
+ * file by file as the report feeds it: a report is fed by hand, written to
+ * a file, and the JSON in its data block is parsed back (yajl) and checked
  * number by number; names that could end the script element never appear
  * in the page as they are.
  */
@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
-#include "kernel_totals.h"
+#include "diff.h"
 #include "writer.h"
 
 static const char *const OPEN = "<script id=\"omniprof-data\" type=\"application/json\">";
@@ -293,7 +293,7 @@ Test(report, memory_curve_per_device_with_peaks)
     wr_report_free(rep);
 }
 
-/* ---- kernel totals ------------------------------------------------------------ */
+/* ---- before / after: diff's rows ------------------------------------------------ */
 
 static char *write_trace(const char *events)
 {
@@ -313,68 +313,168 @@ static char *write_trace(const char *events)
     "{\"ph\":\"X\",\"cat\":\"cuda_driver\",\"name\":\"cuLaunchKernel\",\"pid\":1,\"tid\":1,"       \
     "\"ts\":1,\"dur\":1,\"args\":{\"kernel\":\"" name "\"}}"
 
-Test(kernel_totals, sets_compared_by_name_largest_change_first)
+/* A file into a side, as omniprof report feeds it: its own pass of the
+ * reader, each event and field handed to diff, then the file ended. */
+static void feed(struct diff *d, struct diff_side *side, const char *path)
 {
-    struct tr_reader *r = tr_reader_new(NULL);
-    struct kernel_totals before, after;
-    cr_assert_eq(kt_init(&before, r), 0);
-    cr_assert_eq(kt_init(&after, r), 0);
-    char *b1 = write_trace(K("gemm", "10.000") "," K("gemm", "10.000") "," K("relu", "1.000"));
-    char *b2 = write_trace(K("copy", "2.000"));
-    char *a1 = write_trace(K("gemm", "5.000") "," K("relu", "4.000") "," K("new", "0.500"));
-    cr_assert_eq(kt_read(&before, r, b1), 0);
-    cr_assert_eq(kt_read(&before, r, b2), 0);
-    cr_assert_eq(kt_read(&after, r, a1), 0);
-    cr_expect_eq(before.files, 2);
-    struct kt_delta *d;
-    size_t n;
-    bool gpu;
-    cr_assert_eq(kt_compare(&before, &after, &d, &n, &gpu), 0);
-    cr_expect(gpu);
-    cr_assert_eq(n, 4);
-    /* gemm -15 us, relu +3 us, copy -2 us, new +0.5 us */
-    static const char *const order[] = {"gemm", "relu", "copy", "new"};
-    static const uint64_t want[4][4] = {
-        {20000, 5000, 2, 1}, {1000, 4000, 1, 1}, {2000, 0, 1, 0}, {0, 500, 0, 1}};
-    for (size_t i = 0; i < n; i++) {
-        cr_expect_str_eq(d[i].name, order[i]);
-        cr_expect_eq(d[i].before_ns, want[i][0], "%s", order[i]);
-        cr_expect_eq(d[i].after_ns, want[i][1], "%s", order[i]);
-        cr_expect_eq(d[i].before_calls, want[i][2], "%s", order[i]);
-        cr_expect_eq(d[i].after_calls, want[i][3], "%s", order[i]);
-    }
-    free(d);
-    kt_free(&before);
-    kt_free(&after);
-    unlink(b1), unlink(b2), unlink(a1);
-    free(b1), free(b2), free(a1);
-    tr_reader_free(r);
+    diff_file_begin(d, side, NULL);
+    cr_assert_eq(
+        tr_read(d->r, path, &(struct tr_callbacks){.event = diff_event, .field = diff_field}, d),
+        0);
+    cr_assert_eq(diff_file_end(d), 0);
 }
 
-Test(kernel_totals, without_gpu_activity_launches_are_compared)
+/* d's sides compared and put in a page; the page's "diff" parsed. */
+static yajl_val page_diff(struct diff_side *sides, struct diff_rows *rows, yajl_val *doc)
 {
-    struct tr_reader *r = tr_reader_new(NULL);
-    struct kernel_totals before, after;
-    cr_assert_eq(kt_init(&before, r), 0);
-    cr_assert_eq(kt_init(&after, r), 0);
+    bool gpu = diff_on_gpu(sides);
+    cr_assert_eq(diff_compare(sides, gpu, DIFF_ALL_STAGES, rows), 0);
+    struct wr_report_delta *v = calloc(rows->n + 1, sizeof *v);
+    for (size_t i = 0; i < rows->n; i++) { /* the two enums name the same three in one order */
+        const struct diff_row *r = &rows->v[i];
+        v[i] = (struct wr_report_delta){r->name,     r->ns[0],
+                                        r->ns[1],    r->calls[0],
+                                        r->calls[1], (enum wr_report_change)diff_change_of(r)};
+    }
+    const struct diff_row *t = &rows->total;
+    struct wr_report_comparison c = {
+        v,
+        rows->n,
+        {NULL, t->ns[0], t->ns[1], t->calls[0], t->calls[1], WR_REPORT_BOTH},
+        rows->added,
+        rows->gone,
+        gpu,
+        "b.json",
+        "a.json"};
+    struct wr_report *rep = wr_report_new();
+    cr_assert_eq(wr_report_diff(rep, &c), 0);
+    char *page = page_of(rep);
+    *doc = data_of(page);
+    free(page);
+    free(v);
+    wr_report_free(rep);
+    return GET(*doc, yajl_t_object, "diff");
+}
+
+Test(report_diff, sets_compared_by_name_largest_change_first)
+{
+    struct diff d = {.by = DIFF_BY_KERNEL, .r = tr_reader_new(NULL)};
+    struct diff_side sides[2] = {{.arg = "before"}, {.arg = "after"}};
+    cr_assert_eq(diff_names(&d), 0);
+    char *b1 = write_trace(K("gemm", "10.000") "," K("gemm", "10.000") "," K("relu", "1.000"));
+    char *b2 = write_trace(K("_Z4copyPfi", "2.000"));
+    char *a1 = write_trace(K("gemm", "5.000") "," K("relu", "4.000") "," K("new", "0.500"));
+    feed(&d, &sides[0], b1);
+    feed(&d, &sides[0], b2);
+    feed(&d, &sides[1], a1);
+    cr_expect_eq(sides[0].files, 2);
+    cr_expect(diff_on_gpu(sides));
+    struct diff_rows rows;
+    yajl_val doc, diff = page_diff(sides, &rows, &doc);
+    cr_assert_eq(rows.n, 4);
+    /* gemm -15 us, relu +3 us, copy -2 us (demangled, as diff names it), new +0.5 us */
+    static const char *const order[] = {"gemm", "relu", "copy(float*, int)", "new"};
+    static const uint64_t want[4][4] = {
+        {20000, 5000, 2, 1}, {1000, 4000, 1, 1}, {2000, 0, 1, 0}, {0, 500, 0, 1}};
+    static const char *const mark[4] = {NULL, NULL, "gone", "new"};
+    yajl_val page_rows = GET(diff, yajl_t_array, "rows");
+    cr_assert_eq(YAJL_GET_ARRAY(page_rows)->len, 4);
+    for (size_t i = 0; i < rows.n; i++) {
+        const struct diff_row *r = &rows.v[i];
+        cr_expect_str_eq(r->name, order[i]);
+        cr_expect_eq(r->ns[0], want[i][0], "%s", order[i]);
+        cr_expect_eq(r->ns[1], want[i][1], "%s", order[i]);
+        cr_expect_eq(r->calls[0], want[i][2], "%s", order[i]);
+        cr_expect_eq(r->calls[1], want[i][3], "%s", order[i]);
+        yajl_val row = item(page_rows, i);
+        cr_expect_str_eq(YAJL_GET_STRING(item(row, 0)), order[i]);
+        for (int k = 0; k < 4; k++)
+            cr_expect_eq(num(item(row, (size_t)k + 1)), (long long)want[i][k], "%s", order[i]);
+        if (mark[i])
+            cr_expect_str_eq(YAJL_GET_STRING(item(row, 5)), mark[i]);
+        else
+            cr_expect(YAJL_IS_NULL(item(row, 5)));
+    }
+    yajl_val total = GET(diff, yajl_t_array, "total");
+    static const long long want_total[4] = {23000, 9500, 4, 3};
+    for (size_t k = 0; k < 4; k++)
+        cr_expect_eq(num(item(total, k)), want_total[k]);
+    cr_expect(YAJL_IS_NULL(item(total, 4)));
+    cr_expect_eq(rows.added, 1);
+    cr_expect_eq(rows.gone, 1);
+    cr_expect_eq(num(GET(diff, yajl_t_number, "new")), 1);
+    cr_expect_eq(num(GET(diff, yajl_t_number, "gone")), 1);
+    cr_expect(YAJL_IS_TRUE(GET(diff, yajl_t_true, "gpu")));
+    yajl_tree_free(doc);
+    diff_rows_free(&rows);
+    diff_free(&d);
+    for (int s = 0; s < 2; s++)
+        diff_side_free(&sides[s]);
+    unlink(b1), unlink(b2), unlink(a1);
+    free(b1), free(b2), free(a1);
+    tr_reader_free(d.r);
+}
+
+Test(report_diff, without_gpu_activity_host_times_of_launches)
+{
+    struct diff d = {.by = DIFF_BY_KERNEL, .r = tr_reader_new(NULL)};
+    struct diff_side sides[2] = {{.arg = "before"}, {.arg = "after"}};
+    cr_assert_eq(diff_names(&d), 0);
     char *b = write_trace(LAUNCH("k1") "," LAUNCH("k1") "," LAUNCH("k2"));
     char *a = write_trace(LAUNCH("k1") "," LAUNCH("k2") "," LAUNCH("k2") "," LAUNCH("k2"));
-    cr_assert_eq(kt_read(&before, r, b), 0);
-    cr_assert_eq(kt_read(&after, r, a), 0);
-    struct kt_delta *d;
-    size_t n;
-    bool gpu;
-    cr_assert_eq(kt_compare(&before, &after, &d, &n, &gpu), 0);
-    cr_expect(!gpu);
-    cr_assert_eq(n, 2);
-    cr_expect_str_eq(d[0].name, "k2");
-    cr_expect_eq(d[0].before_calls, 1);
-    cr_expect_eq(d[0].after_calls, 3);
-    cr_expect_str_eq(d[1].name, "k1");
-    free(d);
-    kt_free(&before);
-    kt_free(&after);
+    feed(&d, &sides[0], b);
+    feed(&d, &sides[1], a);
+    cr_expect(!diff_on_gpu(sides));
+    struct diff_rows rows;
+    yajl_val doc, diff = page_diff(sides, &rows, &doc);
+    cr_assert_eq(rows.n, 2);
+    cr_expect_str_eq(rows.v[0].name, "k2"); /* +2 us of calls, then k1's -1 us */
+    cr_expect_eq(rows.v[0].calls[0], 1);
+    cr_expect_eq(rows.v[0].calls[1], 3);
+    cr_expect_eq(rows.v[0].ns[1], 3000);
+    cr_expect_str_eq(rows.v[1].name, "k1");
+    cr_expect_eq(rows.total.calls[0], 3);
+    cr_expect_eq(rows.total.calls[1], 4);
+    cr_expect(YAJL_IS_FALSE(GET(diff, yajl_t_false, "gpu")));
+    yajl_tree_free(doc);
+    diff_rows_free(&rows);
+    diff_free(&d);
+    for (int s = 0; s < 2; s++)
+        diff_side_free(&sides[s]);
     unlink(b), unlink(a);
     free(b), free(a);
-    tr_reader_free(r);
+    tr_reader_free(d.r);
+}
+
+/* A file that failed half way is left out: its records count nowhere. */
+Test(report_diff, a_file_not_ended_is_forgotten)
+{
+    struct diff d = {.by = DIFF_BY_KERNEL, .r = tr_reader_new(NULL)};
+    struct diff_side sides[2] = {{.arg = "before"}, {.arg = "after"}};
+    cr_assert_eq(diff_names(&d), 0);
+    char *good = write_trace(K("gemm", "1.000"));
+    char *cut = strdup("/tmp/omniprof-kt-XXXXXX.json");
+    int fd = mkstemps(cut, 5);
+    cr_assert_geq(fd, 0);
+    static const char text[] = "{\"traceEvents\": [" K("lost", "9.000") ",{";
+    cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    diff_file_begin(&d, &sides[0], NULL);
+    cr_expect_lt(
+        tr_read(d.r, cut, &(struct tr_callbacks){.event = diff_event, .field = diff_field}, &d), 0);
+    feed(&d, &sides[0], good);
+    feed(&d, &sides[1], good);
+    cr_expect_eq(sides[0].files, 1);
+    cr_expect_eq(sides[0].gpu_records, 1);
+    struct diff_rows rows;
+    cr_assert_eq(diff_compare(sides, true, DIFF_ALL_STAGES, &rows), 0);
+    cr_assert_eq(rows.n, 1);
+    cr_expect_str_eq(rows.v[0].name, "gemm");
+    diff_rows_free(&rows);
+    diff_free(&d);
+    for (int s = 0; s < 2; s++)
+        diff_side_free(&sides[s]);
+    unlink(good), unlink(cut);
+    free(good), free(cut);
+    tr_reader_free(d.r);
 }

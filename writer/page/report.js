@@ -97,6 +97,13 @@
             return {tr: tr, cells: cells};
         });
         lines.forEach(function (l) { body.appendChild(l.tr); });
+        if (opts.foot) {
+            t.appendChild(el('tfoot', null, el('tr', null, cols.map(function (c) {
+                var v = c.cell(opts.foot);
+                return el('td', {'data-value': typeof v[1] === 'number' ? v[1] : null,
+                                 class: c.name ? 'name' : null}, v[0]);
+            }))));
+        }
         if (opts.sortable) {
             Array.prototype.forEach.call(head.children, function (th, i) {
                 th.addEventListener('click', function () {
@@ -490,14 +497,27 @@
 
     /* ---- before / after ---------------------------------------------------------- */
 
+    /* omniprof diff's numbers: a row is [name, before ns, after ns, before
+     * calls, after calls, "new" | "gone" | null]. */
+    function fmtDelta(b, a) { return (a >= b ? '+' : '-') + fmtTime(Math.abs(a - b)); }
+    function fmtDeltaPct(x) {
+        if (x[5]) return x[5];
+        var b = x[1], a = x[2];
+        if (!b) return a ? '+inf%' : '0.00%';
+        var p = 100 * (a - b) / b;
+        return (p >= 0 ? '+' : '') + p.toFixed(2) + '%';
+    }
+    function fmtAvg(ns, calls) { return calls ? fmtTime(Math.floor(ns / calls)) : '-'; }
+
     function diffSection(d) {
         var sec = el('section', {class: 'diff', id: 'diff'});
         root.appendChild(sec);
-        var unit = d.gpu ? 'GPU time' : 'launches';
-        sec.appendChild(el('h2', null, 'Before / after: the largest changes in ' + unit));
+        var unit = d.gpu ? 'GPU' : 'Host';
+        sec.appendChild(el('h2', null, 'Before / after: the largest changes in ' +
+            (d.gpu ? 'GPU time' : 'host time of the launching calls')));
         sec.appendChild(facts([['before', d.before || '-'], ['after', d.after || '-']]));
         if (!d.rows.length) { sec.appendChild(el('p', {class: 'note'}, 'Nothing to compare.')); return; }
-        var delta = function (x) { return d.gpu ? (x[2] - x[1]) / 1e6 : x[4] - x[3]; };
+        var delta = function (x) { return (x[2] - x[1]) / 1e6; };
         var top = d.rows.slice(0, 20);
         var box = el('div', {class: 'chart', 'data-chart': 'diff'});
         sec.appendChild(box);
@@ -506,9 +526,8 @@
         var down = top.map(function (x) { var v = delta(x); return v < 0 ? v : null; });
         var idx = names.map(function (_, k) { return k; });
         var n = names.length;
-        var u = d.gpu ? 'ms' : 'calls';
         makeChart(box, -1, 'diff', {
-            title: 'after \u2212 before (' + u + ')',
+            title: 'after \u2212 before (ms)',
             height: 70 + 26 * n,
             scales: {
                 x: {time: false, ori: 1, dir: 1, range: function () { return [-0.5, n - 0.5]; }},
@@ -518,7 +537,7 @@
                 {scale: 'x', side: 3, size: 290, gap: 6, grid: {show: false}, ticks: {show: false},
                  splits: function () { return idx; },
                  values: function (uu, s) { return s.map(function (k) { return short(names[k] || '', 40); }); }},
-                {scale: 'y', side: 2, label: u}
+                {scale: 'y', side: 2, label: 'ms'}
             ],
             cursor: {drag: {x: false, y: false}, points: {show: false}},
             series: [
@@ -527,19 +546,23 @@
                 {label: 'faster', fill: '#2e8b57cc', stroke: '#2e8b57', paths: uPlot.paths.bars({size: [0.7, 28], align: 0}), points: {show: false}}
             ]
         }, [idx, up, down], names);
+        sec.appendChild(el('p', {class: 'note'}, 'The table of omniprof diff --by kernel for the same traces. Click a column to sort.'));
+        var pctKey = function (x) { var b = x[1], a = x[2]; return x[5] === 'new' ? 1e300 : x[5] === 'gone' ? -1e300 : b ? 100 * (a - b) / b : (a ? 1e300 : 0); };
+        var total = ['Total'].concat(d.total);
         sec.appendChild(table([
             {label: 'Name', name: true, cell: function (x) { return [x[0], null]; }},
-            {label: 'before', cell: function (x) { return d.gpu ? [fmtTime(x[1]), x[1]] : [String(x[3]), x[3]]; }},
-            {label: 'after', cell: function (x) { return d.gpu ? [fmtTime(x[2]), x[2]] : [String(x[4]), x[4]]; }},
-            {label: 'change', cell: function (x) {
-                var v = d.gpu ? x[2] - x[1] : x[4] - x[3];
-                return [(v > 0 ? '+' : v < 0 ? '-' : '') + (d.gpu ? fmtTime(Math.abs(v)) : String(Math.abs(v))), v];
-            }},
-            {label: 'change %', cell: function (x) { var b = d.gpu ? x[1] : x[3], a = d.gpu ? x[2] : x[4]; var p = b ? 100 * (a - b) / b : (a ? Infinity : 0); return [isFinite(p) ? p.toFixed(1) + '%' : 'new', isFinite(p) ? p : 1e300]; }},
-            {label: 'calls before', cell: function (x) { return [String(x[3]), x[3]]; }},
-            {label: 'calls after', cell: function (x) { return [String(x[4]), x[4]]; }}
-        ], d.rows, {name: 'diff', sortable: true, scroll: true}));
-        if (d.rows_more) sec.appendChild(el('p', {class: 'note'}, d.rows_more + ' more names changed less.'));
+            {label: 'Calls before', cell: function (x) { return [String(x[3]), x[3]]; }},
+            {label: 'Calls after', cell: function (x) { return [String(x[4]), x[4]]; }},
+            {label: unit + ' before', cell: function (x) { return [fmtTime(x[1]), x[1]]; }},
+            {label: unit + ' after', cell: function (x) { return [fmtTime(x[2]), x[2]]; }},
+            {label: 'Avg before', cell: function (x) { return [fmtAvg(x[1], x[3]), x[3] ? x[1] / x[3] : -1]; }},
+            {label: 'Avg after', cell: function (x) { return [fmtAvg(x[2], x[4]), x[4] ? x[2] / x[4] : -1]; }},
+            {label: 'Delta', cell: function (x) { return [fmtDelta(x[1], x[2]), x[2] - x[1]]; }},
+            {label: 'Delta %', cell: function (x) { return [fmtDeltaPct(x), pctKey(x)]; }}
+        ], d.rows, {name: 'diff', sortable: true, scroll: true, foot: total}));
+        var count = (d.rows.length + (d.rows_more || 0)) + ' rows: ' + (d.new || 0) + ' new, ' + (d.gone || 0) + ' gone';
+        sec.appendChild(el('p', {class: 'note diff-count'}, count +
+            (d.rows_more ? '; ' + d.rows_more + ' more not shown (in the total)' : '')));
     }
 
     /* ---- the page ------------------------------------------------------------------ */
