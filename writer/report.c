@@ -45,7 +45,7 @@ static void rows_free(struct rp_rows *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->v[i].name);
     free(t->v);
-    free(t->index);
+    wr_name_index_free(&t->index);
 }
 
 static void run_free(struct wr_report_run *run)
@@ -122,46 +122,18 @@ int wr_report_device(struct wr_report_run *run, int id, const char *name)
 
 /* ---- rows by name ------------------------------------------------------------ */
 
-static uint64_t hash(const char *s)
+static const char *row_name_of(const void *rows, size_t r)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
-static size_t slot(const struct rp_rows *t, const char *name)
-{
-    size_t mask = t->n_index - 1, i = hash(name) & mask;
-    while (t->index[i] && strcmp(t->v[t->index[i] - 1].name, name) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
-static int reindex(struct rp_rows *t)
-{
-    size_t n = 64;
-    while (n < 2 * (t->n + 1))
-        n *= 2;
-    uint32_t *index = calloc(n, sizeof *index);
-    if (!index)
-        return -ENOMEM;
-    free(t->index);
-    t->index = index;
-    t->n_index = n;
-    for (size_t r = 0; r < t->n; r++)
-        t->index[slot(t, t->v[r].name)] = (uint32_t)r + 1;
-    return 0;
+    return ((const struct rp_row *)rows)[r].name;
 }
 
 /* The row named name, made on first use; -ENOMEM. */
 static long row_of(struct rp_rows *t, const char *name, int kind)
 {
-    if ((!t->index || 2 * (t->n + 1) > t->n_index) && reindex(t) < 0)
-        return -ENOMEM;
-    size_t i = slot(t, name);
-    if (t->index[i])
-        return (long)t->index[i] - 1;
+    size_t where;
+    long found = wr_name_find(&t->index, name, t->n, row_name_of, t->v, &where);
+    if (found != -ENOENT)
+        return found; /* the row, or -ENOMEM */
     if (t->n >= UINT32_MAX - 1 || rp_grow((void **)&t->v, &t->cap, t->n, sizeof *t->v) < 0)
         return -ENOMEM;
     struct rp_row *r = &t->v[t->n];
@@ -170,8 +142,8 @@ static long row_of(struct rp_rows *t, const char *name, int kind)
         return -ENOMEM;
     r->kind = kind;
     r->gpu_min = r->host_min = UINT64_MAX;
-    t->index[i] = (uint32_t)++t->n;
-    return (long)t->n - 1;
+    wr_name_add(&t->index, where, t->n);
+    return (long)t->n++;
 }
 
 static void add_time(uint64_t ns, uint64_t *calls, uint64_t *total, uint64_t *min, uint64_t *max)

@@ -32,8 +32,7 @@ struct rp_row {
 struct rp_rows {
     struct rp_row *v;
     size_t n, cap;
-    uint32_t *index; /* row + 1 by name hash; n_index slots, a power of two */
-    size_t n_index;
+    struct wr_name_index index;
 };
 
 /* A busy interval of a track: GPU work on a stream, or a host call. */

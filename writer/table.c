@@ -69,50 +69,21 @@ static int by_time(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static uint64_t hash(const char *s)
+static const char *row_name_of(const void *rows, size_t r)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
-/* The slot of name in the index: its row's, or the empty one it would take. */
-static size_t slot(const struct wr_rows *t, const char *name)
-{
-    size_t mask = t->n_index - 1, i = hash(name) & mask;
-    while (t->index[i] && strcmp(t->rows[t->index[i] - 1].name, name) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
-/* (Re)builds the index for 2n..4n slots: after growth, or after
- * wr_rows_print sorted the rows. */
-static int reindex(struct wr_rows *t)
-{
-    size_t n = 64;
-    while (n < 2 * (t->n + 1))
-        n *= 2;
-    uint32_t *index = calloc(n, sizeof *index);
-    if (!index)
-        return -ENOMEM;
-    free(t->index);
-    t->index = index;
-    t->n_index = n;
-    for (size_t r = 0; r < t->n; r++)
-        t->index[slot(t, t->rows[r].name)] = (uint32_t)r + 1;
-    return 0;
+    return ((const struct wr_row *)rows)[r].name;
 }
 
 struct wr_row *wr_rows_get(struct wr_rows *t, const char *raw)
 {
     char name[sizeof t->rows->name];
     int width = sanitise(name, sizeof name, raw);
-    if ((!t->index || 2 * (t->n + 1) > t->n_index) && reindex(t) < 0)
+    size_t where;
+    long found = wr_name_find(&t->index, name, t->n, row_name_of, t->rows, &where);
+    if (found >= 0)
+        return &t->rows[found];
+    if (found != -ENOENT)
         return NULL;
-    size_t i = slot(t, name);
-    if (t->index[i])
-        return &t->rows[t->index[i] - 1];
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         struct wr_row *r = realloc(t->rows, cap * sizeof *r);
@@ -126,7 +97,7 @@ struct wr_row *wr_rows_get(struct wr_rows *t, const char *raw)
     memcpy(r->name, name, sizeof name);
     r->width = width;
     r->gpu_min = r->host_min = UINT64_MAX;
-    t->index[i] = (uint32_t)t->n;
+    wr_name_add(&t->index, where, t->n - 1);
     return r;
 }
 
@@ -149,7 +120,7 @@ void wr_row_gpu(struct wr_row *r, uint64_t ns)
 void wr_rows_free(struct wr_rows *t)
 {
     free(t->rows);
-    free(t->index);
+    wr_name_index_free(&t->index);
     memset(t, 0, sizeof *t);
 }
 
@@ -216,8 +187,7 @@ int wr_rows_print(FILE *f, struct wr_rows *t, size_t top)
     }
     bool gpu = gpu_records > 0; /* a record of interposed calls only has no GPU times */
     qsort(t->rows, t->n, sizeof *t->rows, by_time);
-    free(t->index); /* the rows moved: a later lookup rebuilds it */
-    t->index = NULL;
+    wr_name_index_free(&t->index); /* the rows moved: a later lookup rebuilds it */
 
     static const char *cols[] = {"Self CUDA", "Self CUDA %", "CUDA total", "CUDA time avg",
                                  "CUDA min", "CUDA max", "Host API total", "Host API %",

@@ -72,13 +72,26 @@ struct wr_row {
     uint64_t calls, host_total, host_min, host_max;
     uint64_t gpu_calls, gpu_total, gpu_min, gpu_max;
 };
+/* Row numbers by name (name_index.c). */
+struct wr_name_index {
+    uint32_t *slots; /* row + 1; 0: empty */
+    size_t n_slots;  /* a power of two */
+};
+/* The name of row r of rows. */
+typedef const char *(*wr_name_of)(const void *rows, size_t r);
+/* The row named name among n_rows, or -ENOENT with *where the slot to give
+ * wr_name_add for a row made now; -ENOMEM.  Grows (rebuilds) the index as
+ * needed, so call it with the table's current row count. */
+long wr_name_find(struct wr_name_index *ix, const char *name, size_t n_rows, wr_name_of name_of,
+                  const void *rows, size_t *where);
+void wr_name_add(struct wr_name_index *ix, size_t where, size_t row);
+void wr_name_index_free(struct wr_name_index *ix);
+
 struct wr_rows {
     struct wr_row *rows;
     size_t n, cap;
-    /* row number + 1 by name hash (0: empty slot); n_index slots, a power of
-     * two; NULL until a lookup, dropped when printing sorts the rows */
-    uint32_t *index;
-    size_t n_index;
+    /* by name; empty until a lookup, dropped when printing sorts the rows */
+    struct wr_name_index index;
 };
 /* The row named name, made on first use (a hash lookup); NULL on allocation
  * failure. */
