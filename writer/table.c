@@ -20,8 +20,7 @@
 
 #include "internal.h"
 
-/* Copies src as printable UTF-8 and returns its width in code points. */
-static int sanitise(char *dst, size_t cap, const char *src)
+int wr_name_printable(char *dst, size_t cap, const char *src)
 {
     const unsigned char *s = (const unsigned char *)src;
     size_t len = 0;
@@ -77,7 +76,7 @@ static const char *row_name_of(const void *rows, size_t r)
 struct wr_row *wr_rows_get(struct wr_rows *t, const char *raw)
 {
     char name[sizeof t->rows->name];
-    int width = sanitise(name, sizeof name, raw);
+    int width = wr_name_printable(name, sizeof name, raw);
     size_t where;
     long found = wr_name_find(&t->index, name, t->n, row_name_of, t->rows, &where);
     if (found >= 0)

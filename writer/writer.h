@@ -72,6 +72,11 @@ struct wr_row {
     uint64_t calls, host_total, host_min, host_max;
     uint64_t gpu_calls, gpu_total, gpu_min, gpu_max;
 };
+/* src as a table shows a name: printable UTF-8 (control bytes and invalid
+ * UTF-8 as '?') of at most WR_NAME_MAX_WIDTH code points, a longer one
+ * ending in "..."; returns its width in code points. */
+int wr_name_printable(char *dst, size_t cap, const char *src);
+
 /* Row numbers by name (name_index.c). */
 struct wr_name_index {
     uint32_t *slots; /* row + 1; 0: empty */

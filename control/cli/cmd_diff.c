@@ -46,36 +46,6 @@ static const char *const by_names[] = {"kernel", "stage", "python", "nvtx"};
 
 /* ---- the table ------------------------------------------------------------------ */
 
-/* Copies src as printable UTF-8 of at most WR_NAME_MAX_WIDTH code points
- * (control bytes and invalid UTF-8 as '?', long names end in "..."); returns
- * its width. */
-static int printable(char *dst, size_t cap, const char *src)
-{
-    const unsigned char *s = (const unsigned char *)src;
-    size_t len = 0;
-    int width = 0;
-    while (*s && len + 8 < cap) {
-        if (width == WR_NAME_MAX_WIDTH - 3 && strlen((const char *)s) > 3) {
-            memcpy(dst + len, "...", 3);
-            len += 3;
-            width += 3;
-            break;
-        }
-        int n = wr_utf8_len(s);
-        if (n == 0 || *s < 0x20 || *s == 0x7F) {
-            dst[len++] = '?';
-            s++;
-        } else {
-            memcpy(dst + len, s, (size_t)n);
-            len += (size_t)n;
-            s += n;
-        }
-        width++;
-    }
-    dst[len] = '\0';
-    return width;
-}
-
 static void fmt_time(char *buf, size_t cap, const char *sign, uint64_t ns)
 {
     double us = (double)ns / 1000.0;
@@ -143,7 +113,7 @@ static void print_table(const struct diff_rows *rows, bool gpu, size_t top)
     char name[4 * WR_NAME_MAX_WIDTH + 8];
     int name_w = 5;
     for (size_t i = 0; i < shown; i++) {
-        int w = printable(name, sizeof name, rows->v[i].name);
+        int w = wr_name_printable(name, sizeof name, rows->v[i].name);
         name_w = w > name_w ? w : name_w;
     }
     const char *unit = gpu ? "GPU" : "Host";
@@ -163,7 +133,7 @@ static void print_table(const struct diff_rows *rows, bool gpu, size_t top)
     putchar('\n');
     rule(name_w);
     for (size_t i = 0; i < shown; i++)
-        print_row(name, printable(name, sizeof name, rows->v[i].name), name_w, &rows->v[i]);
+        print_row(name, wr_name_printable(name, sizeof name, rows->v[i].name), name_w, &rows->v[i]);
     rule(name_w);
     print_row("Total", 5, name_w, &rows->total);
     printf("%zu rows: %zu new, %zu gone", rows->n, rows->added, rows->gone);
