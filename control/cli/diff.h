@@ -41,9 +41,11 @@ void diff_table_free(struct diff_table *t);
  * ("_Z..."), and with --group-templates every outermost <...> written as
  * "<...>" (names whose brackets do not balance are kept whole). */
 char *diff_kernel_name(const char *raw, bool group_templates);
-/* Whether s looks like a Python frame, "path/file.py(123): function". */
+/* Whether s is a Python frame of the program's own, "path/file.py(123):
+ * function" outside the library (the rule of summary --by python,
+ * cli_py_library_file), so both group GPU time by the same call sites. */
 bool diff_python_frame(const char *s);
-/* The innermost Python frame of a "Call stack" value (omniprof's array of
+/* The innermost such Python frame of a "Call stack" value (omniprof's array of
  * frames, innermost first, or Kineto's "a;b;c" text) into buf. */
 bool diff_call_stack_python(const struct tr_value *stack, char *buf, size_t cap);
 

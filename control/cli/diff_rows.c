@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "cli.h"
 #include "diff.h"
 
 /* ---- the table -------------------------------------------------------------- */
@@ -119,12 +120,8 @@ char *diff_kernel_name(const char *raw, bool templates)
 
 bool diff_python_frame(const char *s)
 {
-    for (const char *p = strstr(s, ".py("); p; p = strstr(p + 1, ".py(")) {
-        size_t n = strspn(p + 4, "0123456789");
-        if (n && p[4 + n] == ')' && p[5 + n] == ':')
-            return true;
-    }
-    return false;
+    size_t file_len;
+    return cli_py_frame(s, &file_len) && !cli_py_library_file(s, file_len);
 }
 
 /* The JSON string literal at *p (compact JSON, as the reader rebuilds it)
