@@ -126,7 +126,11 @@ struct ctl_entry {
     unsigned long long start_time; /* /proc/<pid>/stat starttime: tells pid reuse apart */
     long stage;                    /* -1: none */
     int rank;                      /* -1: none */
+    int world_size, local_rank;    /* from the rank's launcher; -1: not known */
     char host[128];
+    /* the launcher's job: SLURM_JOB_ID (JOB.STEP in a step),
+     * OMPI_MCA_ess_base_jobid, PMIX_NAMESPACE or TORCHELASTIC_RUN_ID; "" none */
+    char job[64];
     char worker[256];
     char cmdline[1024];
     char state[16]; /* idle, armed, recording, writing, done, off */

@@ -168,7 +168,9 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
     }
     fprintf(f, "{\n  \"pid\": %d,\n  \"start_time\": %llu,\n  \"stage\": %ld,\n  \"rank\": %d", e->pid,
             e->start_time, e->stage, e->rank);
+    fprintf(f, ",\n  \"world_size\": %d,\n  \"local_rank\": %d", e->world_size, e->local_rank);
     put_string(f, "host", e->host);
+    put_string(f, "job", e->job);
     put_string(f, "worker", e->worker);
     put_string(f, "cmdline", e->cmdline);
     put_string(f, "state", e->state);
