@@ -54,7 +54,7 @@ static int rank = -1;
 static int world_size = -1, local_rank = -1; /* from rank's launcher; -1: not set */
 static char host[128];                       /* gethostname's, as it is */
 static char job[64];                         /* the launcher's job id; "" none */
-static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
+static pid_t owner_pid;    /* the process this state belongs to (not a vfork child) */
 static sigset_t init_mask; /* the constructor's thread's blocked signals */
 
 /* What an ending process reads, from any thread or signal handler. */
@@ -68,8 +68,8 @@ static __thread bool working;      /* this thread holds work_lock */
 /* Guarded by work_lock. */
 static bool shut_down;
 static ctl_cuda_profiler_fn cuda_profiler;
-static struct ctl_entry entry;      /* what the registry shows of this process */
-static char registry[PATH_MAX];     /* its directory; "" when unusable */
+static struct ctl_entry entry;  /* what the registry shows of this process */
+static char registry[PATH_MAX]; /* its directory; "" when unusable */
 
 /* ---- work_lock ------------------------------------------------------------ */
 
@@ -207,8 +207,10 @@ static void publish(const char *state)
     snprintf(entry.state, sizeof entry.state, "%s", state ? state : state_name());
     int rc = ctl_registry_publish(registry, &entry);
     if (rc < 0) {
-        coll_log(COLL_LOG_WARN, "registry", "cannot write %s/%d.json: %s; omniprof list will not "
-                 "see this process", registry, entry.pid, strerror(-rc));
+        coll_log(COLL_LOG_WARN, "registry",
+                 "cannot write %s/%d.json: %s; omniprof list will not "
+                 "see this process",
+                 registry, entry.pid, strerror(-rc));
         registry[0] = '\0';
     }
 }
@@ -425,8 +427,7 @@ static void handle_request(char req)
         atomic_store(&session_due, false);
         break;
     case CTL_REQ_END: finish(); break;
-    case CTL_REQ_PUBLISH:
-        break;
+    case CTL_REQ_PUBLISH: break;
     case CTL_REQ_STEP:
         /* a step signal marks the process's iteration: its main thread's */
         coll_step_as((int32_t)getpid());
@@ -529,13 +530,16 @@ static void init(void)
     coll_log_set_level((int)cfg.log_level);
     if (ctl_config_serialize(&cfg, config_text, sizeof config_text) < 0) {
         /* cannot happen with CTL_CONFIG_TEXT_MAX; a cut text would lie */
-        coll_log(COLL_LOG_ERROR, "config", "the configuration does not fit %zu bytes; "
-                 "profiling is off", sizeof config_text);
+        coll_log(COLL_LOG_ERROR, "config",
+                 "the configuration does not fit %zu bytes; "
+                 "profiling is off",
+                 sizeof config_text);
         return;
     }
     name_worker();
     bool own_trace = cfg.profiler != CTL_PROFILER_CUDA;
-    if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
+    if (own_trace &&
+        coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
     struct coll_options opt = {.step_on = coll_api_by_name(cfg.step_on)};
     if (strncmp(cfg.step_on, "nvtx:", 5) == 0)
@@ -565,8 +569,8 @@ static void init(void)
     enabled = true;
     struct ctl_error rerr;
     if (ctl_registry_dir(&cfg, registry, sizeof registry, &rerr) < 0) {
-        coll_log(COLL_LOG_WARN, "registry", "%s; omniprof list/start/stop will not see this process",
-                 rerr.msg);
+        coll_log(COLL_LOG_WARN, "registry",
+                 "%s; omniprof list/start/stop will not see this process", rerr.msg);
         registry[0] = '\0';
     }
     work_begin();

@@ -38,14 +38,15 @@ struct ctl_config {
     bool python_stack; /* Python frames in stacks (with_stack) */
     long gzip_level;
     long table_rows; /* rows of profiler_out_*.txt; 0: all */
-    long log_level; /* enum coll_log_level */
+    long log_level;  /* enum coll_log_level */
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */
     int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
     /* an API whose every completed call is a step, or nvtx:[DOMAIN/]NAME: every
      * end of an NVTX range of that name; "" none */
     char step_on[256];
-    char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
+    char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or
+                                   /tmp/omniprof-<uid> */
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */
     long cupti_buffer_size;     /* MiB of CUPTI activity buffers */

@@ -132,8 +132,8 @@ static int events(struct wr_report_run *run, const struct coll_session *s,
         char buf[64];
         if (ev->kind == COLL_EV_STEP) {
             if (open)
-                rc = wr_report_step(run, open->u.step.number, (int64_t)open->start_ns - base,
-                                    start);
+                rc =
+                    wr_report_step(run, open->u.step.number, (int64_t)open->start_ns - base, start);
             open = ev;
             if (rc == 0)
                 rc = wr_report_step(run, ev->u.step.number, start, start - 1);

@@ -50,7 +50,8 @@ int cli_cmd_list(int argc, char **argv)
                host, step, command);
     }
     if (cleaned)
-        printf("(%d stale entr%s of exited processes removed)\n", cleaned, cleaned == 1 ? "y" : "ies");
+        printf("(%d stale entr%s of exited processes removed)\n", cleaned,
+               cleaned == 1 ? "y" : "ies");
     for (size_t i = 0; i < n_skipped; i++)
         printf("(pid %d not listed: %s)\n", skipped[i].pid, skipped[i].why);
     free(all);
