@@ -253,7 +253,9 @@ class Slurm(Ranks, unittest.TestCase):
             raise unittest.SkipTest(f"{', '.join(missing)} not found: install slurmctld slurmd "
                                     "slurm-client munge (./run.sh test does)")
         if os.geteuid() != 0:
-            raise unittest.SkipTest("slurmd must run as root to start the tasks of a job")
+            raise unittest.SkipTest("the test's slurmd runs as root (SlurmdUser=root: it starts "
+                                    "each task as the job's user), which needs the tests run "
+                                    "as root")
         cls.dir = tempfile.mkdtemp(prefix="omniprof-slurm-")
         cls.daemons = []
         try:
