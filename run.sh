@@ -3,7 +3,8 @@
 #
 #   ./run.sh demo    install what is missing, build, profile the sample, show the result
 #   ./run.sh test    install what is missing (with the report page's browser tests:
-#                    Debian's chromium, Node.js 20+, npm ci in writer/page), build
+#                    Debian's chromium, Node.js 20+, npm ci in writer/page; with the
+#                    cluster tests: Open MPI, Slurm and munge), build
 #                    (warnings are errors), run every test
 #   ./run.sh check   quick pre-commit check: clang-format on every C file, the strict
 #                    build (in build-check/), the unit tests
@@ -34,6 +35,11 @@ FORMAT_PACKAGES=(clang-format)
 # The report page's browser tests (tests/integration/test_report.py): a real
 # browser, some 100+ MB with its libraries, so only for ./run.sh test.
 BROWSER_PACKAGES=(chromium)
+# Jobs of many ranks (tests/integration/test_cluster.py): Open MPI's mpirun and
+# headers (an MPI program under mpirun), and Slurm with munge (the test
+# configures and starts a one-node cluster of its own; the packages' own
+# services are not used).  About 60 MB installed; only for ./run.sh test.
+CLUSTER_PACKAGES=(openmpi-bin libopenmpi-dev slurmctld slurmd slurm-client munge)
 
 say() { printf '== %s\n' "$*"; }
 
@@ -286,6 +292,7 @@ browser_deps() {
 
 run_tests() {
     browser_deps
+    install_missing "${CLUSTER_PACKAGES[@]}" # before the build: CMake looks for MPI
     build strict
     say "running the test suite"
     ctest --test-dir "$BUILD" --output-on-failure

@@ -52,7 +52,9 @@ static char worker[256];
 static char config_text[CTL_CONFIG_TEXT_MAX];
 static int rank = -1;
 static int world_size = -1, local_rank = -1; /* from rank's launcher; -1: not set */
-static pid_t owner_pid; /* the process this state belongs to (not a vfork child) */
+static char host[128];                       /* gethostname's, as it is */
+static char job[64];                         /* the launcher's job id; "" none */
+static pid_t owner_pid;    /* the process this state belongs to (not a vfork child) */
 static sigset_t init_mask; /* the constructor's thread's blocked signals */
 
 /* What an ending process reads, from any thread or signal handler. */
@@ -66,8 +68,8 @@ static __thread bool working;      /* this thread holds work_lock */
 /* Guarded by work_lock. */
 static bool shut_down;
 static ctl_cuda_profiler_fn cuda_profiler;
-static struct ctl_entry entry;      /* what the registry shows of this process */
-static char registry[PATH_MAX];     /* its directory; "" when unusable */
+static struct ctl_entry entry;  /* what the registry shows of this process */
+static char registry[PATH_MAX]; /* its directory; "" when unusable */
 /* Stage rules (stage.c): the stage is not known yet; it was found by one.
  * Written under work_lock; stage_pending is read without it first. */
 static _Atomic bool stage_pending;
@@ -103,42 +105,78 @@ static int env_number(const char *name)
 }
 
 /* The rank, and the world size and local rank the same launcher set:
- * torchrun, Open MPI, PMI (MPICH, Intel MPI), Slurm; a LOCAL_RANK alone
- * still names the process. */
+ * torchrun, Open MPI, PMI (MPICH, Intel MPI), Slurm, PMIx (whose size and
+ * local rank come from the MPI that runs over it); a LOCAL_RANK alone
+ * still names the process.  Each column lists the names to try, in order. */
 static void rank_from_env(void)
 {
-    static const char *const launchers[][3] = {
-        {"RANK", "WORLD_SIZE", "LOCAL_RANK"},
-        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
-        {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
-        {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
-        {"LOCAL_RANK", "LOCAL_WORLD_SIZE", "LOCAL_RANK"},
+    static const struct {
+        const char *rank, *size[2], *local[2];
+    } launchers[] = {
+        {"RANK", {"WORLD_SIZE"}, {"LOCAL_RANK"}},
+        {"OMPI_COMM_WORLD_RANK", {"OMPI_COMM_WORLD_SIZE"}, {"OMPI_COMM_WORLD_LOCAL_RANK"}},
+        {"PMI_RANK", {"PMI_SIZE"}, {"MPI_LOCALRANKID"}},
+        {"SLURM_PROCID", {"SLURM_NTASKS"}, {"SLURM_LOCALID"}},
+        {"PMIX_RANK",
+         {"PMI_SIZE", "OMPI_COMM_WORLD_SIZE"},
+         {"MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK"}},
+        {"LOCAL_RANK", {"LOCAL_WORLD_SIZE"}, {"LOCAL_RANK"}},
     };
     rank = world_size = local_rank = -1;
     for (size_t i = 0; i < sizeof launchers / sizeof launchers[0] && rank < 0; i++) {
-        if ((rank = env_number(launchers[i][0])) >= 0) {
-            world_size = env_number(launchers[i][1]);
-            local_rank = env_number(launchers[i][2]);
-        }
+        if ((rank = env_number(launchers[i].rank)) < 0)
+            continue;
+        for (int k = 0; k < 2 && world_size < 0; k++)
+            world_size = env_number(launchers[i].size[k]);
+        for (int k = 0; k < 2 && local_rank < 0; k++)
+            local_rank = env_number(launchers[i].local[k]);
+    }
+}
+
+/* The job the process belongs to, as its launcher names it: Slurm's job
+ * (JOB.STEP inside a job step, as scancel takes it), Open MPI's mpirun job,
+ * a PMIx namespace, torchrun's run id; "" when none is set. */
+static void job_from_env(char *out, size_t cap)
+{
+    static const char *const names[] = {"SLURM_JOB_ID", "OMPI_MCA_ess_base_jobid", "PMIX_NAMESPACE",
+                                        "TORCHELASTIC_RUN_ID"};
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !out[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            snprintf(out, cap, "%s", v);
+    }
+    /* a step of the job (the batch script's and the interactive one's are
+     * numbers Slurm keeps for itself, from 0xfffffff0 up) */
+    long step = env_number("SLURM_STEP_ID");
+    if (step < 0)
+        step = env_number("SLURM_STEPID");
+    if (getenv("SLURM_JOB_ID") && out[0] && step >= 0) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, ".%ld", step);
     }
 }
 
 /* [prefix]stage-S_<host>_<pid>[_rankR], as DESIGN.md "Output" names files. */
 static void name_worker(void)
 {
-    char host[128] = "localhost";
-    gethostname(host, sizeof host - 1);
-    for (char *p = host; *p; p++)
+    memset(host, 0, sizeof host);
+    if (gethostname(host, sizeof host - 1) < 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    char name[sizeof host];
+    memcpy(name, host, sizeof name);
+    for (char *p = name; *p; p++)
         if (*p == '/' || *p == ' ')
             *p = '_';
     char stage[32] = "", rk[32] = "";
     if (cfg.stage >= 0)
         snprintf(stage, sizeof stage, "stage-%ld_", cfg.stage);
     rank_from_env();
+    job_from_env(job, sizeof job);
     owner_pid = getpid();
     if (rank >= 0)
         snprintf(rk, sizeof rk, "_rank%d", rank);
-    snprintf(worker, sizeof worker, "%s%s%s_%d%s", cfg.file_prefix, stage, host, (int)getpid(), rk);
+    snprintf(worker, sizeof worker, "%s%s%s_%d%s", cfg.file_prefix, stage, name, (int)getpid(), rk);
 }
 
 /* ---- the registry entry (work_lock held) ----------------------------------- */
@@ -173,8 +211,10 @@ static void publish(const char *state)
     snprintf(entry.state, sizeof entry.state, "%s", state ? state : state_name());
     int rc = ctl_registry_publish(registry, &entry);
     if (rc < 0) {
-        coll_log(COLL_LOG_WARN, "registry", "cannot write %s/%d.json: %s; omniprof list will not "
-                 "see this process", registry, entry.pid, strerror(-rc));
+        coll_log(COLL_LOG_WARN, "registry",
+                 "cannot write %s/%d.json: %s; omniprof list will not "
+                 "see this process",
+                 registry, entry.pid, strerror(-rc));
         registry[0] = '\0';
     }
 }
@@ -204,7 +244,10 @@ static void describe_process(void)
     entry.stage = cfg.stage;
     entry.stage_pending = stage_pending;
     entry.rank = rank;
-    gethostname(entry.host, sizeof entry.host - 1);
+    entry.world_size = world_size;
+    entry.local_rank = local_rank;
+    snprintf(entry.host, sizeof entry.host, "%s", host);
+    snprintf(entry.job, sizeof entry.job, "%s", job);
     snprintf(entry.worker, sizeof entry.worker, "%s", worker);
     snprintf(entry.config, sizeof entry.config, "%s", config_text);
     entry.toggle_signal = cfg.toggle_signal;
@@ -302,6 +345,8 @@ static bool write_session(bool keep_empty)
         .rank = rank,
         .world_size = world_size,
         .local_rank = local_rank,
+        .host = host,
+        .job = job,
         .with_stack = cfg.with_stack,
         .record_shapes = cfg.record_shapes,
         .profile_memory = cfg.with_memory,
@@ -432,8 +477,7 @@ static void handle_request(char req)
         atomic_store(&session_due, false);
         break;
     case CTL_REQ_END: finish(); break;
-    case CTL_REQ_PUBLISH:
-        break;
+    case CTL_REQ_PUBLISH: break;
     case CTL_REQ_STEP:
         /* a step signal marks the process's iteration: its main thread's */
         coll_step_as((int32_t)getpid());
@@ -549,13 +593,16 @@ static void init(void)
     coll_log_set_level((int)cfg.log_level);
     if (ctl_config_serialize(&cfg, config_text, sizeof config_text) < 0) {
         /* cannot happen with CTL_CONFIG_TEXT_MAX; a cut text would lie */
-        coll_log(COLL_LOG_ERROR, "config", "the configuration does not fit %zu bytes; "
-                 "profiling is off", sizeof config_text);
+        coll_log(COLL_LOG_ERROR, "config",
+                 "the configuration does not fit %zu bytes; "
+                 "profiling is off",
+                 sizeof config_text);
         return;
     }
     name_worker();
     bool own_trace = cfg.profiler != CTL_PROFILER_CUDA;
-    if (own_trace && coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
+    if (own_trace &&
+        coll_buffers_init((size_t)cfg.buffer_size << 20, (unsigned)cfg.max_threads) < 0)
         return;
     struct coll_options opt = {.step_on = coll_api_by_name(cfg.step_on)};
     if (strncmp(cfg.step_on, "nvtx:", 5) == 0)
@@ -588,8 +635,8 @@ static void init(void)
     enabled = true;
     struct ctl_error rerr;
     if (ctl_registry_dir(&cfg, registry, sizeof registry, &rerr) < 0) {
-        coll_log(COLL_LOG_WARN, "registry", "%s; omniprof list/start/stop will not see this process",
-                 rerr.msg);
+        coll_log(COLL_LOG_WARN, "registry",
+                 "%s; omniprof list/start/stop will not see this process", rerr.msg);
         registry[0] = '\0';
     }
     work_begin();

@@ -43,7 +43,7 @@ struct ctl_config {
     bool python_stack; /* Python frames in stacks (with_stack) */
     long gzip_level;
     long table_rows; /* rows of profiler_out_*.txt; 0: all */
-    long log_level; /* enum coll_log_level */
+    long log_level;  /* enum coll_log_level */
     char file_prefix[128];
     bool follow_exec; /* exec'd and spawned children are profiled too */
     int step_signal;  /* iteration boundary; -1: a free real-time signal, 0: none */
@@ -51,7 +51,8 @@ struct ctl_config {
      * end of an NVTX range of that name, or py:MODULE:QUALNAME: every
      * completed call of that Python function; "" none */
     char step_on[256];
-    char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or /tmp/omniprof-<uid> */
+    char runtime_dir[PATH_MAX]; /* the registry; "" = $XDG_RUNTIME_DIR/omniprof or
+                                   /tmp/omniprof-<uid> */
     char cupti_path[PATH_MAX];  /* a libcupti to try first */
     bool cupti;                 /* use CUPTI when CUDA is in the process */
     long cupti_buffer_size;     /* MiB of CUPTI activity buffers */
@@ -155,7 +156,11 @@ struct ctl_entry {
     long stage;                    /* -1: none */
     bool stage_pending;            /* a stage rule has not matched yet */
     int rank;                      /* -1: none */
+    int world_size, local_rank;    /* from the rank's launcher; -1: not known */
     char host[128];
+    /* the launcher's job: SLURM_JOB_ID (JOB.STEP in a step),
+     * OMPI_MCA_ess_base_jobid, PMIX_NAMESPACE or TORCHELASTIC_RUN_ID; "" none */
+    char job[64];
     char worker[256];
     char cmdline[1024];
     char state[16]; /* idle, armed, recording, writing, done, off */

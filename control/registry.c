@@ -46,7 +46,7 @@ int ctl_registry_dir(const struct ctl_config *c, char *out, size_t cap, struct c
         snprintf(err->msg, sizeof err->msg, "cannot stat %.300s: %s", out, strerror(errno));
         return -errno;
     }
-    const char *why = S_ISLNK(st.st_mode)      ? "is a symbolic link"
+    const char *why = S_ISLNK(st.st_mode)       ? "is a symbolic link"
                       : !S_ISDIR(st.st_mode)    ? "is not a directory"
                       : st.st_uid != getuid()   ? "belongs to another user"
                       : (st.st_mode & 077) != 0 ? "is open to other users (want mode 0700)"
@@ -166,10 +166,12 @@ int ctl_registry_publish(const char *dir, const struct ctl_entry *e)
         unlink(tmp);
         return -ENOMEM;
     }
-    fprintf(f, "{\n  \"pid\": %d,\n  \"start_time\": %llu,\n  \"stage\": %ld,\n  \"rank\": %d", e->pid,
-            e->start_time, e->stage, e->rank);
+    fprintf(f, "{\n  \"pid\": %d,\n  \"start_time\": %llu,\n  \"stage\": %ld,\n  \"rank\": %d",
+            e->pid, e->start_time, e->stage, e->rank);
+    fprintf(f, ",\n  \"world_size\": %d,\n  \"local_rank\": %d", e->world_size, e->local_rank);
     fprintf(f, ",\n  \"stage_pending\": %s", e->stage_pending ? "true" : "false");
     put_string(f, "host", e->host);
+    put_string(f, "job", e->job);
     put_string(f, "worker", e->worker);
     put_string(f, "cmdline", e->cmdline);
     put_string(f, "state", e->state);

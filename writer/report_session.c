@@ -21,7 +21,10 @@ static int info(struct wr_report_run *run, const struct coll_session *s, const s
 {
     struct wr_report_info *i = wr_report_info(run);
     char host[256] = "";
-    gethostname(host, sizeof host - 1);
+    if (o->host)
+        snprintf(host, sizeof host, "%s", o->host);
+    else
+        gethostname(host, sizeof host - 1);
     const char *slash = strrchr(trace_path, '/');
     if (wr_report_text(&i->program, o->process_name) < 0 || wr_report_text(&i->host, host) < 0 ||
         wr_report_text(&i->worker, o->worker) < 0 || wr_report_text(&i->config, o->config) < 0 ||
@@ -110,8 +113,8 @@ static int events(struct wr_report_run *run, const struct coll_session *s,
         char buf[64];
         if (ev->kind == COLL_EV_STEP) {
             if (open)
-                rc = wr_report_step(run, open->u.step.number, (int64_t)open->start_ns - base,
-                                    start);
+                rc =
+                    wr_report_step(run, open->u.step.number, (int64_t)open->start_ns - base, start);
             open = ev;
             if (rc == 0)
                 rc = wr_report_step(run, ev->u.step.number, start, start - 1);

@@ -435,6 +435,18 @@ static void write_header(struct wr_out *o, const struct coll_session *s,
     wr_json_string(o, opt->worker);
     wr_out_printf(o, ",\n    \"pid\": %d,\n    \"stage\": %d,\n    \"rank\": %d,\n", opt->pid,
                   opt->stage, opt->rank);
+    /* the machine and the launcher's job, as they are (the worker's host
+     * part has '/' and ' ' replaced) */
+    if (opt->host && opt->host[0]) {
+        wr_out_puts(o, "    \"host\": ");
+        wr_json_string(o, opt->host);
+        wr_out_puts(o, ",\n");
+    }
+    if (opt->job && opt->job[0]) {
+        wr_out_puts(o, "    \"job\": ");
+        wr_json_string(o, opt->job);
+        wr_out_puts(o, ",\n");
+    }
     wr_out_puts(o, "    \"config\": ");
     wr_json_string(o, opt->config);
     /* what was not written on the CUPTI path, by cause (collector/cupti.c) */

@@ -36,6 +36,8 @@ struct wr_options {
     int stage;                  /* -1: none */
     int rank;                   /* -1: none */
     int world_size, local_rank; /* from the rank's launcher; -1: not known */
+    const char *host;           /* the machine's name; NULL: not known */
+    const char *job;            /* the launcher's job id; NULL or "": none */
     bool with_stack, record_shapes, profile_memory;
     bool table_to_stderr; /* also print the table on stderr */
     /* write report_<worker>.html (report.c) */

@@ -26,7 +26,10 @@ static void print_outcome(const struct cli_outcome *o, bool wait)
 {
     char stage[24];
     cli_stage_text(o->entry.stage, stage, sizeof stage);
-    printf("pid %d (stage %s): ", o->entry.pid, stage);
+    if (o->entry.rank >= 0)
+        printf("pid %d (stage %s, rank %d): ", o->entry.pid, stage, o->entry.rank);
+    else
+        printf("pid %d (stage %s): ", o->entry.pid, stage);
     if (o->error[0]) {
         printf("%s\n", o->error);
         return;

@@ -33,8 +33,8 @@ int cli_cmd_list(int argc, char **argv)
         fprintf(stderr, "omniprof: cannot read %s: %s\n", shown, strerror(-rc));
         return 2;
     }
-    printf("%-8s %-5s %-4s %-11s %-10s %-12s %s\n", "PID", "STAGE", "RANK", "STATE", "HOST",
-           "STEP SIGNAL", "COMMAND");
+    printf("%-8s %-5s %-4s %-10s %-11s %-10s %-12s %s\n", "PID", "STAGE", "RANK", "JOB", "STATE",
+           "HOST", "STEP SIGNAL", "COMMAND");
     for (size_t i = 0; i < n; i++) {
         char stage[24], rank[24], step[32];
         cli_stage_text(all[i].stage, stage, sizeof stage);
@@ -44,14 +44,17 @@ int cli_cmd_list(int argc, char **argv)
         ctl_signal_name(all[i].step_signal, step, sizeof step);
         /* the process wrote these: shown escaped, the command cut */
         char state[4 * sizeof all[i].state], host[4 * sizeof all[i].host], command[4 * 120 + 4];
+        char job[4 * sizeof all[i].job];
         coll_escape(state, sizeof state, all[i].state, SIZE_MAX);
         coll_escape(host, sizeof host, all[i].host, SIZE_MAX);
+        coll_escape(job, sizeof job, all[i].job[0] ? all[i].job : "-", SIZE_MAX);
         coll_escape(command, sizeof command, all[i].cmdline, 120);
-        printf("%-8d %-5s %-4s %-11s %-10s %-12s %s\n", all[i].pid, stage, rank, state, host, step,
-               command);
+        printf("%-8d %-5s %-4s %-10s %-11s %-10s %-12s %s\n", all[i].pid, stage, rank, job, state,
+               host, step, command);
     }
     if (cleaned)
-        printf("(%d stale entr%s of exited processes removed)\n", cleaned, cleaned == 1 ? "y" : "ies");
+        printf("(%d stale entr%s of exited processes removed)\n", cleaned,
+               cleaned == 1 ? "y" : "ies");
     for (size_t i = 0; i < n_skipped; i++)
         printf("(pid %d not listed: %s)\n", skipped[i].pid, skipped[i].why);
     free(all);

@@ -179,6 +179,10 @@ static int finish_input(struct merge *m, int64_t offset)
         fputs(",\"host\":", m->records);
         cli_merge_literal(m->records, t->host, false, 0, 0);
     }
+    if (t->job) {
+        fputs(",\"job\":", m->records);
+        cli_merge_literal(m->records, t->job, false, 0, 0);
+    }
     record_number(m->records, "pid", main_pid(m));
     record_number(m->records, "world_size", t->world_size);
     record_number(m->records, "local_rank", t->local_rank);

@@ -180,8 +180,11 @@ static void entry_json(struct buf *b, const struct ctl_entry *e)
 {
     add(b, "{\"pid\": %d, \"stage\": %ld, \"rank\": %d, \"state\": ", e->pid, e->stage, e->rank);
     add_string(b, e->state);
+    add(b, ", \"world_size\": %d, \"local_rank\": %d", e->world_size, e->local_rank);
     add(b, ", \"host\": ");
     add_string(b, e->host);
+    add(b, ", \"job\": ");
+    add_string(b, e->job);
     add(b, ", \"command\": ");
     add_string(b, e->cmdline);
     add(b, "}");

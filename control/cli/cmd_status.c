@@ -52,7 +52,7 @@ int cli_cmd_status(int argc, char **argv)
         free(e);
         return 1;
     }
-    char stage[48], rank[24], toggle[32], stop[32], step[32], signals[128], requests[32];
+    char stage[48], rank[64], toggle[32], stop[32], step[32], signals[128], requests[32];
     cli_stage_text(e->stage, stage, sizeof stage);
     if (e->stage_pending)
         snprintf(stage, sizeof stage, "? (no stage rule has matched yet)");
@@ -64,8 +64,15 @@ int cli_cmd_status(int argc, char **argv)
     snprintf(requests, sizeof requests, "%lu", e->requests);
     printf("%-14s%d\n", "pid:", e->pid);
     line("stage:", stage);
+    /* "2 of 4, local rank 0": what the launcher said */
+    size_t at = strlen(rank);
+    if (e->rank >= 0 && e->world_size > 0)
+        at += (size_t)snprintf(rank + at, sizeof rank - at, " of %d", e->world_size);
+    if (e->rank >= 0 && e->local_rank >= 0 && at < sizeof rank)
+        snprintf(rank + at, sizeof rank - at, ", local rank %d", e->local_rank);
     line("rank:", rank);
     line("host:", e->host);
+    line("job:", e->job[0] ? e->job : "-");
     line("worker:", e->worker);
     line("command:", e->cmdline);
     line("state:", e->state);

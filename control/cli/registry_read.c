@@ -135,7 +135,10 @@ int cli_registry_parse(const char *text, size_t len, int pid, struct ctl_entry *
     const char *pending[] = {"stage_pending", NULL};
     e->stage_pending = yajl_tree_get(root, pending, yajl_t_true) != NULL;
     e->rank = (int)get_int(root, "rank", -1, INT_MAX, -1);
+    e->world_size = (int)get_int(root, "world_size", -1, INT_MAX, -1);
+    e->local_rank = (int)get_int(root, "local_rank", -1, INT_MAX, -1);
     copy_string(root, "host", e->host, sizeof e->host);
+    copy_string(root, "job", e->job, sizeof e->job);
     copy_string(root, "worker", e->worker, sizeof e->worker);
     copy_string(root, "cmdline", e->cmdline, sizeof e->cmdline);
     copy_string(root, "state", e->state, sizeof e->state);

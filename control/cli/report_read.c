@@ -245,6 +245,8 @@ static int omniprof_field(struct feed *f, const struct tr_field *fl)
     if (v->type == TR_STRING) {
         if (strcmp(k, "worker") == 0)
             return wr_report_text(&i->worker, v->s);
+        if (strcmp(k, "host") == 0 && v->s[0])
+            return wr_report_text(&i->host, v->s);
         if (strcmp(k, "config") == 0)
             return wr_report_text(&i->config, v->s);
         return 0;
@@ -402,7 +404,7 @@ static int finish(struct feed *f, const char *path)
     }
     int stage = -1;
     parse_worker(i->worker ? i->worker : "", host, sizeof host, &stage);
-    if (rc == 0 && host[0])
+    if (rc == 0 && host[0] && !i->host) /* the trace's own "host" first */
         rc = wr_report_text(&i->host, host);
     if (i->stage < 0 && !f->omniprof)
         i->stage = stage;

@@ -132,6 +132,7 @@ void cli_traces_free(struct cli_traces *set)
         free(set->v[i].path);
         free(set->v[i].host);
         free(set->v[i].worker);
+        free(set->v[i].job);
     }
     free(set->v);
     memset(set, 0, sizeof *set);
@@ -250,9 +251,9 @@ static void omniprof_field(struct peek *p, const struct tr_field *f)
         p->omni_rank = true;
     } else if (is(f->key, "pid") && number(&f->v, &n) && n >= 0) {
         t->pid = n;
-    } else if ((is(f->key, "host") || is(f->key, "worker")) && f->v.type == TR_STRING &&
-               f->v.s[0]) {
-        char **dst = is(f->key, "host") ? &t->host : &t->worker;
+    } else if ((is(f->key, "host") || is(f->key, "worker") || is(f->key, "job")) &&
+               f->v.type == TR_STRING && f->v.s[0]) {
+        char **dst = is(f->key, "host") ? &t->host : is(f->key, "worker") ? &t->worker : &t->job;
         free(*dst);
         *dst = strdup(f->v.s);
     }
@@ -330,6 +331,7 @@ int cli_traces_peek(struct cli_traces *set)
         free(t->path);
         free(t->host);
         free(t->worker);
+        free(t->job);
     }
     set->n = kept;
     tr_reader_free(r);

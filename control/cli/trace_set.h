@@ -29,6 +29,7 @@ struct cli_trace {
     long stage, rank, pid, world_size, local_rank;
     bool pid_from_name; /* pid: only the file name says so */
     char *host, *worker;
+    char *job;   /* the launcher's job (omniprof's "job") */
     bool merged; /* written by omniprof merge: its processes are named already */
 };
 
@@ -44,7 +45,7 @@ struct cli_traces {
 int cli_traces_add(struct cli_traces *set, const char *arg, const char *exclude);
 /* Reads each file's top-level fields (stopping at its first event when the
  * clock base came before it): baseTimeNanoseconds, omniprof's stage, rank,
- * pid, host and worker, distributedInfo's rank, world_size and local_rank
+ * pid, host, job and worker, distributedInfo's rank, world_size and local_rank
  * (omniprof's win), omniprof_merge; then, where still unknown, stage, rank,
  * host and pid from omniprof's worker name and from the file name
  * (<worker>[.<number>].pt.trace.json[.gz], worker being

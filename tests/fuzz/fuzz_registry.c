@@ -65,9 +65,10 @@ static bool same(const struct ctl_entry *a, const struct ctl_entry *b)
            !strcmp(a->dir, b->dir) && !strcmp(a->config, b->config) &&
            !strcmp(a->last_result, b->last_result) && a->pid == b->pid &&
            a->start_time == b->start_time && a->stage == b->stage && a->rank == b->rank &&
-           a->toggle_signal == b->toggle_signal && a->stop_signal == b->stop_signal &&
-           a->step_signal == b->step_signal && a->requests == b->requests &&
-           a->n_files == b->n_files &&
+           a->world_size == b->world_size && a->local_rank == b->local_rank &&
+           !strcmp(a->job, b->job) && a->toggle_signal == b->toggle_signal &&
+           a->stop_signal == b->stop_signal && a->step_signal == b->step_signal &&
+           a->requests == b->requests && a->n_files == b->n_files &&
            (a->n_files < 1 || !strcmp(a->last_files[0], b->last_files[0])) &&
            (a->n_files < 2 || !strcmp(a->last_files[1], b->last_files[1])) &&
            (a->n_files < 3 || !strcmp(a->last_files[2], b->last_files[2]));

@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -252,20 +253,37 @@ class Preload(unittest.TestCase):
         self.assertEqual((t["omniprof"]["stage"], t["omniprof"]["rank"]), (2, 5))
 
     def test_the_launchers_variables_name_the_job_in_the_trace(self):
-        for env, info in ((dict(RANK="5", WORLD_SIZE="8", LOCAL_RANK="1"),
-                           {"rank": 5, "world_size": 8, "local_rank": 1}),
-                          (dict(OMPI_COMM_WORLD_RANK="2", OMPI_COMM_WORLD_SIZE="4",
-                                OMPI_COMM_WORLD_LOCAL_RANK="0"),
-                           {"rank": 2, "world_size": 4, "local_rank": 0}),
-                          (dict(SLURM_PROCID="3", SLURM_NTASKS="16", SLURM_LOCALID="3"),
-                           {"rank": 3, "world_size": 16, "local_rank": 3}),
-                          (dict(PMI_RANK="1", PMI_SIZE="2"), {"rank": 1, "world_size": 2})):
-            d = os.path.join(self.dir, str(info["rank"]))
+        cases = ((dict(RANK="5", WORLD_SIZE="8", LOCAL_RANK="1", TORCHELASTIC_RUN_ID="run-7"),
+                  {"rank": 5, "world_size": 8, "local_rank": 1}, "run-7"),
+                 (dict(OMPI_COMM_WORLD_RANK="2", OMPI_COMM_WORLD_SIZE="4",
+                       OMPI_COMM_WORLD_LOCAL_RANK="0", OMPI_MCA_ess_base_jobid="1516568577",
+                       PMIX_NAMESPACE="1516568577", PMIX_RANK="2"),
+                  {"rank": 2, "world_size": 4, "local_rank": 0}, "1516568577"),
+                 (dict(SLURM_PROCID="3", SLURM_NTASKS="16", SLURM_LOCALID="3", SLURM_JOB_ID="42",
+                       SLURM_STEP_ID="0"),
+                  {"rank": 3, "world_size": 16, "local_rank": 3}, "42.0"),
+                 # a batch script's step: Slurm's own number, not a step of the job's
+                 (dict(SLURM_PROCID="0", SLURM_NTASKS="4", SLURM_JOB_ID="43",
+                       SLURM_STEP_ID="4294967294"),
+                  {"rank": 0, "world_size": 4}, "43"),
+                 (dict(PMI_RANK="1", PMI_SIZE="2"), {"rank": 1, "world_size": 2}, None),
+                 # PMIx alone: the size and local rank from the MPI over it
+                 (dict(PMIX_RANK="6", OMPI_COMM_WORLD_SIZE="8", OMPI_COMM_WORLD_LOCAL_RANK="2",
+                       PMIX_NAMESPACE="prterun-vm-1@1"),
+                  {"rank": 6, "world_size": 8, "local_rank": 2}, "prterun-vm-1@1"),
+                 (dict(PMIX_RANK="7", PMI_SIZE="9"), {"rank": 7, "world_size": 9}, None))
+        for k, (env, info, job) in enumerate(cases):
+            d = os.path.join(self.dir, str(k))
             r = run([SAMPLE, "1"], OMNIPROF=f"autostart=1,dir={d}", **env)
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertEqual(load(traces(d)[0])["distributedInfo"], info, env)
+            t = load(traces(d)[0])
+            self.assertEqual(t["distributedInfo"], info, env)
+            self.assertEqual(t["omniprof"].get("job"), job, env)
+            self.assertEqual(t["omniprof"]["host"], socket.gethostname())
         r = run([SAMPLE, "1"], OMNIPROF=f"autostart=1,dir={self.dir}/none")
-        self.assertNotIn("distributedInfo", load(traces(f"{self.dir}/none")[0]))
+        t = load(traces(f"{self.dir}/none")[0])
+        self.assertNotIn("distributedInfo", t)
+        self.assertNotIn("job", t["omniprof"])
 
     def test_processes_started_in_different_seconds_share_one_clock(self):
         procs, started = [], []
