@@ -6,6 +6,8 @@
 
 #include "internal.h"
 
+/* the API list expands here: one entry a line */
+/* clang-format off */
 static const struct {
     const char *name;
     int domain;
@@ -16,6 +18,7 @@ static const struct {
 #undef API_ENTRY
     [COLL_API_omni_step] = {"omni_step", COLL_DOMAIN_NONE},
 };
+/* clang-format on */
 
 const char *coll_api_name(int api)
 {

@@ -61,10 +61,10 @@ static uint32_t n_chunks;
 static struct slot *slots;
 static unsigned n_slots;
 
-static _Atomic uint32_t next_chunk; /* first unused chunk of the pool */
-static _Atomic uint64_t dropped;    /* records lost since the last take */
-static _Atomic uint64_t no_slot;    /* of which: by threads without a slot */
-static _Atomic int32_t no_slot_tid; /* one such thread since the last take */
+static _Atomic uint32_t next_chunk;    /* first unused chunk of the pool */
+static _Atomic uint64_t dropped;       /* records lost since the last take */
+static _Atomic uint64_t no_slot;       /* of which: by threads without a slot */
+static _Atomic int32_t no_slot_tid;    /* one such thread since the last take */
 static _Atomic uint64_t calls_no_slot; /* coll_record_take_call without a slot */
 static _Atomic int slots_ready;
 
@@ -111,8 +111,10 @@ int coll_buffers_init(size_t bytes, unsigned max_threads)
     if (!slots && !err)
         err = -errno;
     if (err) {
-        coll_log(COLL_LOG_ERROR, "buffers", "cannot map %zu bytes of event buffers: %s; recording "
-                 "is off", bytes + slot_bytes, strerror(-err));
+        coll_log(COLL_LOG_ERROR, "buffers",
+                 "cannot map %zu bytes of event buffers: %s; recording "
+                 "is off",
+                 bytes + slot_bytes, strerror(-err));
         if (pool)
             munmap(pool, bytes);
         if (slots)
@@ -128,8 +130,10 @@ int coll_buffers_init(size_t bytes, unsigned max_threads)
     int rc = pthread_key_create(&exit_key, on_thread_exit);
     key_ok = rc == 0;
     if (!key_ok)
-        coll_log(COLL_LOG_WARN, "buffers", "pthread_key_create failed: %s; the slots of exited "
-                 "threads are not reused (at most %u threads ever record)", strerror(rc), n_slots);
+        coll_log(COLL_LOG_WARN, "buffers",
+                 "pthread_key_create failed: %s; the slots of exited "
+                 "threads are not reused (at most %u threads ever record)",
+                 strerror(rc), n_slots);
     atomic_store(&slots_ready, 1);
     return 0;
 }
@@ -295,7 +299,8 @@ void coll_buffers_reset(void)
     if (!slots)
         return;
     if (atomic_exchange(&release_lost, 0))
-        coll_log(COLL_LOG_WARN, "buffers", "pthread_setspecific failed; a thread's slot will not "
+        coll_log(COLL_LOG_WARN, "buffers",
+                 "pthread_setspecific failed; a thread's slot will not "
                  "be reused after it exits");
     for (unsigned i = 0; i < n_slots; i++) {
         struct slot *s = &slots[i];

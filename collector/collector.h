@@ -39,7 +39,8 @@ void coll_log_set_level(int level);
 int coll_log_level(void);
 /* One line on stderr: "omniprof: <tag>: <message>\n", written with one write(2);
  * the message is shown as coll_escape shows text, at most ~1 KiB. */
-void coll_log(int level, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void coll_log(int level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* text as a message may show it: printable ASCII and valid UTF-8 as they
  * are, \n \t \r, and every other byte (controls, C1 controls, DEL,
  * invalid UTF-8) as \xHH; cut after max input bytes, or where cap is
@@ -143,6 +144,8 @@ enum coll_api_domain { COLL_DOMAIN_NONE, COLL_DOMAIN_DRIVER, COLL_DOMAIN_RUNTIME
     X(cudaLaunchKernelExC, RUNTIME)                                                                \
     X(cudaGraphLaunch, RUNTIME)
 
+/* the API list expands here: one entry a line */
+/* clang-format off */
 enum coll_api {
     COLL_API_NONE = 0,
 #define COLL_API_ENUM(name, domain) COLL_API_##name,
@@ -151,6 +154,7 @@ enum coll_api {
     COLL_API_omni_step,
     COLL_API_COUNT
 };
+/* clang-format on */
 
 const char *coll_api_name(int api);
 int coll_api_domain(int api);
@@ -193,9 +197,9 @@ struct coll_event {
         } launch;
         struct {
             uint64_t addr;
-            int64_t bytes;          /* negative for a free (when the size is known) */
-            uint64_t total;         /* the device's allocated bytes after this event */
-            uint64_t reserved;      /* the device's reserved bytes after this event */
+            int64_t bytes;     /* negative for a free (when the size is known) */
+            uint64_t total;    /* the device's allocated bytes after this event */
+            uint64_t reserved; /* the device's reserved bytes after this event */
         } mem;
         struct {
             uint64_t dst;
@@ -295,16 +299,16 @@ enum coll_sync_type {
 struct coll_gpu {
     uint64_t start_ns, end_ns;
     uint32_t correlation;
-    uint16_t kind;                 /* enum coll_gpu_kind */
-    uint8_t copy_kind;             /* CUpti_ActivityMemcpyKind */
-    uint8_t src_kind, dst_kind;    /* CUpti_ActivityMemoryKind (memset: dst_kind) */
+    uint16_t kind;              /* enum coll_gpu_kind */
+    uint8_t copy_kind;          /* CUpti_ActivityMemcpyKind */
+    uint8_t src_kind, dst_kind; /* CUpti_ActivityMemoryKind (memset: dst_kind) */
     uint32_t device, context, stream;
-    const char *name;              /* kernels and overheads: interned, lives with omniprof */
+    const char *name; /* kernels and overheads: interned, lives with omniprof */
     int32_t grid[3], block[3];
     int32_t static_shared, dynamic_shared, registers;
     uint32_t cluster[3];
-    uint64_t bytes;                /* copies and memsets */
-    uint32_t value;                /* memsets */
+    uint64_t bytes; /* copies and memsets */
+    uint32_t value; /* memsets */
     uint32_t graph_id;
     uint64_t graph_node;
     int64_t grid_id;
@@ -379,6 +383,8 @@ enum coll_gate_action { COLL_GATE_NONE = 0, COLL_GATE_BEGIN, COLL_GATE_END };
 /* ---- sessions (session.c) ------------------------------------------------ */
 
 /* The finished record of one start..stop window, ready for the writer. */
+/* nested declarators (} *names;) as written */
+/* clang-format off */
 struct coll_session {
     uint64_t begin_ns; /* recording began */
     uint64_t end_ns;   /* recording ended */
@@ -444,6 +450,7 @@ struct coll_session {
         int shared_per_block, shared_per_block_optin, shared_per_sm;
     } devices[16];
 };
+/* clang-format on */
 
 /* Describes device id (supplied by preload/: the real driver's queries);
  * returns 0, or a negative errno when it cannot (the device is left out

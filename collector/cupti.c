@@ -70,9 +70,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <glob.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +111,10 @@ static const struct {
     size_t offset;
     bool required;
 } entries[] = {
-#define ENTRY(fn, required) {"cupti" #fn, offsetof(struct cupti_api, fn), required}
+#define ENTRY(fn, required)                                                                        \
+    {                                                                                              \
+        "cupti" #fn, offsetof(struct cupti_api, fn), required                                      \
+    }
     ENTRY(GetVersion, true),
     ENTRY(GetResultString, false),
     ENTRY(Subscribe, true),
@@ -238,10 +241,16 @@ static bool is_graph_launch(const char *name)
  * event records that synchronisations wait for. */
 static uint8_t wanted(const char *name)
 {
-    static const char *const prefixes[] = {"cudaLaunchKernel", "cudaLaunchCooperativeKernel",
-                                           "cudaGraphLaunch", "cudaMemcpy", "cudaMemset",
-                                           "cuLaunchKernel", "cuLaunchCooperativeKernel",
-                                           "cuGraphLaunch", "cuMemcpy", "cuMemset"};
+    static const char *const prefixes[] = {"cudaLaunchKernel",
+                                           "cudaLaunchCooperativeKernel",
+                                           "cudaGraphLaunch",
+                                           "cudaMemcpy",
+                                           "cudaMemset",
+                                           "cuLaunchKernel",
+                                           "cuLaunchCooperativeKernel",
+                                           "cuGraphLaunch",
+                                           "cuMemcpy",
+                                           "cuMemset"};
     static const char *const syncs[] = {"cudaDeviceSynchronize", "cudaStreamSynchronize",
                                         "cudaEventSynchronize",  "cudaStreamWaitEvent",
                                         "cudaEventRecord",       "cuCtxSynchronize",
@@ -402,48 +411,73 @@ static void add_record(const CUpti_Activity *rec)
         const CUpti_ActivityKernel10 *k = (const void *)rec;
         if (!(g = store_add(k->start)))
             return;
-        *g = (struct coll_gpu){
-            .start_ns = k->start, .end_ns = k->end, .correlation = k->correlationId,
-            .kind = COLL_GPU_KERNEL, .device = k->deviceId, .context = k->contextId,
-            .stream = k->streamId, .name = intern(k->name),
-            .grid = {k->gridX, k->gridY, k->gridZ}, .block = {k->blockX, k->blockY, k->blockZ},
-            .static_shared = k->staticSharedMemory, .dynamic_shared = k->dynamicSharedMemory,
-            .registers = k->registersPerThread,
-            .cluster = {k->clusterX, k->clusterY, k->clusterZ}, .graph_id = k->graphId,
-            .graph_node = k->graphNodeId, .grid_id = k->gridId};
+        *g = (struct coll_gpu){.start_ns = k->start,
+                               .end_ns = k->end,
+                               .correlation = k->correlationId,
+                               .kind = COLL_GPU_KERNEL,
+                               .device = k->deviceId,
+                               .context = k->contextId,
+                               .stream = k->streamId,
+                               .name = intern(k->name),
+                               .grid = {k->gridX, k->gridY, k->gridZ},
+                               .block = {k->blockX, k->blockY, k->blockZ},
+                               .static_shared = k->staticSharedMemory,
+                               .dynamic_shared = k->dynamicSharedMemory,
+                               .registers = k->registersPerThread,
+                               .cluster = {k->clusterX, k->clusterY, k->clusterZ},
+                               .graph_id = k->graphId,
+                               .graph_node = k->graphNodeId,
+                               .grid_id = k->gridId};
         break;
     }
     case CUPTI_ACTIVITY_KIND_MEMCPY: {
         const CUpti_ActivityMemcpy6 *m = (const void *)rec;
         if (!(g = store_add(m->start)))
             return;
-        *g = (struct coll_gpu){
-            .start_ns = m->start, .end_ns = m->end, .correlation = m->correlationId,
-            .kind = COLL_GPU_MEMCPY, .copy_kind = m->copyKind, .src_kind = m->srcKind,
-            .dst_kind = m->dstKind, .device = m->deviceId, .context = m->contextId,
-            .stream = m->streamId, .bytes = m->bytes, .graph_id = m->graphId,
-            .graph_node = m->graphNodeId};
+        *g = (struct coll_gpu){.start_ns = m->start,
+                               .end_ns = m->end,
+                               .correlation = m->correlationId,
+                               .kind = COLL_GPU_MEMCPY,
+                               .copy_kind = m->copyKind,
+                               .src_kind = m->srcKind,
+                               .dst_kind = m->dstKind,
+                               .device = m->deviceId,
+                               .context = m->contextId,
+                               .stream = m->streamId,
+                               .bytes = m->bytes,
+                               .graph_id = m->graphId,
+                               .graph_node = m->graphNodeId};
         break;
     }
     case CUPTI_ACTIVITY_KIND_MEMSET: {
         const CUpti_ActivityMemset4 *m = (const void *)rec;
         if (!(g = store_add(m->start)))
             return;
-        *g = (struct coll_gpu){
-            .start_ns = m->start, .end_ns = m->end, .correlation = m->correlationId,
-            .kind = COLL_GPU_MEMSET, .dst_kind = (uint8_t)m->memoryKind, .device = m->deviceId,
-            .context = m->contextId, .stream = m->streamId, .bytes = m->bytes, .value = m->value,
-            .graph_id = m->graphId, .graph_node = m->graphNodeId};
+        *g = (struct coll_gpu){.start_ns = m->start,
+                               .end_ns = m->end,
+                               .correlation = m->correlationId,
+                               .kind = COLL_GPU_MEMSET,
+                               .dst_kind = (uint8_t)m->memoryKind,
+                               .device = m->deviceId,
+                               .context = m->contextId,
+                               .stream = m->streamId,
+                               .bytes = m->bytes,
+                               .value = m->value,
+                               .graph_id = m->graphId,
+                               .graph_node = m->graphNodeId};
         break;
     }
     case CUPTI_ACTIVITY_KIND_OVERHEAD: {
         const CUpti_ActivityOverhead3 *o = (const void *)rec;
         if (!(g = store_add(o->start)))
             return;
-        *g = (struct coll_gpu){.start_ns = o->start, .end_ns = o->end, .kind = COLL_GPU_OVERHEAD,
-                               .name = intern(o->overheadKind == CUPTI_ACTIVITY_OVERHEAD_CUPTI_BUFFER_FLUSH
-                                                  ? "Activity Buffer Flush"
-                                                  : "CUPTI Overhead")};
+        *g = (struct coll_gpu){
+            .start_ns = o->start,
+            .end_ns = o->end,
+            .kind = COLL_GPU_OVERHEAD,
+            .name = intern(o->overheadKind == CUPTI_ACTIVITY_OVERHEAD_CUPTI_BUFFER_FLUSH
+                               ? "Activity Buffer Flush"
+                               : "CUPTI Overhead")};
         break;
     }
     case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
@@ -557,7 +591,8 @@ static int prepare_activity(size_t buffer_bytes, char *why, size_t cap)
         }
     CUptiResult r;
     if (!api.ActivityRegisterTimestampCallback)
-        coll_log(COLL_LOG_DEBUG, "cupti", "no cuptiActivityRegisterTimestampCallback: GPU times "
+        coll_log(COLL_LOG_DEBUG, "cupti",
+                 "no cuptiActivityRegisterTimestampCallback: GPU times "
                  "are CUPTI's own CLOCK_REALTIME stamps");
     else if ((r = api.ActivityRegisterTimestampCallback(timestamp)) != CUPTI_SUCCESS)
         warn_failed(&warned_timestamp, "cuptiActivityRegisterTimestampCallback", r,
@@ -566,7 +601,8 @@ static int prepare_activity(size_t buffer_bytes, char *why, size_t cap)
     if ((r = api.ActivityRegisterCallbacks(buffer_requested, buffer_completed)) != CUPTI_SUCCESS)
         return failed(why, cap, "cuptiActivityRegisterCallbacks", r, "");
     if (select_callbacks() == 0) {
-        snprintf(why, cap, "cuptiGetCallbackName named none of the launch, copy, memset or "
+        snprintf(why, cap,
+                 "cuptiGetCallbackName named none of the launch, copy, memset or "
                  "synchronisation callbacks");
         return -EIO;
     }
@@ -703,15 +739,15 @@ static void set_activity(bool on)
         return;
     coll_log(COLL_LOG_WARN, "cupti", "cuptiActivity%s(%s) failed: %s (error %d); %s%s",
              on ? "Enable" : "Disable", failed_kinds, result_text(first), (int)first,
-             !on       ? "CUPTI goes on recording between sessions (omniprof leaves it out)"
+             !on        ? "CUPTI goes on recording between sessions (omniprof leaves it out)"
              : lacks[0] ? "the GPU timeline will lack "
                         : "nothing is lost (synchronisations are shown by their API calls)",
              on ? lacks : "");
 }
 
 /* Turns one traced callback on or off; warns (once per `warned`) naming it. */
-static int set_callback(uint32_t on, CUpti_CallbackDomain domain, uint32_t cb,
-                        atomic_bool *warned, const char *consequence)
+static int set_callback(uint32_t on, CUpti_CallbackDomain domain, uint32_t cb, atomic_bool *warned,
+                        const char *consequence)
 {
     CUptiResult r = api.EnableCallback(on, subscriber, domain, cb);
     if (r == CUPTI_SUCCESS)
@@ -812,7 +848,8 @@ void coll_cupti_end(void)
     if (!atomic_load(&coll_cupti_active))
         return;
     /* a failure here costs time, not records: callbacks check coll_recording() */
-    set_callbacks(0, &warned_callback_off, "CUPTI goes on calling omniprof between sessions "
+    set_callbacks(0, &warned_callback_off,
+                  "CUPTI goes on calling omniprof between sessions "
                   "(it records nothing)");
     set_activity(false);
 }

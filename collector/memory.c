@@ -41,8 +41,8 @@ int coll_memory_init(unsigned want)
     uint32_t n = 1024;
     while (n < want * 2u && n < (1u << 26))
         n <<= 1;
-    void *t = mmap(NULL, n * sizeof *table, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *t =
+        mmap(NULL, n * sizeof *table, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (t == MAP_FAILED) {
         int err = -errno;
         coll_log(COLL_LOG_ERROR, "memory",

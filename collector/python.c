@@ -335,24 +335,12 @@ int coll_python_walk(struct coll_py_stack *s, int max)
     if (max > COLL_PY_MAX_FRAMES)
         max = COLL_PY_MAX_FRAMES;
     switch (py.layout) {
-    case PY38:
-        walk(&layouts[PY38], ts, f, s, max);
-        break;
-    case PY39:
-        walk(&layouts[PY39], ts, f, s, max);
-        break;
-    case PY310:
-        walk(&layouts[PY310], ts, f, s, max);
-        break;
-    case PY311:
-        walk(&layouts[PY311], ts, f, s, max);
-        break;
-    case PY312:
-        walk(&layouts[PY312], ts, f, s, max);
-        break;
-    case PY313:
-        walk(&layouts[PY313], ts, f, s, max);
-        break;
+    case PY38: walk(&layouts[PY38], ts, f, s, max); break;
+    case PY39: walk(&layouts[PY39], ts, f, s, max); break;
+    case PY310: walk(&layouts[PY310], ts, f, s, max); break;
+    case PY311: walk(&layouts[PY311], ts, f, s, max); break;
+    case PY312: walk(&layouts[PY312], ts, f, s, max); break;
+    case PY313: walk(&layouts[PY313], ts, f, s, max); break;
     }
     return s->n_frames;
 }

@@ -18,7 +18,8 @@
 
 enum { PY38, PY39, PY310, PY311, PY312, PY313, PY_LAYOUTS };
 
-/* clang-format off: one version's offsets in a few lines each */
+/* one version's offsets in a few lines each */
+/* clang-format off */
 static const struct coll_py_layout layouts[PY_LAYOUTS] = {
     {.minor = 8, .ts_frame = 24, .cframe_frame = -1, .f_code = 32, .f_back = 24, .f_instr = 104,
      .instr_kind = COLL_PY_LASTI_BYTES, .f_owner = -1, .f_is_entry = -1,

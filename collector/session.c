@@ -24,9 +24,9 @@ static coll_transition_hook transition_hook;
 static bool own_trace = true; /* false for profiler=cuda: gate only */
 
 /* Guarded by gate_lock. */
-static bool pending;       /* a session ended and waits for coll_collect() */
-static uint64_t begin_ns;  /* when the current/pending session began */
-static uint64_t end_ns;    /* when the pending session ended */
+static bool pending;        /* a session ended and waits for coll_collect() */
+static uint64_t begin_ns;   /* when the current/pending session began */
+static uint64_t end_ns;     /* when the pending session ended */
 static uint64_t steps_seen; /* steps counted while recording */
 
 void coll_set_kernel_describer(coll_kernel_describer describe)
@@ -274,7 +274,8 @@ struct coll_session *coll_collect(void)
         s->unknown_frees = coll_memory_unknown_frees();
         coll_versions_collect(s);
         if (name_kernels(s) < 0 || coll_stacks_collect(s) < 0 || coll_cupti_collect(s) < 0) {
-            coll_log(COLL_LOG_ERROR, "collect", "out of memory describing the session; it is dropped");
+            coll_log(COLL_LOG_ERROR, "collect",
+                     "out of memory describing the session; it is dropped");
             coll_session_free(s);
             s = NULL;
         }

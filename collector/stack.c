@@ -114,8 +114,8 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
         n <<= 1;
     depth = max_depth < 1 ? 1 : max_depth > MAX_DEPTH ? MAX_DEPTH : max_depth;
     arena_frames = (uint64_t)max_stacks * (uint64_t)depth;
-    void *s = mmap(NULL, n * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *s =
+        mmap(NULL, n * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     int err = s == MAP_FAILED ? -errno : 0;
     void *a = mmap(NULL, arena_frames * sizeof *arena, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -131,7 +131,8 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
         return err;
     }
     if (coll_stacks_skip_module((const void *)&coll_stacks_init) < 0)
-        coll_log(COLL_LOG_WARN, "stacks", "cannot find omniprof's own code; stacks begin with "
+        coll_log(COLL_LOG_WARN, "stacks",
+                 "cannot find omniprof's own code; stacks begin with "
                  "omniprof's frames");
     arena = a;
     n_slots = n;
@@ -295,6 +296,7 @@ void coll_stacks_free(struct coll_session *s)
 const struct coll_stack *coll_session_stack(const struct coll_session *s, uint32_t id)
 {
     uint32_t key = id;
-    const struct coll_stack *found = bsearch(&key, s->stacks, s->n_stacks, sizeof *s->stacks, by_id);
+    const struct coll_stack *found =
+        bsearch(&key, s->stacks, s->n_stacks, sizeof *s->stacks, by_id);
     return found;
 }

@@ -83,9 +83,9 @@ static void read_functions(struct module *m)
         if (ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC || sym[i].st_value == 0 ||
             sym[i].st_name >= strtab->sh_size)
             continue;
-        m->funcs[m->n_funcs++] = (struct func){
-            sym[i].st_value, sym[i].st_size,
-            (const char *)img + strtab->sh_offset + sym[i].st_name};
+        m->funcs[m->n_funcs++] =
+            (struct func){sym[i].st_value, sym[i].st_size,
+                          (const char *)img + strtab->sh_offset + sym[i].st_name};
     }
     qsort(m->funcs, m->n_funcs, sizeof *m->funcs, by_start);
     return; /* the image stays mapped: names point into it */

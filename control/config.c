@@ -37,8 +37,8 @@ static const struct key {
     {"torch_profiler_with_stack", "with_stack", T_BOOL, F(with_stack), 0, 0, 0},
     {"torch_profiler_with_flops", "with_flops", T_BOOL, F(with_flops), 0, 0, 0},
     {"torch_profiler_use_gzip", "use_gzip", T_BOOL, F(use_gzip), 0, 0, 0},
-    {"torch_profiler_dump_cuda_time_total", "dump_cuda_time_total", T_BOOL,
-     F(dump_cuda_time_total), 0, 0, 0},
+    {"torch_profiler_dump_cuda_time_total", "dump_cuda_time_total", T_BOOL, F(dump_cuda_time_total),
+     0, 0, 0},
     {"torch_profiler_record_shapes", "record_shapes", T_BOOL, F(record_shapes), 0, 0, 0},
     {"torch_profiler_with_memory", "with_memory", T_BOOL, F(with_memory), 0, 0, 0},
     {"delay_iterations", NULL, T_LONG, F(delay_iterations), 0, 0, LONG_MAX},
@@ -64,8 +64,8 @@ static const struct key {
     {"follow_exec", NULL, T_BOOL, F(follow_exec), 0, 0, 0},
     {"step_signal", NULL, T_SIGNAL, F(step_signal), 0, -1, 0},
     {"step_on", NULL, T_STRING, F(step_on), sizeof(((struct ctl_config *)0)->step_on), 0, 0},
-    {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir), 0,
-     0},
+    {"runtime_dir", NULL, T_STRING, F(runtime_dir), sizeof(((struct ctl_config *)0)->runtime_dir),
+     0, 0},
     {"cupti", NULL, T_BOOL, F(cupti), 0, 0, 0},
     {"cupti_buffer_size", NULL, T_LONG, F(cupti_buffer_size), 0, 8, 128},
     {"cupti_path", NULL, T_STRING, F(cupti_path), sizeof(((struct ctl_config *)0)->cupti_path), 0,
@@ -416,12 +416,14 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
         return 0;
     case T_STRING:
         if (strlen(v) >= k->size)
-            return fail(err, "%s: %s: value is longer than %zu bytes", source, k->name, k->size - 1);
+            return fail(err, "%s: %s: value is longer than %zu bytes", source, k->name,
+                        k->size - 1);
         memcpy(field, v, strlen(v) + 1);
         return 0;
     case T_BOOL:
         if (parse_bool(v, &b) < 0)
-            return fail(err, "%s: %s: '%s' is not a boolean; expected true/false, 1/0, yes/no or on/off",
+            return fail(err,
+                        "%s: %s: '%s' is not a boolean; expected true/false, 1/0, yes/no or on/off",
                         source, k->name, sv);
         *(bool *)field = b;
         return 0;
@@ -430,7 +432,8 @@ static int set_value(struct ctl_config *c, const struct key *k, const char *v, c
             return fail(err, "%s: %s: '%s' is not a whole number", source, k->name, sv);
         if (n < k->min || n > k->max) {
             if (k->min == 0 && n < 0)
-                return fail(err, "%s: %s: %ld is negative; expected a count >= 0", source, k->name, n);
+                return fail(err, "%s: %s: %ld is negative; expected a count >= 0", source, k->name,
+                            n);
             return fail(err, "%s: %s: %ld is out of range [%ld, %ld]", source, k->name, n, k->min,
                         k->max);
         }
@@ -522,7 +525,8 @@ int ctl_config_validate(const struct ctl_config *c, const char *source, struct c
                     c->profiler_source[0] ? c->profiler_source : source);
     if (c->toggle_signal && c->toggle_signal == c->stop_signal)
         return fail(err, "%s: stop_signal: same signal as toggle_signal", source);
-    if (c->step_signal > 0 && (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
+    if (c->step_signal > 0 &&
+        (c->step_signal == c->toggle_signal || c->step_signal == c->stop_signal))
         return fail(err, "%s: step_signal: same signal as toggle_signal or stop_signal", source);
     char shown[160], module[256], qualname[256];
     if (ctl_stage_rules_check(c, source, err) < 0)

@@ -54,8 +54,7 @@ int ctl_pipe_open(void)
         return -errno;
     int in = raise_fd(raw[0]), out = raise_fd(raw[1]);
     struct stat st_in, st_out;
-    if (fstat(in, &st_in) < 0 || fstat(out, &st_out) < 0 ||
-        fcntl(out, F_SETFL, O_NONBLOCK) < 0) {
+    if (fstat(in, &st_in) < 0 || fstat(out, &st_out) < 0 || fcntl(out, F_SETFL, O_NONBLOCK) < 0) {
         int e = errno;
         close(in);
         close(out);
@@ -107,9 +106,10 @@ ssize_t ctl_pipe_read(char *buf, size_t cap, int timeout_ms)
                  "making a new one");
         int rc = ctl_pipe_open();
         if (rc < 0) {
-            coll_log(COLL_LOG_ERROR, NULL, "cannot make a new control pipe: %s; "
-                                           "signals and omniprof start/stop no longer reach "
-                                           "this process",
+            coll_log(COLL_LOG_ERROR, NULL,
+                     "cannot make a new control pipe: %s; "
+                     "signals and omniprof start/stop no longer reach "
+                     "this process",
                      strerror(-rc));
             return rc;
         }

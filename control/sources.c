@@ -42,7 +42,7 @@ struct ini_ctx {
     /* the value of the setting line now in inih, when it went in as
      * LONG_VALUE: its text up to the end of the line */
     const char *long_value, *long_end;
-    int rc;          /* the first handler error */
+    int rc; /* the first handler error */
 };
 
 /* A line inih takes as a comment (or as nothing): after optional

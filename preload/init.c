@@ -30,8 +30,8 @@ static void describe_kernel(int domain, uint64_t func, struct coll_kernel_info *
         const void *stub = (const void *)(uintptr_t)func;
         Dl_info dl;
         struct cudaFuncAttributes attr;
-        if (!(PL_REAL(cudaFuncGetName) && pl_real.cudaFuncGetName(&info->name, stub) == cudaSuccess &&
-              info->name) &&
+        if (!(PL_REAL(cudaFuncGetName) &&
+              pl_real.cudaFuncGetName(&info->name, stub) == cudaSuccess && info->name) &&
             dladdr(stub, &dl) && dl.dli_sname && dl.dli_saddr == stub)
             info->name = dl.dli_sname;
         if (PL_REAL(cudaFuncGetAttributes) &&
@@ -47,7 +47,8 @@ static void describe_kernel(int domain, uint64_t func, struct coll_kernel_info *
         if (PL_REAL(cuFuncGetAttribute)) {
             if (pl_real.cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f) == CUDA_SUCCESS)
                 info->registers = v;
-            if (pl_real.cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f) == CUDA_SUCCESS)
+            if (pl_real.cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f) ==
+                CUDA_SUCCESS)
                 info->static_shared = v;
         }
     }
@@ -78,7 +79,8 @@ static int describe_device(int id, struct coll_device *d)
         {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, offsetof(struct coll_device, minor)},
         {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, offsetof(struct coll_device, sms)},
         {CU_DEVICE_ATTRIBUTE_WARP_SIZE, offsetof(struct coll_device, warp_size)},
-        {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(struct coll_device, max_threads_per_block)},
+        {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+         offsetof(struct coll_device, max_threads_per_block)},
         {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR,
          offsetof(struct coll_device, max_threads_per_sm)},
         {CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK, offsetof(struct coll_device, regs_per_block)},
@@ -143,8 +145,10 @@ static void init_once(void)
                        {PL_posix_spawnp, "posix_spawnp"}};
     for (size_t i = 0; i < sizeof exec_family / sizeof *exec_family; i++)
         if (pl_resolve(exec_family[i].sym) < 0)
-            coll_log(COLL_LOG_WARN, "preload", "libc's %s not found; the program's calls of it "
-                     "fail with ENOSYS", exec_family[i].name);
+            coll_log(COLL_LOG_WARN, "preload",
+                     "libc's %s not found; the program's calls of it "
+                     "fail with ENOSYS",
+                     exec_family[i].name);
     pl_resolve_endings(); /* hooks_exit.c: without them, the system calls */
     coll_set_kernel_describer(describe_kernel);
     coll_set_device_describer(describe_device);
@@ -155,12 +159,15 @@ static void init_once(void)
     /* atexit from the constructor runs after the program's own atexit work
      * and before library destructors, while libcuda can still name kernels. */
     if (atexit(at_exit) != 0) /* the destructor (on_unload) still writes it */
-        coll_log(COLL_LOG_WARN, "preload", "atexit failed; a session running at exit is written "
+        coll_log(COLL_LOG_WARN, "preload",
+                 "atexit failed; a session running at exit is written "
                  "by omniprof's destructor, when libcuda may already be gone");
     int rc = pthread_atfork(ctl_atfork_prepare, ctl_atfork_parent, ctl_atfork_child);
     if (rc != 0)
-        coll_log(COLL_LOG_WARN, "preload", "pthread_atfork failed: %s; a forked child is not "
-                 "made a process of its own (its trace may mix with its parent's)", strerror(rc));
+        coll_log(COLL_LOG_WARN, "preload",
+                 "pthread_atfork failed: %s; a forked child is not "
+                 "made a process of its own (its trace may mix with its parent's)",
+                 strerror(rc));
 }
 
 void pl_init(void)

@@ -78,6 +78,8 @@ CUresult cuStreamSynchronize_ptsz(CUstream stream);
     X(cudaFuncGetAttributes, RUNTIME)
 
 /* The real functions, resolved lazily by pl_resolve(). */
+/* the lists expand here: one entry a line */
+/* clang-format off */
 struct pl_real {
 #define PL_REAL_FIELD(name, domain) __typeof__(name) *name;
     COLL_API_LIST(PL_REAL_FIELD)
@@ -92,7 +94,10 @@ struct pl_real {
     void *(*dlopen)(const char *, int);
     int (*dlclose)(void *);
 };
+/* clang-format on */
 
+/* the lists expand here: one entry a line */
+/* clang-format off */
 enum pl_sym {
 #define PL_SYM_ENUM(name, domain) PL_##name,
     COLL_API_LIST(PL_SYM_ENUM)
@@ -101,6 +106,7 @@ enum pl_sym {
 #undef PL_SYM_ENUM
     PL_SYM_COUNT
 };
+/* clang-format on */
 
 extern struct pl_real pl_real;
 
@@ -215,8 +221,7 @@ static inline struct pl_call pl_enter(int api)
  * and timed, and recorded while a session records. */
 static inline struct pl_call pl_enter_memory(int api)
 {
-    if (pl_in_hook ||
-        (!coll_recording() && !coll_opt.with_memory && coll_opt.step_on != api))
+    if (pl_in_hook || (!coll_recording() && !coll_opt.with_memory && coll_opt.step_on != api))
         return (struct pl_call){.mode = PL_FORWARD, .api = api};
     return pl_begin_record(api);
 }

@@ -25,6 +25,8 @@ static const char *const libc_libs[] = {"libc.so.6", NULL};
 #define LIBS_RUNTIME runtime_libs
 #define LIBS_LIBC libc_libs
 
+/* the lists expand here: one entry a line */
+/* clang-format off */
 static const struct entry {
     const char *name;
     size_t offset;
@@ -39,6 +41,7 @@ static const struct entry {
 #undef WRAPPED
 #undef HELPER
 };
+/* clang-format on */
 
 int pl_resolve_dl(void)
 {

@@ -36,8 +36,9 @@ static inline CUresult load_kernel(const char *ptx, const char *name, CUfunction
     CUcontext ctx;
     CUmodule mod;
     CUresult r;
-    if ((r = cuInit(0)) || (r = cuDeviceGet(&dev, 0)) || (r = cuDevicePrimaryCtxRetain(&ctx, dev)) ||
-        (r = cuCtxSetCurrent(ctx)) || (r = cuModuleLoadData(&mod, ptx)))
+    if ((r = cuInit(0)) || (r = cuDeviceGet(&dev, 0)) ||
+        (r = cuDevicePrimaryCtxRetain(&ctx, dev)) || (r = cuCtxSetCurrent(ctx)) ||
+        (r = cuModuleLoadData(&mod, ptx)))
         return r;
     return cuModuleGetFunction(f, mod, name);
 }

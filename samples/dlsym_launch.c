@@ -58,8 +58,13 @@ int main(int argc, char **argv)
     CHECK(get_function(&k, mod, "dl_kernel"));
     CHECK(get_function(&k_ex, mod, "dl_kernel_ex"));
 
-    CUlaunchConfig config = {.gridDimX = 2, .gridDimY = 2, .gridDimZ = 1, .blockDimX = 128,
-                             .blockDimY = 1, .blockDimZ = 1, .sharedMemBytes = 256};
+    CUlaunchConfig config = {.gridDimX = 2,
+                             .gridDimY = 2,
+                             .gridDimZ = 1,
+                             .blockDimX = 128,
+                             .blockDimY = 1,
+                             .blockDimZ = 1,
+                             .sharedMemBytes = 256};
     for (int i = 0; i < iterations; i++) {
         step();
         CHECK(launch(k, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));

@@ -20,8 +20,8 @@
 
 #include "common.h"
 
-static const char ptx[] =
-    PTX_HEADER PTX_KERNEL("thinker_kernel") PTX_KERNEL("talker_kernel") PTX_KERNEL("code2wav_kernel");
+static const char ptx[] = PTX_HEADER PTX_KERNEL("thinker_kernel") PTX_KERNEL("talker_kernel")
+    PTX_KERNEL("code2wav_kernel");
 static const char *const kernels[3] = {"thinker_kernel", "talker_kernel", "code2wav_kernel"};
 
 static int stage_main(int stage, int items, int sleep_ms)

@@ -55,11 +55,10 @@ int main(int argc, char **argv)
     CUresult (*mem_free)(CUdeviceptr) =
         nested ? get(nested, "cuMemFree", CU_GET_PROC_ADDRESS_DEFAULT) : NULL;
     CUresult (*graph_launch)(CUgraphExec, CUstream) =
-        nested ? get(nested, "cuGraphLaunch", CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM)
-               : NULL;
+        nested ? get(nested, "cuGraphLaunch", CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) : NULL;
     /* the first cuGetProcAddress (no status argument), by dlsym */
-    CUresult (*v1)(const char *, void **, int, cuuint64_t) = (__typeof__(v1))dlsym(
-        RTLD_DEFAULT, "cuGetProcAddress");
+    CUresult (*v1)(const char *, void **, int, cuuint64_t) =
+        (__typeof__(v1))dlsym(RTLD_DEFAULT, "cuGetProcAddress");
     CUresult (*alloc_async)(CUdeviceptr *, size_t, CUstream) = NULL;
     CUresult (*free_async)(CUdeviceptr, CUstream) = NULL;
     if (v1) {
@@ -75,8 +74,13 @@ int main(int argc, char **argv)
     CUgraph graph;
     CUgraphNode node;
     CUgraphExec exec;
-    CUDA_KERNEL_NODE_PARAMS params = {.func = pt, .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1,
-                                      .blockDimX = 32, .blockDimY = 1, .blockDimZ = 1};
+    CUDA_KERNEL_NODE_PARAMS params = {.func = pt,
+                                      .gridDimX = 1,
+                                      .gridDimY = 1,
+                                      .gridDimZ = 1,
+                                      .blockDimX = 32,
+                                      .blockDimY = 1,
+                                      .blockDimZ = 1};
     CHECK(cuGraphCreate(&graph, 0));
     CHECK(cuGraphAddKernelNode(&node, graph, NULL, 0, &params));
     CHECK(cuGraphAddKernelNode(&node, graph, NULL, 0, &params));

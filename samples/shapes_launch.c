@@ -11,8 +11,9 @@
 
 #include "common.h"
 
-static const char ptx[] = ".version 8.0\n.target sm_90\n.address_size 64\n"
-                          PTX_KERNEL("plain_kernel") PTX_KERNEL("cluster_kernel");
+static const char ptx[] =
+    ".version 8.0\n.target sm_90\n.address_size 64\n" PTX_KERNEL("plain_kernel")
+        PTX_KERNEL("cluster_kernel");
 
 int main(void)
 {
@@ -23,9 +24,15 @@ int main(void)
     CHECK(cuLaunchKernel(plain, 3, 2, 1, 64, 2, 1, 512, NULL, NULL, NULL));
     CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
                               .value.clusterDim = {2, 1, 1}};
-    CUlaunchConfig config = {.gridDimX = 4, .gridDimY = 2, .gridDimZ = 1, .blockDimX = 128,
-                             .blockDimY = 1, .blockDimZ = 1, .sharedMemBytes = 1024,
-                             .attrs = &attr, .numAttrs = 1};
+    CUlaunchConfig config = {.gridDimX = 4,
+                             .gridDimY = 2,
+                             .gridDimZ = 1,
+                             .blockDimX = 128,
+                             .blockDimY = 1,
+                             .blockDimZ = 1,
+                             .sharedMemBytes = 1024,
+                             .attrs = &attr,
+                             .numAttrs = 1};
     CHECK(cuLaunchKernelEx(&config, cluster, NULL, NULL));
     CHECK(cuCtxSynchronize());
     printf("shapes_launch: done\n");

@@ -46,8 +46,8 @@ int wr_frames_build(struct wr_frames *t, const struct coll_session *s)
     t->cap = 16;
     while (t->cap < frames * 2 + 16)
         t->cap <<= 1;
-    t->slots = calloc(t->cap, sizeof *t->slots);         /* node ids, 0: empty */
-    t->nodes = calloc(frames + 1, sizeof *t->nodes);     /* 1-based */
+    t->slots = calloc(t->cap, sizeof *t->slots);     /* node ids, 0: empty */
+    t->nodes = calloc(frames + 1, sizeof *t->nodes); /* 1-based */
     t->leaf = calloc(s->n_stacks ? s->n_stacks : 1, sizeof *t->leaf);
     if (!t->slots || !t->nodes || !t->leaf) {
         wr_frames_free(t);
@@ -59,8 +59,8 @@ int wr_frames_build(struct wr_frames *t, const struct coll_session *s)
         for (uint32_t k = st->depth; k-- > 0;) { /* outermost first */
             const struct coll_frame *f = &st->frames[k];
             size_t h = key_hash(parent, f->ip) & (t->cap - 1);
-            while (t->slots[h] && !(t->nodes[t->slots[h]].parent == parent &&
-                                    t->nodes[t->slots[h]].ip == f->ip))
+            while (t->slots[h] &&
+                   !(t->nodes[t->slots[h]].parent == parent && t->nodes[t->slots[h]].ip == f->ip))
                 h = (h + 1) & (t->cap - 1);
             if (!t->slots[h]) {
                 t->slots[h] = ++t->n_nodes;

@@ -188,9 +188,9 @@ int wr_rows_print(FILE *f, struct wr_rows *t, size_t top)
     qsort(t->rows, t->n, sizeof *t->rows, by_time);
     wr_name_index_free(&t->index); /* the rows moved: a later lookup rebuilds it */
 
-    static const char *cols[] = {"Self CUDA", "Self CUDA %", "CUDA total", "CUDA time avg",
-                                 "CUDA min", "CUDA max", "Host API total", "Host API %",
-                                 "Host API avg", "Host API min", "Host API max", "# of Calls"};
+    static const char *cols[] = {"Self CUDA",    "Self CUDA %",  "CUDA total",     "CUDA time avg",
+                                 "CUDA min",     "CUDA max",     "Host API total", "Host API %",
+                                 "Host API avg", "Host API min", "Host API max",   "# of Calls"};
     enum { N_COLS = sizeof cols / sizeof cols[0] };
     const int n_cols = N_COLS, col_w = 14;
     size_t shown = top && top < t->n ? top : t->n;
@@ -293,9 +293,8 @@ int wr_table_print(const struct coll_session *s, const struct wr_options *opt, F
         }
         wr_row_host(r, ev->end_ns > ev->start_ns ? ev->end_ns - ev->start_ns : 0);
     }
-    fprintf(f, "omniprof %s: %s, session of %.3f ms, %" PRIu64 " steps, %zu events\n",
-            opt->version, opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps,
-            s->n_events);
+    fprintf(f, "omniprof %s: %s, session of %.3f ms, %" PRIu64 " steps, %zu events\n", opt->version,
+            opt->worker, (double)(s->end_ns - s->begin_ns) / 1e6, s->steps, s->n_events);
     int rc = wr_rows_print(f, &t, opt->table_rows);
     if (rc == 0)
         rc = wr_nvtx_table(s, opt, f);

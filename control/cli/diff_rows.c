@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector.h"
 #include "cli.h"
+#include "collector.h"
 #include "diff.h"
 
 /* ---- the table -------------------------------------------------------------- */

@@ -70,14 +70,12 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"run", cli_cmd_run},         {"list", cli_cmd_list},
-    {"status", cli_cmd_status},   {"start", cmd_start},
-    {"stop", cmd_stop},           {"serve", cli_cmd_serve},
-    {"summary", cli_cmd_summary}, {"merge", cli_cmd_merge},
-    {"diff", cli_cmd_diff},       {"report", cli_cmd_report},
-    {"keys", cli_cmd_keys},       {"version", cli_cmd_version},
-    {"--version", cli_cmd_version}, {"help", cmd_help},
-    {"-h", cmd_help},             {"--help", cmd_help},
+    {"run", cli_cmd_run},           {"list", cli_cmd_list},   {"status", cli_cmd_status},
+    {"start", cmd_start},           {"stop", cmd_stop},       {"serve", cli_cmd_serve},
+    {"summary", cli_cmd_summary},   {"merge", cli_cmd_merge}, {"diff", cli_cmd_diff},
+    {"report", cli_cmd_report},     {"keys", cli_cmd_keys},   {"version", cli_cmd_version},
+    {"--version", cli_cmd_version}, {"help", cmd_help},       {"-h", cmd_help},
+    {"--help", cmd_help},
 };
 
 int main(int argc, char **argv)

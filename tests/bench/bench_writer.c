@@ -27,27 +27,43 @@ static struct coll_stack stacks[4];
 
 static void make_stacks(void)
 {
-    static const char *const fns[] = {"at::native::launch_kernel", "at::TensorIterator::for_each",
-                                      "torch::autograd::forward", "run_model", "main",
-                                      "__libc_start_main", "_start"};
+    static const char *const fns[] = {"at::native::launch_kernel",
+                                      "at::TensorIterator::for_each",
+                                      "torch::autograd::forward",
+                                      "run_model",
+                                      "main",
+                                      "__libc_start_main",
+                                      "_start"};
     for (int s = 0; s < 4; s++) {
         for (int k = 0; k < 12; k++) {
             char buf[64];
             snprintf(buf, sizeof buf, "%s_%d", fns[k % 7], k < 3 ? s : 0);
-            frame_pool[s][k] = (struct coll_frame){.ip = 0x400000u + (uint64_t)(k < 3 ? s * 100 + k : k) * 16,
-                                                   .module = k < 5 ? "libtorch_cuda.so" : "libc.so.6",
-                                                   .function = strdup(buf), .offset = 0x40u + (uint64_t)k};
+            frame_pool[s][k] =
+                (struct coll_frame){.ip = 0x400000u + (uint64_t)(k < 3 ? s * 100 + k : k) * 16,
+                                    .module = k < 5 ? "libtorch_cuda.so" : "libc.so.6",
+                                    .function = strdup(buf),
+                                    .offset = 0x40u + (uint64_t)k};
         }
-        stacks[s] = (struct coll_stack){.id = (uint32_t)s + 1, .depth = 12, .frames = frame_pool[s]};
+        stacks[s] =
+            (struct coll_stack){.id = (uint32_t)s + 1, .depth = 12, .frames = frame_pool[s]};
     }
 }
 
 static void run(const struct coll_session *s, bool gzip, bool with_stack, const char *dir,
                 size_t launches)
 {
-    struct wr_options o = {.dir = dir, .worker = "bench", .gzip = gzip, .gzip_level = 1,
-                           .table = false, .version = "bench", .config = "", .process_name = "bench",
-                           .pid = 1, .stage = -1, .rank = -1, .with_stack = with_stack,
+    struct wr_options o = {.dir = dir,
+                           .worker = "bench",
+                           .gzip = gzip,
+                           .gzip_level = 1,
+                           .table = false,
+                           .version = "bench",
+                           .config = "",
+                           .process_name = "bench",
+                           .pid = 1,
+                           .stage = -1,
+                           .rank = -1,
+                           .with_stack = with_stack,
                            .record_shapes = true};
     struct wr_result r;
     double t0 = now_s();
@@ -72,23 +88,37 @@ int main(int argc, char **argv)
     struct coll_kernel_name names[50];
     for (int k = 0; k < 50; k++) {
         char buf[128];
-        snprintf(buf, sizeof buf, "void at::native::elementwise_kernel<128, 4, %d>(int, float*)", k);
-        names[k] = (struct coll_kernel_name){.func = 0x1000u + (uint64_t)k, .domain = COLL_DOMAIN_DRIVER,
-                                             .name = strdup(buf), .registers = 32, .static_shared = 0};
+        snprintf(buf, sizeof buf, "void at::native::elementwise_kernel<128, 4, %d>(int, float*)",
+                 k);
+        names[k] = (struct coll_kernel_name){.func = 0x1000u + (uint64_t)k,
+                                             .domain = COLL_DOMAIN_DRIVER,
+                                             .name = strdup(buf),
+                                             .registers = 32,
+                                             .static_shared = 0};
     }
     make_stacks();
     uint64_t t = 1795843162000000000ull;
     for (size_t i = 0; i < n; i++) {
-        ev[i] = (struct coll_event){.start_ns = t + i * 2000, .end_ns = t + i * 2000 + 900,
-                                    .correlation = i + 1, .tid = 4242 + (int)(i % 4),
-                                    .kind = COLL_EV_LAUNCH, .api = COLL_API_cuLaunchKernel,
-                                    .stack = (uint32_t)(i % 4) + 1,
-                                    .u.launch = {.func = 0x1000u + i % 50, .stream = 7,
-                                                 .grid = {128, 1, 1}, .block = {256, 1, 1}}};
+        ev[i] = (struct coll_event){
+            .start_ns = t + i * 2000,
+            .end_ns = t + i * 2000 + 900,
+            .correlation = i + 1,
+            .tid = 4242 + (int)(i % 4),
+            .kind = COLL_EV_LAUNCH,
+            .api = COLL_API_cuLaunchKernel,
+            .stack = (uint32_t)(i % 4) + 1,
+            .u.launch = {
+                .func = 0x1000u + i % 50, .stream = 7, .grid = {128, 1, 1}, .block = {256, 1, 1}}};
         ptrs[i] = &ev[i];
     }
-    struct coll_session s = {.begin_ns = t, .end_ns = t + n * 2000, .n_events = n, .events = ptrs,
-                             .n_names = 50, .names = names, .n_stacks = 4, .stacks = stacks};
+    struct coll_session s = {.begin_ns = t,
+                             .end_ns = t + n * 2000,
+                             .n_events = n,
+                             .events = ptrs,
+                             .n_names = 50,
+                             .names = names,
+                             .n_stacks = 4,
+                             .stacks = stacks};
     char dir[] = "/tmp/omniprof-bench-XXXXXX";
     if (!mkdtemp(dir))
         return 1;

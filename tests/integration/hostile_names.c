@@ -9,13 +9,8 @@
 #include <string.h>
 
 static const char *const names[] = {
-    "say\"hi\"",
-    "back\\slash",
-    "ctrl\x01\x1f",
-    "bad\xff\xfe_utf8",
-    "caf\xc3\xa9_kernel",
-    "_Z10vector_addPfS_i",
-    NULL, /* the long one, made below */
+    "say\"hi\"",          "back\\slash",         "ctrl\x01\x1f", "bad\xff\xfe_utf8",
+    "caf\xc3\xa9_kernel", "_Z10vector_addPfS_i", NULL, /* the long one, made below */
 };
 
 int main(void)

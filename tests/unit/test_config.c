@@ -92,7 +92,8 @@ Test(config, bad_values_name_key_source_and_value)
         {"delay_iterations", "-1", "src:7: delay_iterations: -1 is negative"},
         {"max_iterations", "ten", "src:7: max_iterations: 'ten' is not a whole number"},
         {"max_iterations", "", "src:7: max_iterations: '' is not a whole number"},
-        {"torch_profiler_with_stack", "maybe", "src:7: torch_profiler_with_stack: 'maybe' is not a boolean"},
+        {"torch_profiler_with_stack", "maybe",
+         "src:7: torch_profiler_with_stack: 'maybe' is not a boolean"},
         {"no_such_key", "1", "src:7: unknown key 'no_such_key'"},
         {"profiler", "nsys", "src:7: profiler: 'nsys' is not a profiler"},
         {"gzip_level", "10", "src:7: gzip_level: 10 is out of range [0, 9]"},
@@ -144,8 +145,9 @@ Test(config, rules_between_keys_name_where_the_keys_were_set)
 
 Test(config, kv_string_with_lists_and_escapes)
 {
-    cr_assert_eq(ctl_config_parse_string(&c, "delay_iterations=2, stages=0,2 ,dir=/tmp/a\\,b,max_iterations=3",
-                                         "OMNIPROF", &err),
+    cr_assert_eq(ctl_config_parse_string(
+                     &c, "delay_iterations=2, stages=0,2 ,dir=/tmp/a\\,b,max_iterations=3",
+                     "OMNIPROF", &err),
                  0, "%s", err.msg);
     cr_expect_eq(c.delay_iterations, 2);
     cr_expect_eq(c.max_iterations, 3);
@@ -157,7 +159,8 @@ Test(config, kv_string_with_lists_and_escapes)
 
 Test(config, kv_string_errors_name_the_item)
 {
-    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,max_iterations=-4", "OMNIPROF", &err), 0);
+    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,max_iterations=-4", "OMNIPROF", &err),
+                  0);
     cr_expect(strstr(err.msg, "OMNIPROF item 2: max_iterations: -4 is negative") != NULL, "%s",
               err.msg);
     cr_expect_neq(ctl_config_parse_string(&c, "oops", "OMNIPROF", &err), 0);
@@ -219,7 +222,6 @@ Test(config, ini_errors_name_file_and_line)
 
     cr_expect_neq(ctl_config_load_ini(&c, "/nonexistent/omniprof.ini", &err), 0);
     cr_expect(strstr(err.msg, "cannot read /nonexistent/omniprof.ini") != NULL, "%s", err.msg);
-
 }
 
 Test(config, precedence_ini_then_string_then_variables)
@@ -401,16 +403,16 @@ static void expect_refused(const char *const *names, size_t n, const char *why)
 Test(config, crash_signals_are_refused)
 {
     /* a handler that returns from a fault re-runs the faulting instruction */
-    static const char *const names[] = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT",
+    static const char *const names[] = {"SIGSEGV", "SIGBUS", "SIGILL",  "SIGFPE",  "SIGABRT",
                                         "SIGTRAP", "SIGSYS", "SIGQUIT", "SIGXCPU", "SIGXFSZ",
-                                        "segv", "11", "6"};
+                                        "segv",    "11",     "6"};
     expect_refused(names, sizeof names / sizeof names[0], "crash");
 }
 
 Test(config, signals_the_system_sends_are_refused)
 {
     static const char *const names[] = {"SIGPIPE", "SIGCHLD", "SIGALRM", "SIGVTALRM", "SIGPROF",
-                                        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT", "SIGWINCH",
+                                        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT",   "SIGWINCH",
                                         "SIGURG",  "SIGIO",   "SIGPWR",  "SIGSTKFLT", "13"};
     expect_refused(names, sizeof names / sizeof names[0], "the system sends");
 }
@@ -440,7 +442,7 @@ Test(config, allowed_control_signals)
     const struct {
         const char *text;
         int sig;
-    } ok[] = {{"SIGUSR1", SIGUSR1}, {"usr2", SIGUSR2},         {"10", SIGUSR1},
+    } ok[] = {{"SIGUSR1", SIGUSR1},   {"usr2", SIGUSR2},         {"10", SIGUSR1},
               {"SIGRTMIN", SIGRTMIN}, {"RTMIN+3", SIGRTMIN + 3}, {rtmin5, SIGRTMIN + 5},
               {"SIGRTMAX", SIGRTMAX}, {"rtmax-2", SIGRTMAX - 2}, {"none", 0}};
     for (size_t k = 0; k < 3; k++)
@@ -666,8 +668,8 @@ Test(config, any_byte_string_but_nul_round_trips)
         cr_expect(printable(text), "value %zu: %s", i, text);
         struct ctl_config back;
         ctl_config_defaults(&back);
-        cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "value %zu: %s",
-                     i, err.msg);
+        cr_assert_eq(ctl_config_parse_string(&back, text, "OMNIPROF", &err), 0, "value %zu: %s", i,
+                     err.msg);
         cr_expect_str_eq(back.dir, v, "value %zu: %s", i, text);
         cr_expect_str_eq(back.file_prefix, v, "value %zu", i);
         cr_expect(ctl_config_equal(&c, &back), "value %zu", i);
@@ -708,8 +710,7 @@ Test(config, kv_escapes_and_the_forms_people_type)
 
 Test(config, a_nul_byte_cannot_be_a_value)
 {
-    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,dir=/tmp/a\\x00b", "OMNIPROF", &err),
-                  0);
+    cr_expect_neq(ctl_config_parse_string(&c, "autostart=1,dir=/tmp/a\\x00b", "OMNIPROF", &err), 0);
     cr_expect(strstr(err.msg, "OMNIPROF item 2: torch_profiler_dir: ") == err.msg ||
                   strstr(err.msg, "OMNIPROF item 2: dir: ") == err.msg,
               "%s", err.msg);

@@ -51,7 +51,8 @@ Test(diff_rows, python_frames)
 {
     cr_expect(diff_python_frame("model.py(12): forward"));
     /* the library's frames are not call sites (summary --by python's rule) */
-    cr_expect_not(diff_python_frame("/usr/lib/python3/torch/nn/modules/module.py(1750): _call_impl"));
+    cr_expect_not(
+        diff_python_frame("/usr/lib/python3/torch/nn/modules/module.py(1750): _call_impl"));
     cr_expect_not(diff_python_frame("/venv/lib/python3.11/site-packages/vllm/x.py(3): f"));
     cr_expect(diff_python_frame("/srv/app/model.py(12): forward"));
     cr_expect_not(diff_python_frame("<built-in method mm of type object at 0x1>"));
