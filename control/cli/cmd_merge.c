@@ -311,7 +311,7 @@ static int run_merge(struct cli_traces *set, const char *path, enum align align)
         rc = -EINVAL; /* said */
     int64_t base = rc == 0 ? plan_clocks(set, align, offset, shift) : 0;
     if (rc == 0) {
-        m.r = tr_reader_new(&(struct tr_options){.member_fields = true});
+        m.r = tr_reader_new(&(struct tr_options){.member_fields = true, .args_text = true});
         m.frames = tmpfile();
         m.records = open_memstream(&m.records_text, &m.records_len);
         m.pid_recs = open_memstream(&m.pid_text, &m.pid_len);

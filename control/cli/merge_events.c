@@ -170,6 +170,8 @@ static bool gpu_label(const char *s)
  * (the command writes its own process_name and process_sort_index). */
 static bool note_metadata(struct merge *m, struct pid_entry *p, const struct tr_event *ev)
 {
+    if (tr_event_args(m->r, ev) < 0)
+        m->err = -ENOMEM;
     if (ev->name == m->is.process_name) {
         const struct tr_value *v = tr_arg(ev, m->is.name);
         if (v && v->type == TR_STRING) {
@@ -310,7 +312,11 @@ int cli_merge_event(void *ctx, const struct tr_event *ev)
         put_member(m, &first, ev->extra[i].key);
         put_extra(m, &ev->extra[i]);
     }
-    if (ev->n_args) {
+    if (ev->args_text && memchr(ev->args_text, '"', ev->args_len)) {
+        /* as read (checked JSON): only an empty object is left out */
+        put_key(m, &first, "\"args\":");
+        cli_out_write(o, ev->args_text, ev->args_len);
+    } else if (ev->n_args) {
         put_key(m, &first, "\"args\":");
         for (size_t i = 0; i < ev->n_args; i++) {
             cli_out_write(o, i ? "," : "{", 1);

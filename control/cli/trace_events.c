@@ -1,15 +1,24 @@
 /*
- * The trace reader's parse side: yajl's callbacks, turning the stream of
- * JSON tokens into trace events and top-level fields.
+ * The trace reader's parse side: JSON (found by trace_lex.c) turned into
+ * trace events and top-level fields.
  *
- * A stack of frames (bounded: tr_options.max_depth, so hostile nesting is an
- * error, not a crash) says what each open array or object is: the top-level
- * object, traceEvents, an event, its args, a value kept as JSON text, a
- * top-level field being reported, or content skipped.  An event's strings
- * go into one buffer (r->text) that is reused for the next event; names are
- * interned.  Values inside an event that are arrays or objects ("Input
- * Dims", omniprof's "Call stack") are rebuilt as compact JSON, their strings
- * escaped by the writer's one escaper (wr_json_escape).
+ * An event is one unit: it is parsed whole, by recursive descent, from the
+ * bytes read so far, and handed over at its close.  When the bytes run out
+ * inside it, nothing has been handed over yet, and it is parsed again from
+ * its start once more bytes are read (the file side reads at least as much
+ * again as is pending, so a large event is parsed a bounded number of
+ * times).  Around the events, the top levels are read a token at a time
+ * with a stack of frames (bounded: tr_options.max_depth, so hostile nesting
+ * is an error, not a crash) saying what each open array or object is: the
+ * top-level object, traceEvents, a top-level field being reported, or
+ * content skipped.  Recursion inside an event is bounded the same way.
+ *
+ * An event's strings go into one buffer (r->text) that is reused for the
+ * next event; names are interned.  Values inside an event that are arrays
+ * or objects ("Input Dims", omniprof's "Call stack") are rebuilt as compact
+ * JSON, their strings escaped by the writer's one escaper (wr_json_escape)
+ * unless they need no escaping (no backslash, and the lexer has checked
+ * them), which is most.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +28,9 @@
 #include "writer.h"
 
 #define NO_TEXT SIZE_MAX
+/* a value whose text is where it was read, in r->in: NUL-terminated in
+ * place (end_event) once the event is whole */
+#define IN_PLACE (SIZE_MAX - 1)
 
 static struct tr_frame *top(struct tr_reader *r)
 {
@@ -30,13 +42,14 @@ static void reset_event(struct tr_reader *r)
     memset(&r->ev, 0, sizeof r->ev);
     r->args.n = r->extra.n = 0;
     r->text.len = 0;
+    r->n_ends = 0;
     r->id_off = NO_TEXT;
 }
 
 void tr_events_begin(struct tr_reader *r)
 {
     r->depth = 0;
-    r->saw_events = false;
+    r->saw_events = r->done = false;
     r->key = r->meta = r->meta_member = NULL;
     r->field = TR_K_OTHER;
     r->meta_index = -1;
@@ -103,14 +116,60 @@ static int hold(struct tr_reader *r, struct tr_buf *b, struct tr_value *v, const
     return 0;
 }
 
+/* classify() for text that is not NUL-terminated: integers of up to 18
+ * digits in place, anything else through a copy in r->tmp. */
+static int classify_n(struct tr_reader *r, struct tr_value *v, const char *s, size_t len)
+{
+    size_t i = len && s[0] == '-';
+    int64_t n = 0;
+    if (len - i <= 18 && i < len) {
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            n = n * 10 + (s[i] - '0');
+        if (i == len) {
+            v->type = TR_INT;
+            v->i = s[0] == '-' ? -n : n;
+            v->d = (double)v->i;
+            return 0;
+        }
+    }
+    r->tmp.len = 0;
+    int rc = put(r, &r->tmp, s, len);
+    if (rc == 0)
+        classify(v, r->tmp.p);
+    return rc;
+}
+
+/* Keeps a string's or number's text where it was read when it is in the
+ * read buffer (most are: a string without escapes, any number), else in
+ * r->text as hold() does; completes v. */
+static int hold_event_text(struct tr_reader *r, struct tr_value *v, const char *raw, size_t len,
+                           size_t *off)
+{
+    if (raw < r->in.p || raw >= r->in.p + r->in.len || r->ev.args_text)
+        return hold(r, &r->text, v, raw, len, off); /* (args_text stays as read) */
+    if (r->n_ends == r->cap_ends) {
+        size_t cap = r->cap_ends ? r->cap_ends * 2 : 64;
+        char **grown = realloc(r->ends, cap * sizeof *grown);
+        if (!grown)
+            return tr_fail(r, -ENOMEM, "out of memory");
+        r->ends = grown;
+        r->cap_ends = cap;
+    }
+    r->ends[r->n_ends++] = (char *)raw + len;
+    *off = IN_PLACE;
+    v->s = raw;
+    v->len = len;
+    return v->type == TR_STRING ? 0 : classify_n(r, v, raw, len);
+}
+
 static bool has_text(const struct tr_value *v)
 {
     return v->type == TR_STRING || v->type == TR_INT || v->type == TR_REAL;
 }
 
-/* Microseconds as written ("12.3456", "-1", "1e3") to nanoseconds: exact
- * for plain decimals (the fourth decimal rounds), through a double for
- * exponents; -ERANGE beyond int64. */
+/* Microseconds as written ("12.3456", "-1") to nanoseconds, exactly (the
+ * fourth decimal rounds); 1 when the text needs a double (an exponent, a
+ * huge value): us_to_ns_double. */
 static int us_to_ns(const char *s, size_t len, int64_t *out)
 {
     size_t i = s[0] == '-';
@@ -120,7 +179,7 @@ static int us_to_ns(const char *s, size_t len, int64_t *out)
     const int64_t max_whole = INT64_MAX / 1000 - 1; /* room for ns and the rounding */
     for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
         if (whole > (max_whole - 9) / 10)
-            goto through_double;
+            return 1;
         whole = whole * 10 + (s[i] - '0');
     }
     if (i < len && s[i] == '.') {
@@ -132,13 +191,18 @@ static int us_to_ns(const char *s, size_t len, int64_t *out)
         }
     }
     if (i < len)
-        goto through_double;
+        return 1;
     for (; digits < 3; digits++)
         frac *= 10;
     int64_t ns = whole * 1000 + frac + up;
     *out = s[0] == '-' ? -ns : ns;
     return 0;
-through_double:;
+}
+
+/* The same through a double, for NUL-terminated text; -ERANGE beyond
+ * int64. */
+static int us_to_ns_double(const char *s, int64_t *out)
+{
     double d = strtod(s, NULL) * 1000.0;
     if (!(d < 9.2e18 && d > -9.2e18))
         return -ERANGE;
@@ -173,7 +237,7 @@ static int list_scalar(struct tr_reader *r, struct tr_list *l, struct tr_value *
                        size_t len)
 {
     size_t off = NO_TEXT;
-    int rc = has_text(v) ? hold(r, &r->text, v, raw, len, &off) : 0;
+    int rc = has_text(v) ? hold_event_text(r, v, raw, len, &off) : 0;
     return rc < 0 ? rc : push(r, l, r->key, v, off);
 }
 
@@ -270,11 +334,15 @@ static int time_field(struct tr_reader *r, int64_t *ns, bool *has, const struct 
 {
     if (v->type != TR_INT && v->type != TR_REAL)
         return wrong_type(r);
-    r->tmp.len = 0;
-    int rc = put(r, &r->tmp, raw, len); /* NUL-terminated, for strtod */
+    int rc = us_to_ns(raw, len, ns);
+    if (rc > 0) {
+        r->tmp.len = 0;
+        rc = put(r, &r->tmp, raw, len); /* NUL-terminated, for strtod */
+        if (rc < 0)
+            return rc;
+        rc = us_to_ns_double(r->tmp.p, ns);
+    }
     if (rc < 0)
-        return rc;
-    if (us_to_ns(r->tmp.p, len, ns) < 0)
         return tr_fail(r, -EPROTO, "event %zu: \"%s\" is out of range", r->n_events, r->key);
     *has = true;
     return 0;
@@ -301,7 +369,8 @@ static int event_scalar(struct tr_reader *r, struct tr_value *v, const char *raw
 static void resolve(struct tr_list *l, const struct tr_buf *text)
 {
     for (size_t i = 0; i < l->n; i++)
-        l->v[i].v.s = l->off[i] == NO_TEXT ? NULL : text->p + l->off[i];
+        if (l->off[i] != IN_PLACE)
+            l->v[i].v.s = l->off[i] == NO_TEXT ? NULL : text->p + l->off[i];
 }
 
 static int end_event(struct tr_reader *r)
@@ -309,6 +378,10 @@ static int end_event(struct tr_reader *r)
     struct tr_event *ev = &r->ev;
     resolve(&r->args, &r->text);
     resolve(&r->extra, &r->text);
+    /* the event is whole: the bytes after its values in r->in (a closing
+     * quote, a comma, a brace) are not read again */
+    for (size_t i = 0; i < r->n_ends; i++)
+        *r->ends[i] = '\0';
     ev->args = r->args.v;
     ev->n_args = r->args.n;
     ev->extra = r->extra.v;
@@ -339,214 +412,471 @@ static int put_escaped(struct tr_reader *r, const char *raw, size_t len)
                         : 0;
 }
 
-/* The comma before an element of a captured array. */
-static int separate(struct tr_reader *r, struct tr_frame *f)
+/* ---- scalars ---------------------------------------------------------------- */
+
+/* A scalar token's text: a string's decoded (in r->dec when it holds
+ * escapes), a number's or a literal's as written. */
+static int text_of(struct tr_reader *r, const struct tr_value *v, const struct tr_tok *t,
+                   const char **s, size_t *len)
 {
-    return f->is_array && f->count++ > 0 ? put(r, &r->text, ",", 1) : 0;
+    *s = t->s;
+    *len = t->len;
+    if (v->type != TR_STRING || !t->escaped)
+        return 0;
+    int rc = tr_lex_decode(r, t, &r->dec);
+    *s = r->dec.p;
+    *len = r->dec.len;
+    return rc;
 }
 
-static int capture_scalar(struct tr_reader *r, struct tr_frame *f, const struct tr_value *v,
-                          const char *raw, size_t len)
+/* The next scalar, its text in *s and *len. */
+static int scalar(struct tr_reader *r, struct tr_cur *c, struct tr_value *v, const char **s,
+                  size_t *len)
 {
-    int rc = separate(r, f);
-    if (rc < 0)
+    struct tr_tok t;
+    int rc = tr_lex_scalar(r, c, v, &t);
+    return rc ? rc : text_of(r, v, &t, s, len);
+}
+
+/* Whitespace, a colon and whitespace, after a key. */
+static int colon(struct tr_reader *r, struct tr_cur *c)
+{
+    int rc = tr_lex_space(r, c, false);
+    if (rc)
         return rc;
-    return v->type == TR_STRING ? put_escaped(r, raw, len) : put(r, &r->text, raw, len);
+    if (*c->p != ':')
+        return tr_syntax(r, c, c->p, "parse error: a colon (':') must follow an object key");
+    c->p++;
+    return tr_lex_space(r, c, false);
 }
 
-static int capture_key(struct tr_reader *r, struct tr_frame *f, const char *k, size_t len)
+/* A key (c->p at its quote) and its colon: the key's decoded text. */
+static int key(struct tr_reader *r, struct tr_cur *c, const char **s, size_t *len)
 {
-    int rc = f->count++ ? put(r, &r->text, ",", 1) : 0;
+    if (*c->p != '"')
+        return tr_syntax(r, c, c->p, "parse error: an object key must be a string");
+    struct tr_tok t;
+    struct tr_value v = {.type = TR_STRING};
+    int rc = tr_lex_string(r, c, &t);
     if (rc == 0)
-        rc = put_escaped(r, k, len);
-    return rc ? rc : put(r, &r->text, ":", 1);
+        rc = text_of(r, &v, &t, s, len);
+    return rc ? rc : colon(r, c);
 }
 
-static int begin_capture(struct tr_reader *r, struct tr_list *into, bool is_array)
+/* After a member or element: whitespace, then a comma (0) or the close
+ * (*closed), else a syntax error. */
+static int after(struct tr_reader *r, struct tr_cur *c, char close, bool *closed)
 {
-    r->cap_into = into;
-    r->cap_key = r->key;
-    r->cap_off = r->text.len;
-    return put(r, &r->text, is_array ? "[" : "{", 1);
-}
-
-static int end_capture(struct tr_reader *r, bool is_array)
-{
-    int rc = put(r, &r->text, is_array ? "]" : "}", 1);
-    if (rc < 0 || (r->depth && top(r)->role == TR_ROLE_CAPTURE))
+    int rc = tr_lex_space(r, c, false);
+    if (rc)
         return rc;
-    struct tr_value v = {.type = is_array ? TR_ARRAY : TR_OBJECT, .len = r->text.len - r->cap_off};
-    r->text.len++; /* keep the NUL */
-    return push(r, r->cap_into, r->cap_key, &v, r->cap_off);
+    *closed = *c->p == close;
+    if (*c->p != ',' && *c->p != close)
+        return tr_syntax(r, c, c->p,
+                         close == '}' ? "parse error: a comma or '}' must follow an object member"
+                                      : "parse error: a comma or ']' must follow an array element");
+    c->p++;
+    return *closed ? 0 : tr_lex_space(r, c, false);
 }
 
-/* ---- nesting ----------------------------------------------------------------- */
-
-static int child_of_event(struct tr_reader *r, bool is_array, enum tr_role *role)
+static int too_deep(struct tr_reader *r, int depth)
 {
-    *role = TR_ROLE_CAPTURE;
-    if (r->field == TR_K_ARGS) {
-        *role = TR_ROLE_ARGS;
-        return is_array ? wrong_type(r) : 0;
+    return depth > r->lim.max_depth
+               ? tr_fail(r, -E2BIG, "nested deeper than %d", r->lim.max_depth)
+               : 0;
+}
+
+/* ---- values kept as compact JSON ------------------------------------------ */
+
+/* The array or object at c->p, at nesting depth, appended to r->text as
+ * compact JSON. */
+static int capture(struct tr_reader *r, struct tr_cur *c, int depth)
+{
+    bool is_array = *c->p == '[', closed = false;
+    char close = is_array ? ']' : '}';
+    int rc = too_deep(r, depth);
+    if (rc == 0)
+        rc = put(r, &r->text, c->p++, 1);
+    if (rc == 0)
+        rc = tr_lex_space(r, c, false);
+    if (rc == 0 && *c->p == close) {
+        c->p++;
+        return put(r, &r->text, &close, 1);
     }
-    if (r->field != TR_K_OTHER)
-        return wrong_type(r);
-    return begin_capture(r, &r->extra, is_array);
+    while (rc == 0 && !closed) {
+        if (!is_array) {
+            const char *k;
+            size_t len;
+            rc = key(r, c, &k, &len);
+            if (rc == 0)
+                rc = put_escaped(r, k, len);
+            if (rc == 0)
+                rc = put(r, &r->text, ":", 1);
+            if (rc)
+                break;
+        }
+        if (*c->p == '{' || *c->p == '[') {
+            rc = capture(r, c, depth + 1);
+        } else {
+            struct tr_value v;
+            struct tr_tok t;
+            rc = tr_lex_scalar(r, c, &v, &t);
+            if (rc == 0 && v.type == TR_STRING && t.escaped) {
+                rc = tr_lex_decode(r, &t, &r->dec);
+                if (rc == 0)
+                    rc = put_escaped(r, r->dec.p, r->dec.len);
+            } else if (rc == 0) {
+                /* checked by the lexer: nothing in it to escape, quotes kept */
+                bool quoted = v.type == TR_STRING;
+                rc = put(r, &r->text, t.s - quoted, t.len + 2 * quoted);
+            }
+        }
+        if (rc == 0)
+            rc = after(r, c, close, &closed);
+        if (rc == 0)
+            rc = put(r, &r->text, closed ? &close : ",", 1);
+    }
+    return rc;
 }
 
-/* What an array or object opening under up is; reports it when it is a
- * top-level field. */
-static int child_role(struct tr_reader *r, struct tr_frame *up, bool is_array, enum tr_role *role)
+/* A captured value, whole, as a member of l under r->key. */
+static int capture_into(struct tr_reader *r, struct tr_cur *c, int depth, struct tr_list *l)
 {
-    struct tr_value flag = {.type = is_array ? TR_ARRAY : TR_OBJECT};
-    *role = TR_ROLE_SKIP;
-    if (!up) {
-        r->saw_events |= is_array;
-        *role = is_array ? TR_ROLE_EVENTS : TR_ROLE_ROOT;
+    const char *k = r->key;
+    bool is_array = *c->p == '[';
+    size_t off = r->text.len;
+    int rc = capture(r, c, depth);
+    if (rc)
+        return rc;
+    struct tr_value v = {.type = is_array ? TR_ARRAY : TR_OBJECT, .len = r->text.len - off};
+    r->text.len++; /* keep the NUL */
+    return push(r, l, k, &v, off);
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+/* The event key s[0..len) is one the reader knows: which.  Its bytes as
+ * one little-endian word, against the known keys' (no call per key). */
+#define TR_WORD(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+static enum tr_key known_key(const char *s, size_t len)
+{
+    if (len < 2 || len > 4)
+        return TR_K_OTHER;
+    const unsigned char *u = (const unsigned char *)s;
+    uint32_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w |= (uint32_t)u[i] << (8 * i);
+    switch (w) {
+    case TR_WORD('p', 'h', 0, 0): return TR_K_PH;
+    case TR_WORD('b', 'p', 0, 0): return TR_K_BP;
+    case TR_WORD('i', 'd', 0, 0): return TR_K_ID;
+    case TR_WORD('t', 's', 0, 0): return TR_K_TS;
+    case TR_WORD('c', 'a', 't', 0): return TR_K_CAT;
+    case TR_WORD('p', 'i', 'd', 0): return TR_K_PID;
+    case TR_WORD('t', 'i', 'd', 0): return TR_K_TID;
+    case TR_WORD('d', 'u', 'r', 0): return TR_K_DUR;
+    case TR_WORD('n', 'a', 'm', 'e'): return TR_K_NAME;
+    case TR_WORD('a', 'r', 'g', 's'): return TR_K_ARGS;
+    default: return TR_K_OTHER;
+    }
+}
+
+static int intern_key(struct tr_reader *r, const char *s, size_t len)
+{
+    r->key = tr_intern(r, s, len);
+    return r->key ? 0 : tr_fail(r, -ENOMEM, "out of memory");
+}
+
+/* "args": an object; scalars to r->args, arrays and objects as JSON. */
+static int event_args(struct tr_reader *r, struct tr_cur *c, int depth)
+{
+    bool closed = false;
+    int rc = too_deep(r, depth);
+    c->p++;
+    if (rc == 0)
+        rc = tr_lex_space(r, c, false);
+    if (rc == 0 && *c->p == '}') {
+        c->p++;
         return 0;
     }
-    switch (up->role) {
-    case TR_ROLE_ROOT:
-        if (r->key == r->trace_events) {
-            r->saw_events = true;
-            *role = TR_ROLE_EVENTS;
-            return is_array ? 0 : tr_fail(r, -ENOMSG, "traceEvents is not an array");
+    while (rc == 0 && !closed) {
+        const char *s;
+        size_t len;
+        rc = key(r, c, &s, &len);
+        if (rc == 0)
+            rc = intern_key(r, s, len);
+        if (rc == 0 && (*c->p == '{' || *c->p == '[')) {
+            rc = capture_into(r, c, depth + 1, &r->args);
+        } else if (rc == 0) {
+            struct tr_value v;
+            rc = scalar(r, c, &v, &s, &len);
+            if (rc == 0)
+                rc = list_scalar(r, &r->args, &v, s, len);
         }
-        r->meta = r->key;
-        *role = TR_ROLE_META;
-        return report(r, up, &flag);
-    case TR_ROLE_META:
-        r->meta_index = up->is_array ? (long)up->count : -1;
-        r->meta_member = up->is_array ? NULL : r->key;
-        *role = up->is_array || r->lim.member_fields ? TR_ROLE_META_ELEM : TR_ROLE_SKIP;
-        return report(r, up, &flag);
-    case TR_ROLE_META_ELEM: return report(r, up, &flag);
-    case TR_ROLE_SKIP: return 0;
-    case TR_ROLE_EVENTS:
-        *role = TR_ROLE_EVENT;
-        return is_array ? tr_fail(r, -EPROTO, "traceEvents[%zu] is not an object", r->n_events) : 0;
-    case TR_ROLE_EVENT: return child_of_event(r, is_array, role);
-    case TR_ROLE_ARGS: *role = TR_ROLE_CAPTURE; return begin_capture(r, &r->args, is_array);
-    case TR_ROLE_CAPTURE: {
-        *role = TR_ROLE_CAPTURE;
-        int rc = separate(r, up);
-        return rc ? rc : put(r, &r->text, is_array ? "[" : "{", 1);
+        if (rc == 0)
+            rc = after(r, c, '}', &closed);
     }
-    }
-    return 0;
+    return rc;
 }
 
-static int open_container(struct tr_reader *r, bool is_array)
+/* The value at c->p, checked and passed over. */
+static int skip(struct tr_reader *r, struct tr_cur *c, int depth)
+{
+    if (*c->p != '{' && *c->p != '[') {
+        struct tr_value v;
+        struct tr_tok t;
+        return tr_lex_scalar(r, c, &v, &t);
+    }
+    bool is_array = *c->p == '[', closed = false;
+    char close = is_array ? ']' : '}';
+    int rc = too_deep(r, depth);
+    c->p++;
+    if (rc == 0)
+        rc = tr_lex_space(r, c, false);
+    if (rc == 0 && *c->p == close) {
+        c->p++;
+        return 0;
+    }
+    while (rc == 0 && !closed) {
+        struct tr_tok t;
+        if (!is_array) {
+            if (*c->p != '"')
+                return tr_syntax(r, c, c->p, "parse error: an object key must be a string");
+            rc = tr_lex_string(r, c, &t);
+            if (rc == 0)
+                rc = colon(r, c);
+        }
+        if (rc == 0)
+            rc = skip(r, c, depth + 1);
+        if (rc == 0)
+            rc = after(r, c, close, &closed);
+    }
+    return rc;
+}
+
+int tr_event_args(struct tr_reader *r, const struct tr_event *ev)
+{
+    if (ev != &r->ev || !ev->args_text || r->args.n)
+        return 0;
+    struct tr_cur c = {ev->args_text, ev->args_text + ev->args_len, true};
+    const char *key = r->key;
+    /* checked when it was read: nothing here fails but memory */
+    int rc = event_args(r, &c, 0);
+    r->key = key;
+    resolve(&r->args, &r->text);
+    r->ev.args = r->args.v;
+    r->ev.n_args = r->args.n;
+    return rc;
+}
+
+/* One member of an event, its key read. */
+static int event_member(struct tr_reader *r, struct tr_cur *c, int depth)
+{
+    if (*c->p == '{' || *c->p == '[') {
+        if (r->field == TR_K_ARGS && *c->p == '{' && r->lim.args_text) {
+            const char *start = c->p;
+            int rc = skip(r, c, depth + 1);
+            r->ev.args_text = start;
+            r->ev.args_len = (size_t)(c->p - start);
+            return rc;
+        }
+        if (r->field == TR_K_ARGS && *c->p == '{')
+            return event_args(r, c, depth + 1);
+        if (r->field != TR_K_OTHER)
+            return wrong_type(r);
+        return capture_into(r, c, depth + 1, &r->extra);
+    }
+    struct tr_value v;
+    const char *s;
+    size_t len;
+    int rc = scalar(r, c, &v, &s, &len);
+    return rc ? rc : event_scalar(r, &v, s, len);
+}
+
+/* The event at c->p (a '{') at nesting depth, whole, to the callback. */
+static int event(struct tr_reader *r, struct tr_cur *c, int depth)
+{
+    bool closed = false;
+    int rc = too_deep(r, depth);
+    reset_event(r);
+    r->in_event = true;
+    c->p++;
+    if (rc == 0)
+        rc = tr_lex_space(r, c, false);
+    if (rc == 0 && *c->p == '}') {
+        c->p++;
+        closed = true;
+    }
+    while (rc == 0 && !closed) {
+        const char *s;
+        size_t len;
+        rc = key(r, c, &s, &len);
+        if (rc)
+            break;
+        r->field = known_key(s, len);
+        if (r->field != TR_K_OTHER)
+            r->key = r->keys[r->field];
+        else
+            rc = intern_key(r, s, len);
+        if (rc == 0)
+            rc = event_member(r, c, depth);
+        if (rc == 0)
+            rc = after(r, c, '}', &closed);
+    }
+    if (rc)
+        return rc;
+    r->in_event = false;
+    return end_event(r);
+}
+
+/* ---- the top levels, a token at a time ----------------------------------------- */
+
+static int open_frame(struct tr_reader *r, struct tr_cur *c, enum tr_role role)
 {
     if (r->depth >= r->lim.max_depth)
         return tr_fail(r, -E2BIG, "nested deeper than %d", r->lim.max_depth);
-    enum tr_role role;
-    int rc = child_role(r, top(r), is_array, &role);
-    if (rc < 0)
-        return rc;
-    r->stack[r->depth++] = (struct tr_frame){role, is_array, 0};
+    bool is_array = *c->p++ == '[';
+    r->saw_events |= role == TR_ROLE_EVENTS;
+    r->stack[r->depth++] = (struct tr_frame){role, TR_FIRST, is_array, 0};
     return 0;
 }
 
-static int close_container(struct tr_reader *r)
+/* An array or object opening in frame f: what it is; reported when it is
+ * a top-level field or a member of one. */
+static int open_child(struct tr_reader *r, struct tr_cur *c, struct tr_frame *f)
 {
-    struct tr_frame f = r->stack[--r->depth];
-    switch (f.role) {
-    case TR_ROLE_EVENT: return end_event(r);
-    case TR_ROLE_CAPTURE: return end_capture(r, f.is_array);
-    default: return 0;
-    }
-}
-
-/* ---- yajl's callbacks: 1 goes on, 0 stops (r->status says why) ------------ */
-
-static int scalar(struct tr_reader *r, struct tr_value *v, const char *raw, size_t len)
-{
-    struct tr_frame *f = top(r);
-    if (!f)
-        return 0; /* a bare scalar: not a trace, said at the end */
+    bool is_array = *c->p == '[';
+    struct tr_value flag = {.type = is_array ? TR_ARRAY : TR_OBJECT};
+    enum tr_role role = TR_ROLE_SKIP;
+    int rc = 0;
     switch (f->role) {
-    case TR_ROLE_CAPTURE: return capture_scalar(r, f, v, raw, len);
-    case TR_ROLE_SKIP: return 0;
-    case TR_ROLE_EVENTS:
-        return tr_fail(r, -EPROTO, "traceEvents[%zu] is not an object", r->n_events);
-    case TR_ROLE_EVENT: return event_scalar(r, v, raw, len);
-    case TR_ROLE_ARGS: return list_scalar(r, &r->args, v, raw, len);
-    default: return field_scalar(r, f, v, raw, len);
+    case TR_ROLE_ROOT:
+        if (r->key == r->trace_events) {
+            if (!is_array)
+                return tr_fail(r, -ENOMSG, "traceEvents is not an array");
+            return open_frame(r, c, TR_ROLE_EVENTS);
+        }
+        r->meta = r->key;
+        role = TR_ROLE_META;
+        rc = report(r, f, &flag);
+        break;
+    case TR_ROLE_META:
+        r->meta_index = f->is_array ? (long)f->count : -1;
+        r->meta_member = f->is_array ? NULL : r->key;
+        role = f->is_array || r->lim.member_fields ? TR_ROLE_META_ELEM : TR_ROLE_SKIP;
+        rc = report(r, f, &flag);
+        break;
+    case TR_ROLE_META_ELEM: rc = report(r, f, &flag); break;
+    default: break;
+    }
+    return rc ? rc : open_frame(r, c, role);
+}
+
+/* A value in frame f: an event, a field reported, or content skipped. */
+static int value(struct tr_reader *r, struct tr_cur *c, struct tr_frame *f)
+{
+    if (f->role == TR_ROLE_EVENTS) {
+        if (*c->p == '{')
+            return event(r, c, r->depth + 1);
+        struct tr_value v;
+        struct tr_tok t;
+        /* a scalar is lexed first: bad JSON is said before a bad trace */
+        int rc = *c->p == '[' ? 0 : tr_lex_scalar(r, c, &v, &t);
+        return rc ? rc : tr_fail(r, -EPROTO, "traceEvents[%zu] is not an object", r->n_events);
+    }
+    if (*c->p == '{' || *c->p == '[')
+        return open_child(r, c, f);
+    struct tr_value v;
+    const char *s;
+    size_t len;
+    int rc = scalar(r, c, &v, &s, &len);
+    return rc || f->role == TR_ROLE_SKIP ? rc : field_scalar(r, f, &v, s, len);
+}
+
+static int close_frame(struct tr_reader *r, struct tr_cur *c)
+{
+    c->p++;
+    if (--r->depth == 0)
+        r->done = true;
+    else
+        r->stack[r->depth - 1].expect = TR_NEXT;
+    return 0;
+}
+
+/* The top-level value, when nothing is open: the trace object, a bare
+ * array of events, or a scalar (not a trace: said at the end). */
+static int top_value(struct tr_reader *r, struct tr_cur *c)
+{
+    if (r->done)
+        return tr_syntax(r, c, c->p, "parse error: trailing garbage");
+    if (*c->p == '{' || *c->p == '[')
+        return open_frame(r, c, *c->p == '{' ? TR_ROLE_ROOT : TR_ROLE_EVENTS);
+    struct tr_value v;
+    struct tr_tok t;
+    int rc = tr_lex_scalar(r, c, &v, &t);
+    r->done = rc == 0;
+    return rc;
+}
+
+/* One unit: a token, a key with its colon, or an event. */
+static int step(struct tr_reader *r, struct tr_cur *c)
+{
+    int rc = tr_lex_space(r, c, true);
+    if (rc)
+        return rc;
+    if (c->p == c->end) /* the end of the file */
+        return r->done ? TR_DONE : tr_syntax(r, c, c->p, "unexpected end of file");
+    if (r->depth == 0)
+        return top_value(r, c);
+    struct tr_frame *f = top(r);
+    char close = f->is_array ? ']' : '}';
+    switch (f->expect) {
+    case TR_NEXT:
+        if (*c->p == close)
+            return close_frame(r, c);
+        if (*c->p != ',')
+            return tr_syntax(r, c, c->p,
+                             f->is_array ? "parse error: a comma or ']' must follow an array element"
+                                         : "parse error: a comma or '}' must follow an object member");
+        c->p++;
+        f->expect = f->is_array ? TR_VALUE : TR_KEY;
+        return 0;
+    case TR_FIRST:
+        if (*c->p == close)
+            return close_frame(r, c);
+        /* fall through */
+    case TR_KEY:
+        if (!f->is_array) {
+            const char *s;
+            size_t len;
+            rc = key(r, c, &s, &len);
+            if (rc == 0 && f->role != TR_ROLE_SKIP)
+                rc = intern_key(r, s, len);
+            if (rc == 0)
+                f->expect = TR_VALUE;
+            return rc;
+        }
+        /* fall through */
+    case TR_VALUE: break;
+    }
+    rc = value(r, c, f);
+    /* an event or scalar is whole: the frame goes on; a child that opened
+     * is the top frame now, and sets f's expect when it closes */
+    if (rc == 0)
+        f->expect = TR_NEXT;
+    return rc;
+}
+
+int tr_parse(struct tr_reader *r, struct tr_cur *c)
+{
+    for (;;) {
+        const char *unit = c->p;
+        r->token = NULL;
+        r->in_event = false;
+        int rc = step(r, c);
+        if (rc == TR_MORE)
+            c->p = unit;
+        if (rc)
+            return rc;
     }
 }
-
-static int on_null(void *ctx)
-{
-    struct tr_value v = {.type = TR_NULL};
-    return scalar(ctx, &v, "null", 4) == 0;
-}
-
-static int on_boolean(void *ctx, int b)
-{
-    struct tr_value v = {.type = TR_BOOL, .b = b != 0};
-    return scalar(ctx, &v, b ? "true" : "false", b ? 4 : 5) == 0;
-}
-
-static int on_number(void *ctx, const char *s, size_t len)
-{
-    struct tr_value v = {.type = TR_REAL}; /* made exact by classify() */
-    return scalar(ctx, &v, s, len) == 0;
-}
-
-static int on_string(void *ctx, const unsigned char *s, size_t len)
-{
-    struct tr_value v = {.type = TR_STRING};
-    return scalar(ctx, &v, (const char *)s, len) == 0;
-}
-
-static enum tr_key event_key(const struct tr_reader *r, const char *key)
-{
-    for (int k = TR_K_OTHER + 1; k < TR_K_COUNT; k++)
-        if (r->keys[k] == key)
-            return (enum tr_key)k;
-    return TR_K_OTHER;
-}
-
-static int on_map_key(void *ctx, const unsigned char *k, size_t len)
-{
-    struct tr_reader *r = ctx;
-    struct tr_frame *f = top(r);
-    if (f->role == TR_ROLE_SKIP)
-        return 1;
-    if (f->role == TR_ROLE_CAPTURE)
-        return capture_key(r, f, (const char *)k, len) == 0;
-    r->key = tr_intern(r, (const char *)k, len);
-    if (!r->key)
-        return tr_fail(r, -ENOMEM, "out of memory"), 0;
-    if (f->role == TR_ROLE_EVENT)
-        r->field = event_key(r, r->key);
-    return 1;
-}
-
-static int on_start_map(void *ctx)
-{
-    return open_container(ctx, false) == 0;
-}
-
-static int on_start_array(void *ctx)
-{
-    return open_container(ctx, true) == 0;
-}
-
-static int on_end(void *ctx)
-{
-    return close_container(ctx) == 0;
-}
-
-const yajl_callbacks tr_yajl_callbacks = {
-    .yajl_null = on_null,
-    .yajl_boolean = on_boolean,
-    .yajl_number = on_number,
-    .yajl_string = on_string,
-    .yajl_start_map = on_start_map,
-    .yajl_map_key = on_map_key,
-    .yajl_end_map = on_end,
-    .yajl_start_array = on_start_array,
-    .yajl_end_array = on_end,
-};

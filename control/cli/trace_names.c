@@ -101,11 +101,22 @@ static int grow(struct tr_names *t)
     return 0;
 }
 
+/* memcmp(a, b, len) == 0, without a call for the short names most are. */
+static bool same(const char *a, const char *b, size_t len)
+{
+    if (len > 32)
+        return memcmp(a, b, len) == 0;
+    for (size_t i = 0; i < len; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 const char *tr_names_intern(struct tr_names *t, const char *s, size_t len)
 {
     /* a cached name holds no NUL, so a match is the whole of s[0..len) */
     struct tr_recent *r = &t->recent[recent_slot(s, len)];
-    if (r->s && r->len == len && memcmp(r->s, s, len) == 0)
+    if (r->s && r->len == len && same(r->s, s, len))
         return r->s;
     if ((t->n + 1) * 2 > t->cap && grow(t) < 0)
         return NULL;

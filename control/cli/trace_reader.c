@@ -1,18 +1,16 @@
 /*
  * The trace reader's file side: a trace file (gzip'd or not: gzread passes
- * plain files through) is read into one buffer and handed to yajl's event
- * parser in pieces that end between tokens, and every failure becomes one
- * negative errno and one line of text.
+ * plain files through) is read into one buffer and parsed (trace_events.c)
+ * as far as whole units go; every failure becomes one negative errno and
+ * one line of text.
  *
- * Why pieces end between tokens: yajl re-lexes a token split across two
- * yajl_parse calls from its start on every call, so one 32 MiB string fed in
- * 64 KiB chunks costs 512 passes over a growing token (quadratic).  Here
- * each byte is scanned once to find the last token boundary of the data read
- * so far (outside strings: after whitespace, a structural character or a
- * closing quote); yajl gets everything up to it, and an unfinished token
- * stays at the front of the buffer, which doubles while one token fills it.
- * So yajl always sees whole tokens, and every byte is scanned a bounded
- * number of times.
+ * A unit (a token, or a whole event) that runs past the bytes read so far
+ * stays at the front of the buffer, and is parsed again once more bytes
+ * are read.  Each read asks for at least as many bytes as are pending, so
+ * a unit of n bytes is parsed at most about log2(n / read size) times,
+ * over a buffer that doubles: every byte is scanned a bounded number of
+ * times, and the buffer is as large as the largest unit (bounded by
+ * tr_options.max_token).
  */
 #include <errno.h>
 #include <limits.h>
@@ -74,6 +72,7 @@ struct tr_reader *tr_reader_new(const struct tr_options *opt)
     r->lim.max_depth = opt && opt->max_depth > 0 ? opt->max_depth : TR_MAX_DEPTH;
     r->lim.read_size = opt && opt->read_size ? opt->read_size : TR_READ_SIZE;
     r->lim.member_fields = opt && opt->member_fields;
+    r->lim.args_text = opt && opt->args_text;
     if (r->lim.read_size > INT_MAX)
         r->lim.read_size = INT_MAX;
     r->stack = calloc((size_t)r->lim.max_depth, sizeof *r->stack);
@@ -107,6 +106,8 @@ void tr_reader_free(struct tr_reader *r)
     list_free(&r->extra);
     free(r->text.p);
     free(r->tmp.p);
+    free(r->dec.p);
+    free(r->ends);
     free(r->in.p);
     free(r);
 }
@@ -140,89 +141,6 @@ const struct tr_value *tr_arg(const struct tr_event *ev, const char *key)
     return NULL;
 }
 
-/* Whether any of the 8 bytes of w is '"' or '\\' (the classic zero-byte
- * test on w xor the byte repeated). */
-static bool quote_or_backslash(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
-}
-
-static const bool boundary[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['{'] = 1,
-                                   ['}'] = 1, ['['] = 1,  [']'] = 1,  [','] = 1,  [':'] = 1};
-
-/* The end of the last whitespace or structural character in in[from..to)
- * (a stretch outside strings), or 0. */
-static size_t last_in_stretch(const char *in, size_t from, size_t to)
-{
-    while (to > from)
-        if (boundary[(unsigned char)in[--to]])
-            return to + 1;
-    return 0;
-}
-
-/* Scans in[from..to) once, carrying the string state across calls; returns
- * the end of the last whole token (0: none in this range): after a closing
- * quote, or after whitespace or a structural character outside strings.
- * Only quotes and backslashes are looked for, eight bytes at a time, inside
- * strings and out; the last stretch outside strings is then looked at from
- * its end, so each byte is read about once. */
-static size_t last_boundary(const char *in, size_t from, size_t to, bool *in_str, bool *esc)
-{
-    size_t i = from, stretch = from, open = SIZE_MAX;
-    bool s = *in_str, closed = false;
-    if (s && *esc && i < to)
-        i++; /* the byte escaped at the end of the last range */
-    *esc = false;
-    while (i < to) {
-        uint64_t w;
-        while (i + 8 <= to && (memcpy(&w, in + i, 8), !quote_or_backslash(w)))
-            i += 8;
-        while (i < to && in[i] != '"' && in[i] != '\\')
-            i++;
-        if (i == to)
-            break;
-        if (in[i] == '\\') {
-            /* outside a string a backslash is no JSON: yajl says so */
-            if (s)
-                *esc = i + 1 == to;
-            i += s ? 2 : 1;
-        } else if (s) {
-            s = false;
-            closed = true;
-            stretch = ++i; /* after a closing quote: a token ends */
-        } else {
-            s = true;
-            open = i++;
-        }
-    }
-    *in_str = s;
-    /* the last stretch outside strings: up to the end, or to the quote that
-     * opened the string the range ends in */
-    size_t end = s ? open : to, cut = 0;
-    if (end != SIZE_MAX && end >= stretch)
-        cut = last_in_stretch(in, stretch, end);
-    return cut ? cut : closed ? stretch : 0;
-}
-
-/* Hands in[0..n) to yajl; on a syntax error, says where. */
-static int feed(struct tr_reader *r, yajl_handle h, size_t n, uint64_t *fed)
-{
-    yajl_status st = n ? yajl_parse(h, (const unsigned char *)r->in.p, n) : yajl_complete_parse(h);
-    if (st == yajl_status_ok)
-        return 0;
-    if (st == yajl_status_client_canceled || r->status)
-        return r->status ? r->status : tr_fail(r, -ECANCELED, "stopped");
-    uint64_t at = *fed + (n ? yajl_get_bytes_consumed(h) : 0);
-    unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
-    char *text = msg ? (char *)msg : "parse error";
-    text[strcspn(text, "\n")] = '\0';
-    tr_fail(r, -EBADMSG, "invalid JSON at byte %llu: %s", (unsigned long long)at, text);
-    yajl_free_error(h, msg);
-    return r->status;
-}
-
 static int gz_failure(struct tr_reader *r, gzFile in)
 {
     int code;
@@ -237,47 +155,61 @@ static int gz_failure(struct tr_reader *r, gzFile in)
     }
 }
 
-/* The read loop: read, find the last token boundary, parse up to it, keep
- * the rest at the front; grow while one token fills half the buffer. */
-static int pump(struct tr_reader *r, gzFile in, yajl_handle h)
+/* The read loop: parse what has been read; keep what a unit left pending
+ * at the front, read at least as much again, and parse on. */
+static int pump(struct tr_reader *r, gzFile in)
 {
     struct tr_buf *b = &r->in;
-    size_t chunk = r->lim.read_size;
+    size_t pos = 0;
+    bool eof = false;
     b->len = 0;
-    bool in_str = false, esc = false;
-    uint64_t fed = 0;
+    r->base = 0;
     for (;;) {
-        if (b->len > r->lim.max_token)
-            return tr_fail(r, -E2BIG, "a token longer than %zu bytes", r->lim.max_token);
-        size_t room = b->cap > b->len ? b->cap - b->len - 1 : 0;
-        if (room < chunk || room < b->cap / 2) {
-            if (tr_buf_reserve(b, b->cap / 2 > chunk ? b->cap / 2 : chunk, SIZE_MAX) < 0)
-                return tr_fail(r, -ENOMEM, "out of memory");
+        if (b->len > pos || eof) {
+            struct tr_cur c = {b->p + pos, b->p + b->len, eof};
+            int rc = tr_parse(r, &c);
+            if (rc == TR_DONE)
+                return 0;
+            if (rc < 0)
+                return rc;
+            if (eof) /* the lexer says so at the end: not reached */
+                return tr_fail(r, -EBADMSG, "invalid JSON: unexpected end of file");
+            pos = (size_t)(c.p - b->p);
         }
-        int n = gzread(in, b->p + b->len, (unsigned)chunk);
-        if (n <= 0)
-            break;
-        size_t cut = last_boundary(b->p, b->len, b->len + (size_t)n, &in_str, &esc);
-        b->len += (size_t)n;
-        if (cut == 0)
-            continue;
-        int rc = feed(r, h, cut, &fed);
-        if (rc < 0)
-            return rc;
-        fed += cut;
-        memmove(b->p, b->p + cut, b->len - cut);
-        b->len -= cut;
+        size_t pending = b->len - pos;
+        if (pending > r->lim.max_token) {
+            if (r->token && (size_t)(b->p + b->len - r->token) > r->lim.max_token)
+                return tr_fail(r, -E2BIG, "a token longer than %zu bytes", r->lim.max_token);
+            return tr_fail(r, -E2BIG, "an event larger than %zu bytes", r->lim.max_token);
+        }
+        if (pos)
+            memmove(b->p, b->p + pos, pending);
+        r->base += pos;
+        b->len = pending;
+        pos = 0;
+        size_t want = pending > r->lim.read_size ? pending : r->lim.read_size;
+        if (want > INT_MAX)
+            want = INT_MAX;
+        if (tr_buf_reserve(b, want, SIZE_MAX) < 0)
+            return tr_fail(r, -ENOMEM, "out of memory");
+        int n = gzread(in, b->p + b->len, (unsigned)want);
+        if (n > 0)
+            b->len += (size_t)n;
+        if (n < (int)want) {
+            int code;
+            gzerror(in, &code);
+            if (code != Z_OK && code != Z_STREAM_END) {
+                /* what was read before the failure is handed over first,
+                 * as it would be in smaller reads */
+                struct tr_cur c = {b->p, b->p + b->len, false};
+                int rc = tr_parse(r, &c);
+                return rc < 0 ? rc : gz_failure(r, in);
+            }
+            if (r->base + b->len == 0)
+                return tr_fail(r, -ENOMSG, "an empty file");
+            eof = true;
+        }
     }
-    int rc = gz_failure(r, in);
-    if (rc == 0 && b->len)
-        rc = feed(r, h, b->len, &fed);
-    if (rc == 0 && fed + b->len == 0)
-        return tr_fail(r, -ENOMSG, "an empty file");
-    if (rc == 0) {
-        fed += b->len;
-        rc = feed(r, h, 0, &fed);
-    }
-    return rc;
 }
 
 int tr_read(struct tr_reader *r, const char *path, const struct tr_callbacks *cb, void *ctx)
@@ -298,13 +230,10 @@ int tr_read(struct tr_reader *r, const char *path, const struct tr_callbacks *cb
     }
     gzbuffer(in, 256 << 10);
     r->gz = in;
-    yajl_handle h = yajl_alloc(&tr_yajl_callbacks, NULL, r);
-    int rc = h ? pump(r, in, h) : tr_fail(r, -ENOMEM, "out of memory");
+    int rc = pump(r, in);
     r->gz = NULL;
     if (rc == 0 && !r->saw_events)
         rc = tr_fail(r, -ENOMSG, "no traceEvents array");
-    if (h)
-        yajl_free(h);
     gzclose(in);
     return rc;
 }

@@ -64,6 +64,11 @@ struct tr_event {
     int64_t ts_ns, dur_ns;
     const struct tr_arg *args; /* members of "args", in file order */
     size_t n_args;
+    /* with tr_options.args_text: "args" as it stands in the file (an object,
+     * checked, whitespace and escapes as written; not NUL-terminated), and
+     * args and n_args empty until tr_event_args; else NULL */
+    const char *args_text;
+    size_t args_len;
     const struct tr_arg *extra; /* the event's other keys ("s", "tts", "id2", ...) */
     size_t n_extra;
 };
@@ -107,6 +112,10 @@ struct tr_options {
     int max_depth;      /* deepest nesting of arrays and objects; default TR_MAX_DEPTH */
     size_t read_size;   /* bytes asked of each read; default TR_READ_SIZE */
     bool member_fields; /* report members two levels down in objects (tr_field) */
+    /* hand each event's args as its JSON text (tr_event.args_text), parsed
+     * only when the callback asks (tr_event_args): for a caller that copies
+     * most events' args through as they are (merge) */
+    bool args_text;
 };
 #define TR_MAX_TOKEN ((size_t)256 << 20)
 #define TR_MAX_DEPTH 64
@@ -146,6 +155,11 @@ uint64_t tr_position(const struct tr_reader *r);
 const char *tr_intern(struct tr_reader *r, const char *s, size_t len);
 /* How many distinct names the reader holds. */
 size_t tr_interned(const struct tr_reader *r);
+
+/* With tr_options.args_text, from the event callback: parses ev's args
+ * into ev->args and ev->n_args (ev is the event the callback was given);
+ * 0 or -ENOMEM.  Without args_text they are there already: 0. */
+int tr_event_args(struct tr_reader *r, const struct tr_event *ev);
 
 /* The last argument of ev named key (by pointer or by text), or NULL. */
 const struct tr_value *tr_arg(const struct tr_event *ev, const char *key);
