@@ -481,9 +481,8 @@ static int after(struct tr_reader *r, struct tr_cur *c, char close, bool *closed
 
 static int too_deep(struct tr_reader *r, int depth)
 {
-    return depth > r->lim.max_depth
-               ? tr_fail(r, -E2BIG, "nested deeper than %d", r->lim.max_depth)
-               : 0;
+    return depth > r->lim.max_depth ? tr_fail(r, -E2BIG, "nested deeper than %d", r->lim.max_depth)
+                                    : 0;
 }
 
 /* ---- values kept as compact JSON ------------------------------------------ */
@@ -557,7 +556,8 @@ static int capture_into(struct tr_reader *r, struct tr_cur *c, int depth, struct
 
 /* The event key s[0..len) is one the reader knows: which.  Its bytes as
  * one little-endian word, against the known keys' (no call per key). */
-#define TR_WORD(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define TR_WORD(a, b, c, d)                                                                        \
+    ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 static enum tr_key known_key(const char *s, size_t len)
 {
     if (len < 2 || len > 4)
@@ -654,15 +654,23 @@ static int skip(struct tr_reader *r, struct tr_cur *c, int depth)
     return rc;
 }
 
-int tr_event_args(struct tr_reader *r, const struct tr_event *ev)
+/* The args kept as text, parsed into r->args (their values copied: the
+ * text stays as read). */
+static int args_from_text(struct tr_reader *r)
 {
-    if (ev != &r->ev || !ev->args_text || r->args.n)
-        return 0;
-    struct tr_cur c = {ev->args_text, ev->args_text + ev->args_len, true};
+    struct tr_cur c = {r->ev.args_text, r->ev.args_text + r->ev.args_len, true};
     const char *key = r->key;
     /* checked when it was read: nothing here fails but memory */
     int rc = event_args(r, &c, 0);
     r->key = key;
+    return rc;
+}
+
+int tr_event_args(struct tr_reader *r, const struct tr_event *ev)
+{
+    if (ev != &r->ev || !ev->args_text || r->args.n)
+        return 0;
+    int rc = args_from_text(r);
     resolve(&r->args, &r->text);
     r->ev.args = r->args.v;
     r->ev.n_args = r->args.n;
@@ -673,15 +681,19 @@ int tr_event_args(struct tr_reader *r, const struct tr_event *ev)
 static int event_member(struct tr_reader *r, struct tr_cur *c, int depth)
 {
     if (*c->p == '{' || *c->p == '[') {
-        if (r->field == TR_K_ARGS && *c->p == '{' && r->lim.args_text) {
+        if (r->field == TR_K_ARGS && *c->p == '{' && r->lim.args_text && !r->ev.args_text) {
             const char *start = c->p;
             int rc = skip(r, c, depth + 1);
             r->ev.args_text = start;
             r->ev.args_len = (size_t)(c->p - start);
             return rc;
         }
-        if (r->field == TR_K_ARGS && *c->p == '{')
-            return event_args(r, c, depth + 1);
+        if (r->field == TR_K_ARGS && *c->p == '{') {
+            /* a second "args": both parsed, in order, as without args_text */
+            int rc = r->ev.args_text ? args_from_text(r) : 0;
+            r->ev.args_text = NULL;
+            return rc ? rc : event_args(r, c, depth + 1);
+        }
         if (r->field != TR_K_OTHER)
             return wrong_type(r);
         return capture_into(r, c, depth + 1, &r->extra);
@@ -836,8 +848,9 @@ static int step(struct tr_reader *r, struct tr_cur *c)
             return close_frame(r, c);
         if (*c->p != ',')
             return tr_syntax(r, c, c->p,
-                             f->is_array ? "parse error: a comma or ']' must follow an array element"
-                                         : "parse error: a comma or '}' must follow an object member");
+                             f->is_array
+                                 ? "parse error: a comma or ']' must follow an array element"
+                                 : "parse error: a comma or '}' must follow an object member");
         c->p++;
         f->expect = f->is_array ? TR_VALUE : TR_KEY;
         return 0;

@@ -1,9 +1,10 @@
 /*
  * The trace reader: one streaming reader of trace files for the omniprof
- * command (summary; merge, diff and report to come).  It reads the files
+ * command (summary, merge, diff and report).  It reads the files
  * omniprof writes and those of torch.profiler / Kineto (Chrome's trace
  * format: an object with "traceEvents", or a bare array of events), gzip'd
- * or not, through a fixed read buffer, and hands the caller
+ * or not, through a read buffer as large as its largest event, and hands
+ * the caller
  *   - each trace event, as a struct tr_event (event callback), and
  *   - the top-level fields around traceEvents (baseTimeNanoseconds,
  *     distributedInfo.rank, omniprof.stage, ...) as struct tr_field.

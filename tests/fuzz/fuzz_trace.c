@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness of the trace reader (control/cli/trace_reader.c,
- * trace_events.c, trace_names.c): each input is the bytes of a trace file,
+ * trace_lex.c, trace_events.c, trace_names.c): each input is the bytes of a trace file,
  * read
  *   - as it is, twice by one reader: the second read gives the same
  *     callbacks and interns no new name (nothing of a read is left over);
@@ -8,7 +8,9 @@
  *   - by a reader with a read size of a few bytes, so that tokens and
  *     escapes are cut across reads, and that holds names one byte away
  *     from the file's (so that a name matched by less than its whole text
- *     shows): the same callbacks;
+ *     shows), for half the inputs with args as text (tr_options.args_text,
+ *     each event's args parsed on request by tr_event_args): the same
+ *     callbacks;
  *   - by a reader with small bounds on tokens and nesting: what it hands
  *     over before it fails is a prefix of the full read, and it fails with
  *     the full read's error or -E2BIG;
@@ -30,7 +32,8 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *     -Icontrol/cli -Iwriter -Icollector tests/fuzz/fuzz_trace.c tests/fuzz/trace_oracle.c \
- *     control/cli/trace_reader.c control/cli/trace_events.c control/cli/trace_names.c \
+ *     control/cli/trace_reader.c control/cli/trace_lex.c control/cli/trace_events.c \
+ *     control/cli/trace_names.c \
  *     writer/json.c writer/out.c -lyajl -lz -lm -o /tmp/fuzz_trace
  *   mkdir -p /tmp/corpus && /tmp/fuzz_trace -dict=tests/fuzz/trace.dict /tmp/corpus \
  *     tests/fuzz/corpus/trace tests/fuzz/regressions/trace
@@ -278,6 +281,14 @@ static int on_event(void *ctx, const struct tr_event *ev)
     if ((!ev->has_ts && ev->ts_ns) || (!ev->has_dur && ev->dur_ns))
         broken("an absent time has a value", NULL);
     putf(l, " ts=%d:%" PRId64 " dur=%d:%" PRId64, ev->has_ts, ev->ts_ns, ev->has_dur, ev->dur_ns);
+    if (ev->args_text) {
+        /* args as read: one JSON object, and the same members on request */
+        if (ev->n_args || ev->args_len < 2 || ev->args_text[0] != '{' ||
+            !valid_json(ev->args_text, ev->args_len))
+            broken("args_text is not the args object as read", NULL);
+        if (tr_event_args(rd->r, ev) < 0)
+            broken("tr_event_args fails", NULL);
+    }
     members(rd, ev, ev->args, ev->n_args, true);
     members(rd, ev, ev->extra, ev->n_extra, false);
     put(l, "\n", 1);
@@ -486,7 +497,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* a read size of a few bytes (tokens cut across reads), by a reader
      * that holds names near the file's (seen points into r's names) */
-    struct tr_reader *near = tr_reader_new(&(struct tr_options){.read_size = 1 + (h >> 16) % 7});
+    struct tr_reader *near = tr_reader_new(
+        &(struct tr_options){.read_size = 1 + (h >> 16) % 7, .args_text = (h >> 12) & 1});
     if (near) {
         intern_near_misses(near);
         struct outcome small = read_with(near, plain.path, SIZE_MAX, false, NULL);

@@ -139,6 +139,48 @@ static char *read_log(struct tr_reader *r, const char *path, int *rc)
     return text;
 }
 
+/* log_event for a reader with args_text: each event's args text is one
+ * object, kept in texts, and its args are parsed on request. */
+struct text_log {
+    struct tr_reader *r;
+    FILE *log, *texts;
+};
+
+static int log_event_text(void *ctx, const struct tr_event *ev)
+{
+    struct text_log *t = ctx;
+    if (ev->args_text) {
+        cr_assert_eq(ev->n_args, 0u, "args wait for tr_event_args");
+        cr_assert(ev->args_len >= 2 && ev->args_text[0] == '{' &&
+                  ev->args_text[ev->args_len - 1] == '}');
+        fprintf(t->texts, "%zu %.*s\n", ev->index, (int)ev->args_len, ev->args_text);
+    }
+    cr_assert_eq(tr_event_args(t->r, ev), 0);
+    return log_event(t->log, ev);
+}
+
+static int log_field_text(void *ctx, const struct tr_field *fl)
+{
+    return log_field(((struct text_log *)ctx)->log, fl);
+}
+
+static char *read_log_text(const char *path, char **texts)
+{
+    char *text = NULL;
+    size_t len = 0, tlen = 0;
+    struct text_log t = {tr_reader_new(&(struct tr_options){.args_text = true}),
+                         open_memstream(&text, &len), open_memstream(texts, &tlen)};
+    cr_assert(t.r && t.log && t.texts);
+    cr_assert_eq(tr_read(t.r, path,
+                         &(struct tr_callbacks){.event = log_event_text, .field = log_field_text},
+                         &t),
+                 0, "%s", tr_error(t.r));
+    fclose(t.log);
+    fclose(t.texts);
+    tr_reader_free(t.r);
+    return text;
+}
+
 /* ---- the Kineto fixture against python ----------------------------------- */
 
 struct tally {
@@ -907,5 +949,38 @@ Test(reader, a_callback_stops_the_read)
     cr_expect(strstr(tr_error(r), ": reading stopped: ") != NULL, "%s", tr_error(r));
     cr_expect_eq(tr_read(r, kineto_fixture(), NULL, NULL), 0, "the reader can be used again");
     cr_expect_str_eq(tr_error(r), "");
+    tr_reader_free(r);
+}
+
+/* tr_options.args_text: the args object as it stands in the file, and the
+ * same args as a plain read on request; a second "args" is read as without
+ * the option. */
+Test(reader, args_as_text)
+{
+    const char *plain = recompress(kineto_fixture(), "k.json", false);
+    struct tr_reader *r = tr_reader_new(NULL);
+    int rc;
+    char *want = read_log(r, plain, &rc), *texts;
+    cr_assert_eq(rc, 0);
+    char *got = read_log_text(plain, &texts);
+    cr_expect_str_eq(got, want);
+    cr_expect(strstr(texts, "0 {\n") == texts && strstr(texts, "\"External id\": 1,") != NULL,
+              "%.200s", texts);
+    free(want);
+    free(got);
+    free(texts);
+
+    const char *p = write_text(
+        "dup.json", "[{\"args\": {\"a\": \"x\\\"y\"}, \"args\": {\"b\": 2}},\n"
+                    " {\"ph\": \"X\", \"args\": { \"k\" : [1, 2] , \"s\": \"\\u00e9\"}}]");
+    want = read_log(r, p, &rc);
+    cr_assert_eq(rc, 0);
+    got = read_log_text(p, &texts);
+    cr_expect_str_eq(got, want);
+    cr_expect_str_eq(texts, "1 { \"k\" : [1, 2] , \"s\": \"\\u00e9\"}\n");
+    cr_expect(strstr(want, "E0 - - - ") && strstr(want, " a=4:x\"y b=2:2"), "%s", want);
+    free(want);
+    free(got);
+    free(texts);
     tr_reader_free(r);
 }
