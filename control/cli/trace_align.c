@@ -121,7 +121,8 @@ static bool same_host(const struct cli_trace *a, const struct cli_trace *b)
 
 static int read_ends(const struct cli_traces *set, struct ends *ends)
 {
-    struct tr_reader *r = tr_reader_new(NULL);
+    /* names and times only: args are passed over as text */
+    struct tr_reader *r = tr_reader_new(&(struct tr_options){.args_text = true});
     struct collect c = {0};
     int rc = r ? 0 : -ENOMEM;
     if (rc == 0) {

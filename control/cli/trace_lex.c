@@ -56,10 +56,12 @@ int tr_lex_space_slow(struct tr_reader *r, struct tr_cur *c, bool end_ok)
     return ran_out(r, c, NULL);
 }
 
-/* Whether any of the 8 bytes of w needs a look inside a string: '"', '\\',
- * a control character or a byte of a UTF-8 sequence.  (The zero-byte test
- * on w xor the byte repeated, and the less-than test for 0x20.) */
-static bool special(uint64_t w)
+/* The bytes of w (eight of a string, the first in the low bits) that need
+ * a look inside a string: '"', '\\', a control character or a byte of a
+ * UTF-8 sequence, as the high bit of each (the zero-byte test on w xor the
+ * byte repeated, and the less-than test for 0x20).  The lowest bit set is
+ * always a byte that needs it (borrows only reach higher bytes). */
+static uint64_t special(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
@@ -117,23 +119,22 @@ static int escape(struct tr_reader *r, const struct tr_cur *c, const char *p, co
     return 0;
 }
 
-int tr_lex_string(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
+/* The string at c->p from p on (all before p plain): escapes, UTF-8, the
+ * end of the bytes read. */
+static __attribute__((noinline)) int string_rest(struct tr_reader *r, struct tr_cur *c,
+                                                 struct tr_tok *t, const char *p)
 {
-    const char *token = c->p, *p = c->p + 1, *end = c->end;
+    const char *token = c->p, *end = c->end;
     bool escaped = false;
     for (;;) {
-        /* most strings are short: a byte at a time through a table first,
-         * then eight at a time */
-        const char *fast = end - p > 16 ? p + 16 : end;
-        while (p < fast && !in_string_special[(unsigned char)*p])
-            p++;
-        if (p == fast && p < end) {
-            uint64_t w;
-            while (end - p >= 8 && (memcpy(&w, p, 8), !special(w)))
-                p += 8;
+        uint64_t w, m = 0;
+        while (end - p >= 8 && (memcpy(&w, p, 8), !(m = special(w))))
+            p += 8;
+        if (m)
+            p += __builtin_ctzll(m) / 8;
+        else
             while (p < end && !in_string_special[(unsigned char)*p])
                 p++;
-        }
         if (p == end)
             return ran_out(r, c, token);
         unsigned char u = (unsigned char)*p;
@@ -164,6 +165,28 @@ int tr_lex_string(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
     }
 }
 
+int tr_lex_string(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
+{
+    /* the common case, kept small: plain ASCII up to the closing quote */
+    const char *p = c->p + 1;
+    uint64_t w, m;
+    while (c->end - p >= 8) {
+        memcpy(&w, p, 8);
+        if ((m = special(w))) {
+            p += __builtin_ctzll(m) / 8;
+            if (*p != '"')
+                break;
+            t->s = c->p + 1;
+            t->len = (size_t)(p - t->s);
+            t->escaped = false;
+            c->p = p + 1;
+            return 0;
+        }
+        p += 8;
+    }
+    return string_rest(r, c, t, p);
+}
+
 static const char *digits(const char *p, const char *end)
 {
     while (p < end && *p >= '0' && *p <= '9')
@@ -186,7 +209,10 @@ static const char *some_digits(struct tr_reader *r, const struct tr_cur *c, cons
     return digits(p, c->end);
 }
 
-int tr_lex_number(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
+/* tr_lex_number, every case: signs, exponents, errors, the end of the
+ * bytes read. */
+static __attribute__((noinline)) int number_rest(struct tr_reader *r, struct tr_cur *c,
+                                                 struct tr_tok *t)
 {
     const char *token = c->p, *p = c->p, *end = c->end;
     int rc = 0;
@@ -212,6 +238,27 @@ int tr_lex_number(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
     if (p == end && !c->eof)
         return ran_out(r, c, token); /* more digits may follow */
     *t = (struct tr_tok){token, (size_t)(p - token), false};
+    c->p = p;
+    return 0;
+}
+
+int tr_lex_number(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
+{
+    /* the common case, kept small: digits, maybe a fraction, then a byte
+     * that is not part of a number */
+    const char *p = c->p + (*c->p == '-'), *end = c->end, *d = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    bool whole = p > d && (*d != '0' || p == d + 1);
+    if (whole && p < end && *p == '.') {
+        d = ++p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        whole = p > d;
+    }
+    if (!whole || p == end || *p == 'e' || *p == 'E')
+        return number_rest(r, c, t);
+    *t = (struct tr_tok){c->p, (size_t)(p - c->p), false};
     c->p = p;
     return 0;
 }
