@@ -373,21 +373,29 @@ static void resolve(struct tr_list *l, const struct tr_buf *text)
             l->v[i].v.s = l->off[i] == NO_TEXT ? NULL : text->p + l->off[i];
 }
 
-static int end_event(struct tr_reader *r)
+/* The event's lists and string id pointed into r->text, where it is now
+ * (it moves when it grows, as tr_event_args may make it). */
+static void point_into_text(struct tr_reader *r)
 {
     struct tr_event *ev = &r->ev;
     resolve(&r->args, &r->text);
     resolve(&r->extra, &r->text);
-    /* the event is whole: the bytes after its values in r->in (a closing
-     * quote, a comma, a brace) are not read again */
-    for (size_t i = 0; i < r->n_ends; i++)
-        *r->ends[i] = '\0';
     ev->args = r->args.v;
     ev->n_args = r->args.n;
     ev->extra = r->extra.v;
     ev->n_extra = r->extra.n;
     if (ev->id.is_str)
         ev->id.str = r->text.p + r->id_off;
+}
+
+static int end_event(struct tr_reader *r)
+{
+    struct tr_event *ev = &r->ev;
+    point_into_text(r);
+    /* the event is whole: the bytes after its values in r->in (a closing
+     * quote, a comma, a brace) are not read again */
+    for (size_t i = 0; i < r->n_ends; i++)
+        *r->ends[i] = '\0';
     ev->index = r->n_events++;
     int rc = r->cb->event ? r->cb->event(r->ctx, ev) : 0;
     reset_event(r);
@@ -671,9 +679,7 @@ int tr_event_args(struct tr_reader *r, const struct tr_event *ev)
     if (ev != &r->ev || !ev->args_text || r->args.n)
         return 0;
     int rc = args_from_text(r);
-    resolve(&r->args, &r->text);
-    r->ev.args = r->args.v;
-    r->ev.n_args = r->args.n;
+    point_into_text(r);
     return rc;
 }
 

@@ -159,7 +159,9 @@ size_t tr_interned(const struct tr_reader *r);
 
 /* With tr_options.args_text, from the event callback: parses ev's args
  * into ev->args and ev->n_args (ev is the event the callback was given);
- * 0 or -ENOMEM.  Without args_text they are there already: 0. */
+ * 0 or -ENOMEM.  Without args_text they are there already: 0.  The
+ * event's other strings may move meanwhile (ev points to where they are):
+ * call it before keeping pointers to them. */
 int tr_event_args(struct tr_reader *r, const struct tr_event *ev);
 
 /* The last argument of ev named key (by pointer or by text), or NULL. */
