@@ -154,6 +154,9 @@ static bool store_open;        /* from coll_cupti_begin to the collection */
 static struct coll_gpu *store; /* NULL while open: it could not be allocated */
 static size_t n_store, store_max;
 static uint64_t over_cap, outside;
+/* kernel names, once each: open addressing (a power of two of slots, at
+ * most half full); a program compiled by Triton or torch.compile has
+ * thousands of distinct kernels, and every record looks its name up */
 static char **names;
 static size_t n_names, cap_names;
 
@@ -364,24 +367,48 @@ _Static_assert(
         (int)COLL_SYNC_CONTEXT == (int)CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE,
     "enum coll_sync_type is CUPTI's");
 
+static size_t name_slot(const char *name, size_t cap)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return (size_t)(h ^ h >> 29) & (cap - 1);
+}
+
+static bool names_grow(void)
+{
+    size_t cap = cap_names ? cap_names * 2 : 256;
+    char **grown = calloc(cap, sizeof *grown);
+    if (!grown)
+        return false;
+    for (size_t i = 0; i < cap_names; i++) {
+        if (!names[i])
+            continue;
+        size_t j = name_slot(names[i], cap);
+        while (grown[j])
+            j = (j + 1) & (cap - 1);
+        grown[j] = names[i];
+    }
+    free(names);
+    names = grown;
+    cap_names = cap;
+    return true;
+}
+
+/* The kept copy of name; NULL when out of memory.  store_lock held. */
 static const char *intern(const char *name)
 {
-    if (!name)
+    if (!name || ((n_names + 1) * 2 > cap_names && !names_grow()))
         return NULL;
-    for (size_t i = 0; i < n_names; i++) /* few distinct kernels per program */
-        if (strcmp(names[i], name) == 0)
-            return names[i];
-    if (n_names == cap_names) {
-        size_t cap = cap_names ? cap_names * 2 : 64;
-        char **grown = realloc(names, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        names = grown;
-        cap_names = cap;
-    }
+    size_t j = name_slot(name, cap_names);
+    for (; names[j]; j = (j + 1) & (cap_names - 1))
+        if (strcmp(names[j], name) == 0)
+            return names[j];
     char *copy = strdup(name);
-    if (copy)
-        names[n_names++] = copy;
+    if (copy) {
+        names[j] = copy;
+        n_names++;
+    }
     return copy;
 }
 

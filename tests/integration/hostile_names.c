@@ -2,10 +2,13 @@
  * Test helper (fake driver only: real PTX would refuse these names): kernels
  * whose names hold quotes, backslashes, control bytes, invalid UTF-8, valid
  * UTF-8, a 300-character name and a C++ mangled name.  Each is launched
- * (index + 1) times.
+ * (index + 1) times.  `hostile_names N` then launches N kernels more, each
+ * of its own name (many_0, many_1, ...), once: a program with as many
+ * distinct kernels as a compiled model has.
  */
 #include <cuda.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const names[] = {
@@ -13,7 +16,32 @@ static const char *const names[] = {
     "caf\xc3\xa9_kernel", "_Z10vector_addPfS_i", NULL, /* the long one, made below */
 };
 
-int main(void)
+/* N kernels of their own names, from a module of their own. */
+static int launch_many(int n)
+{
+    size_t cap = 64 + (size_t)n * 48, len = 0;
+    char *ptx = malloc(cap);
+    if (!ptx)
+        return 4;
+    len += (size_t)snprintf(ptx, cap, ".version 8.0\n.target sm_80\n.address_size 64\n");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(ptx + len, cap - len, ".visible .entry many_%d()\n{\n    ret;\n}\n",
+                                i);
+    CUmodule mod;
+    int rc = cuModuleLoadData(&mod, ptx) ? 5 : 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char name[32];
+        CUfunction f;
+        snprintf(name, sizeof name, "many_%d", i);
+        if (cuModuleGetFunction(&f, mod, name) ||
+            cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL))
+            rc = 6;
+    }
+    free(ptx);
+    return rc;
+}
+
+int main(int argc, char **argv)
 {
     char long_name[301];
     memset(long_name, 'L', 300);
@@ -39,6 +67,8 @@ int main(void)
             if (cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL))
                 return 3;
     }
-    printf("hostile_names: kernels=%zu\n", n);
-    return 0;
+    int many = argc > 1 ? atoi(argv[1]) : 0;
+    int rc = many > 0 ? launch_many(many) : 0;
+    printf("hostile_names: kernels=%zu\n", n + (size_t)(many > 0 ? many : 0));
+    return rc;
 }

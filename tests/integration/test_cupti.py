@@ -208,6 +208,16 @@ class Cupti(unittest.TestCase):
             self.assertEqual(len(ended), 3)
             self.assertEqual(ended, started, "one flow per kernel, all from the call")
 
+    def test_thousands_of_distinct_kernels_keep_their_names(self):
+        # as many distinct kernels as a compiled model has: each GPU record
+        # finds its own name among them
+        _, t = self.profile("hostile_names", 3000)
+        _, gpu, _ = self.split(t)
+        names = collections.Counter(e["name"] for e in gpu)
+        self.assertEqual({k: v for k, v in names.items() if k.startswith("many_")},
+                         {f"many_{i}": 1 for i in range(3000)})
+        self.assertEqual((names["say\"hi\""], names["back\\slash"], names["L" * 300]), (1, 2, 7))
+
     def test_table_has_gpu_times(self):
         self.profile("driver_loop", 8)
         (table,) = [f for f in os.listdir(self.dir) if f.startswith("profiler_out_")]
