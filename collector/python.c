@@ -479,9 +479,12 @@ static int merge_unanchored(const struct coll_py_stack *s, void *const *nat, int
  * which keeps only those of other libraries, or the end, which keeps them
  * all: they entered the interpreter.  host: the evaluation loops' frames
  * when known (find_hosts), else recognised by address.  *short_of_loops:
- * all frames were seen and some groups found no loop. */
+ * all frames were seen and some groups found no loop.  *read: how many
+ * native frames the output took when it filled up (cap entries, an
+ * evaluation loop met): the frames further out cannot change it; 0 when it
+ * did not fill. */
 static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                 const uint8_t *host, uint64_t *out, int cap, bool *short_of_loops)
+                 const uint8_t *host, uint64_t *out, int cap, bool *short_of_loops, int *read)
 {
     int k = 0, g = 0, from = 0, pending = -1, i = 0;
     int learned = atomic_load_explicit(&n_cold, memory_order_acquire);
@@ -501,7 +504,7 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
         }
         if (g < s->n_groups) {
             int end = s->group_end[g++];
-            if (end == from + 1) /* always before 3.11 */
+            if (end == from + 1 && k < cap) /* always before 3.11 */
                 out[k++] = s->frame[from++];
             else
                 while (from < end && k < cap)
@@ -509,6 +512,7 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
         }
         pending = i + 1;
     }
+    *read = k == cap && pending >= 0 ? i : 0;
     *short_of_loops = i == n && !cut && g < s->n_groups;
     if (pending < 0)
         return merge_unanchored(s, nat, n, cut, out, cap);
@@ -522,13 +526,13 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
 }
 
 int coll_python_merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                      uint64_t *out, int cap)
+                      uint64_t *out, int cap, int *read)
 {
     bool short_of_loops;
-    int k = merge(s, nat, n, cut, NULL, out, cap, &short_of_loops);
+    int k = merge(s, nat, n, cut, NULL, out, cap, &short_of_loops, read);
     uint8_t host[2 * COLL_PY_MAX_FRAMES];
     if (short_of_loops && layouts[py.layout].minor >= 11 && find_hosts(s, nat, n, host))
-        k = merge(s, nat, n, cut, host, out, cap, &short_of_loops);
+        k = merge(s, nat, n, cut, host, out, cap, &short_of_loops, read);
     return running() ? k : 0;
 }
 

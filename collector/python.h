@@ -73,9 +73,13 @@ int coll_python_walk(struct coll_py_stack *s, int max);
  * evaluation-loop frame becomes its run of Python frames, the interpreter's
  * frames between Python frames are left out.  Writes at most cap entries to
  * out and returns how many; 0 when the interpreter began finalising
- * meanwhile (the caller keeps the native stack). */
+ * meanwhile (the caller keeps the native stack).  *read: how many of nat
+ * decided the output, when it filled up before they ran out (the frames
+ * further out cannot change it, so an unwind cut there gives the same
+ * stack); 0 when it needed them all (a cut unwind must then be redone in
+ * full). */
 int coll_python_merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                      uint64_t *out, int cap);
+                      uint64_t *out, int cap, int *read);
 
 /* ---- collection (control thread) ---------------------------------------- */
 

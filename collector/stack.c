@@ -32,7 +32,7 @@
 #include "python.h"
 
 #define MAX_DEPTH 256
-/* native frames unwound when the thread runs Python: enough for its frames
+/* native frames unwound at most when the thread runs Python: enough for its frames
  * to reach `depth` once the interpreter's own are left out */
 #define PY_NATIVE_MAX 256
 #define SKIP_SLACK 8 /* frames of omniprof's own above the caller's */
@@ -185,6 +185,49 @@ static uint32_t intern(struct stack_slot *table, const uint64_t *f, int n)
     return 0;
 }
 
+/* Frames to unwind (omniprof's own included) when the thread runs Python,
+ * learned per thread.  A merged stack holds at most `depth` entries, and
+ * once they are filled the native frames further out change nothing
+ * (coll_python_merge's *read).  Before 3.11 each Python frame is 2-5 native
+ * frames, so a deep Python stack fills `depth` above the native stack's end,
+ * and every frame unwound past it (about 85 instructions) is wasted.  The
+ * last captures' need (plus PY_SLACK, decaying by one frame a
+ * capture so that a loop's sites of different depths share one guess) is
+ * the next one's size; a size that proves short is unwound again in full.
+ * 0: unknown, unwind up to PY_NATIVE_MAX.  Only a size: every value gives
+ * the same stack, so a signal handler's capture in between does no harm. */
+#define PY_SLACK 4
+static __thread int t_py_unwind __attribute__((tls_model("initial-exec")));
+
+static int own_frames(void *const *buf, int n)
+{
+    int skip = 0;
+    while (skip < n && is_skipped((uintptr_t)buf[skip]))
+        skip++;
+    return skip;
+}
+
+/* The calling thread's stack merged with its Python frames into f; 0 when
+ * it has none or they cannot be merged (the caller keeps the native one).
+ * buf: room for PY_NATIVE_MAX + SKIP_SLACK frames. */
+static int capture_python(const struct coll_py_stack *py, void **buf, uint64_t *f)
+{
+    const int all = PY_NATIVE_MAX + SKIP_SLACK;
+    int size = t_py_unwind ? t_py_unwind : all;
+    int n = unw_backtrace(buf, size);
+    int skip = own_frames(buf, n), read;
+    int m = coll_python_merge(py, buf + skip, n - skip, n == size, f, depth, &read);
+    if (!read && n == size && size < all) { /* short: again, whole */
+        size = all;
+        n = unw_backtrace(buf, size);
+        skip = own_frames(buf, n);
+        m = coll_python_merge(py, buf + skip, n - skip, n == size, f, depth, &read);
+    }
+    int need = read ? skip + read + PY_SLACK : 0;
+    t_py_unwind = !need ? 0 : need >= t_py_unwind ? (need < all ? need : all) : t_py_unwind - 1;
+    return m;
+}
+
 uint32_t coll_stack_capture(void)
 {
     struct stack_slot *table = __atomic_load_n(&slots, __ATOMIC_ACQUIRE);
@@ -193,21 +236,15 @@ uint32_t coll_stack_capture(void)
     if (!table || atomic_load_explicit(&coll_forking, memory_order_relaxed))
         return 0;
     struct coll_py_stack py;
-    int n_py = coll_python_walk(&py, depth);
     void *buf[PY_NATIVE_MAX + SKIP_SLACK];
-    int n = unw_backtrace(buf, (n_py ? PY_NATIVE_MAX : depth) + SKIP_SLACK);
-    bool cut = n == PY_NATIVE_MAX + SKIP_SLACK;
-    int skip = 0;
-    while (skip < n && is_skipped((uintptr_t)buf[skip]))
-        skip++;
-    void **nat = buf + skip;
-    n -= skip;
     uint64_t f[MAX_DEPTH];
-    int m = n_py ? coll_python_merge(&py, nat, n, cut, f, depth) : 0;
+    int m = coll_python_walk(&py, depth) ? capture_python(&py, buf, f) : 0;
     if (m == 0) { /* no Python frames: the native stack as it is */
-        m = n < depth ? n : depth;
+        int n = unw_backtrace(buf, depth + SKIP_SLACK);
+        int skip = own_frames(buf, n);
+        m = n - skip < depth ? n - skip : depth;
         for (int i = 0; i < m; i++)
-            f[i] = (uint64_t)(uintptr_t)nat[i];
+            f[i] = (uint64_t)(uintptr_t)buf[skip + i];
     }
     return m > 0 ? intern(table, f, m) : 0;
 }

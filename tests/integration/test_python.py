@@ -301,6 +301,50 @@ class PythonStacks(unittest.TestCase):
 
         self.matrix(check)
 
+    def test_stack_depth_cuts_as_a_whole_stack_would(self):
+        """A stack deeper than stack_depth is unwound only as far as its first
+        stack_depth entries need (a size learned from the launch before, the
+        whole stack again when it proves short): launches at depths that
+        change from one to the next, with asyncio's C task step between
+        Python frames, must each give the first stack_depth entries of the
+        same launch's whole stack, wherever the cut falls."""
+        script = os.path.join(self.dir, "depths.py")
+        text = "\n".join([
+            "import asyncio, sys",
+            f"sys.path.insert(0, {os.path.dirname(SAMPLE)!r})",
+            "from py_launch import Driver",
+            "driver = Driver('--pydll' in sys.argv)",
+            "def down(n):",
+            "    if n:",
+            "        return down(n - 1)",
+            "    driver.launch()",
+            "async def step(n):",
+            "    down(n)",
+            "async def steps():",
+            "    for n in [40, 3, 25, 0, 40, 12, 13, 14, 40, 33, 20, 11, 11, 60]:",
+            "        await step(n)",
+            "asyncio.run(steps())",
+            ""])
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(text)
+
+        def check(python, version, loader):
+            stacks = {}
+            for depth in (256, 24, 52):
+                by_pid, _ = self.profile_cmd([python, script, *loader],
+                                             omniprof=f"stack_depth={depth}")
+                (t,) = by_pid.values()
+                launches = launches_of(t)
+                self.assertEqual(len(launches), 14)
+                stacks[depth] = [e["args"]["Call stack"] for e in launches]
+            for depth in (24, 52):
+                for i, (whole, cut) in enumerate(zip(stacks[256], stacks[depth])):
+                    self.assertEqual(cut, whole[:depth], f"launch {i}, stack_depth={depth}")
+            # the cuts fell among the C task step's frames too
+            self.assertTrue(any("_asyncio" in f for s in stacks[24] for f in s))
+
+        self.matrix(check)
+
     def test_names_in_any_script_and_lines_far_apart(self):
         """Latin-1, UCS-2 and UCS-4 names transcoded to UTF-8; a call far from
         its function's first line and far into its bytecode."""
