@@ -455,15 +455,55 @@ static bool find_hosts(const struct coll_py_stack *s, void *const *nat, int n, u
     return true;
 }
 
+/* The first native frames of a stack with Python frames, those between
+ * the call and the program's innermost Python frame, are kept up to
+ * native_cap (stack_depth); the Python frames after them are kept whole,
+ * as torch.profiler shows them (PyTorch's dispatcher alone can be 30 frames
+ * deep between a kernel's launch and the Python line that asked for it).
+ * Those left out are counted, and one entry says how many. */
+struct first_frames {
+    int omitted;     /* native frames left out */
+    int interpreter; /* of them, the run of the interpreter's last left out */
+};
+
+/* nat[i], one of the first native frames: into out, or counted out. */
+static void first_frame(struct first_frames *ff, void *frame, uint64_t *out, int *k, int native_cap)
+{
+    if (*k < native_cap && !ff->omitted) {
+        out[(*k)++] = (uint64_t)(uintptr_t)frame;
+        return;
+    }
+    ff->omitted++;
+    ff->interpreter = in_interpreter(frame) ? ff->interpreter + 1 : 0;
+}
+
+/* Where the first native frames end (an evaluation loop, or the Python
+ * frames placed without one): the entry saying how many were left out (the
+ * interpreter's own right above the Python frames are left out of every
+ * stack, so they are not counted); without one, the interpreter's frames
+ * copied last are taken back. */
+static void first_frames_end(const struct first_frames *ff, uint64_t *out, int *k, int cap)
+{
+    int left_out = ff->omitted - ff->interpreter;
+    if (left_out > 0 && *k < cap)
+        out[(*k)++] = COLL_PY_OMITTED | (uint32_t)left_out;
+    else if (left_out <= 0)
+        while (*k > 0 && in_interpreter((void *)(uintptr_t)out[*k - 1]))
+            (*k)--;
+}
+
 /* No evaluation loop among the native frames (a custom evaluator, or an
  * unwind cut short): the Python frames go where the interpreter's first
  * frames are, in place of them. */
 static int merge_unanchored(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                            uint64_t *out, int cap)
+                            uint64_t *out, int cap, int native_cap)
 {
     int k = 0, i = 0;
+    struct first_frames ff = {0};
     for (; i < n && !in_interpreter(nat[i]) && k < cap; i++)
-        out[k++] = (uint64_t)(uintptr_t)nat[i];
+        first_frame(&ff, nat[i], out, &k, native_cap);
+    if (ff.omitted && k < cap)
+        out[k++] = COLL_PY_OMITTED | (uint32_t)ff.omitted;
     for (; i < n && in_interpreter(nat[i]); i++)
         ;
     for (int j = 0; j < s->n_frames && k < cap; j++)
@@ -484,19 +524,20 @@ static int merge_unanchored(const struct coll_py_stack *s, void *const *nat, int
  * evaluation loop met): the frames further out cannot change it; 0 when it
  * did not fill. */
 static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                 const uint8_t *host, uint64_t *out, int cap, bool *short_of_loops, int *read)
+                 const uint8_t *host, uint64_t *out, int cap, int native_cap, bool *short_of_loops,
+                 int *read)
 {
     int k = 0, g = 0, from = 0, pending = -1, i = 0;
+    struct first_frames ff = {0};
     int learned = atomic_load_explicit(&n_cold, memory_order_acquire);
     for (; i < n && k < cap; i++) {
         if (!(host ? host[i] : in_eval(nat[i], learned))) {
             if (pending < 0)
-                out[k++] = (uint64_t)(uintptr_t)nat[i];
+                first_frame(&ff, nat[i], out, &k, native_cap);
             continue;
         }
         if (pending < 0) {
-            while (k > 0 && in_interpreter((void *)(uintptr_t)out[k - 1]))
-                k--;
+            first_frames_end(&ff, out, &k, cap);
         } else {
             for (int j = pending; j < i && k < cap; j++)
                 if (!in_interpreter(nat[j]))
@@ -515,7 +556,7 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
     *read = k == cap && pending >= 0 ? i : 0;
     *short_of_loops = i == n && !cut && g < s->n_groups;
     if (pending < 0)
-        return merge_unanchored(s, nat, n, cut, out, cap);
+        return merge_unanchored(s, nat, n, cut, out, cap, native_cap);
     while (from < s->n_frames && k < cap) /* more runs than loops found */
         out[k++] = s->frame[from++];
     /* unless the unwind was cut short: then these are the interpreter's
@@ -526,13 +567,13 @@ static int merge(const struct coll_py_stack *s, void *const *nat, int n, bool cu
 }
 
 int coll_python_merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                      uint64_t *out, int cap, int *read)
+                      uint64_t *out, int cap, int native_cap, int *read)
 {
     bool short_of_loops;
-    int k = merge(s, nat, n, cut, NULL, out, cap, &short_of_loops, read);
+    int k = merge(s, nat, n, cut, NULL, out, cap, native_cap, &short_of_loops, read);
     uint8_t host[2 * COLL_PY_MAX_FRAMES];
     if (short_of_loops && layouts[py.layout].minor >= 11 && find_hosts(s, nat, n, host))
-        k = merge(s, nat, n, cut, host, out, cap, &short_of_loops, read);
+        k = merge(s, nat, n, cut, host, out, cap, native_cap, &short_of_loops, read);
     return running() ? k : 0;
 }
 

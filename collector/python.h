@@ -25,6 +25,10 @@ static inline bool coll_python_frame(uint64_t entry)
 {
     return (entry & COLL_PY_FRAME) != 0;
 }
+/* An entry in place of native frames left out (stack_depth) between the
+ * call and the Python frames: code id 0 (no Python code has it), the count
+ * in the low 32 bits.  coll_python_frame() is true of it. */
+#define COLL_PY_OMITTED COLL_PY_FRAME
 
 /* Control side, at start and as each session starts (serialised by the
  * caller): finds CPython in the process (a libpython opened later is found
@@ -71,7 +75,9 @@ int coll_python_walk(struct coll_py_stack *s, int max);
 /* Merges the walk with the native frames nat[0..n) (innermost first, without
  * omniprof's own; cut: the unwind stopped before the stack's end): each
  * evaluation-loop frame becomes its run of Python frames, the interpreter's
- * frames between Python frames are left out.  Writes at most cap entries to
+ * frames between Python frames are left out.  Of the native frames before
+ * the first Python frame, native_cap are kept, and one COLL_PY_OMITTED
+ * entry stands for the rest.  Writes at most cap entries to
  * out and returns how many; 0 when the interpreter began finalising
  * meanwhile (the caller keeps the native stack).  *read: how many of nat
  * decided the output, when it filled up before they ran out (the frames
@@ -79,7 +85,7 @@ int coll_python_walk(struct coll_py_stack *s, int max);
  * stack); 0 when it needed them all (a cut unwind must then be redone in
  * full). */
 int coll_python_merge(const struct coll_py_stack *s, void *const *nat, int n, bool cut,
-                      uint64_t *out, int cap, int *read);
+                      uint64_t *out, int cap, int native_cap, int *read);
 
 /* ---- collection (control thread) ---------------------------------------- */
 

@@ -315,6 +315,13 @@ void coll_python_describe(uint64_t v, struct coll_frame *fr)
     uint32_t id = (uint32_t)(v >> 32) & 0x7FFFFFFFu;
     int32_t line = (int32_t)(uint32_t)v;
     const char *file = "?", *name = "?";
+    if (id == 0) { /* COLL_PY_OMITTED */
+        *fr = (struct coll_frame){.ip = v, .module = "omniprof"};
+        char *text = NULL;
+        if (asprintf(&text, "[%u native frames left out: stack_depth]", (uint32_t)v) >= 0)
+            fr->function = text;
+        return;
+    }
     if (codes && id >= 1 && id <= CODE_SLOTS) {
         const struct code_slot *slot = &codes[id - 1];
         if (atomic_load_explicit(&slot->ready, memory_order_acquire) && slot->file) {

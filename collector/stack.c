@@ -186,11 +186,13 @@ static uint32_t intern(struct stack_slot *table, const uint64_t *f, int n)
 }
 
 /* Frames to unwind (omniprof's own included) when the thread runs Python,
- * learned per thread.  A merged stack holds at most `depth` entries, and
- * once they are filled the native frames further out change nothing
- * (coll_python_merge's *read).  Before 3.11 each Python frame is 2-5 native
- * frames, so a deep Python stack fills `depth` above the native stack's end,
- * and every frame unwound past it (about 85 instructions) is wasted.  The
+ * learned per thread.  A merged stack keeps `depth` native frames before
+ * the first Python frame and the Python part whole, at most MAX_DEPTH
+ * entries in all; once they are filled the native frames further out
+ * change nothing (coll_python_merge's *read).  Before 3.11 each Python
+ * frame is 2-5 native frames, so a very deep Python stack (a recursion)
+ * fills MAX_DEPTH above the native stack's end, and every frame unwound
+ * past it (about 85 instructions) is wasted.  The
  * last captures' need (plus PY_SLACK, decaying by one frame a
  * capture so that a loop's sites of different depths share one guess) is
  * the next one's size; a size that proves short is unwound again in full.
@@ -216,12 +218,12 @@ static int capture_python(const struct coll_py_stack *py, void **buf, uint64_t *
     int size = t_py_unwind ? t_py_unwind : all;
     int n = unw_backtrace(buf, size);
     int skip = own_frames(buf, n), read;
-    int m = coll_python_merge(py, buf + skip, n - skip, n == size, f, depth, &read);
+    int m = coll_python_merge(py, buf + skip, n - skip, n == size, f, MAX_DEPTH, depth, &read);
     if (!read && n == size && size < all) { /* short: again, whole */
         size = all;
         n = unw_backtrace(buf, size);
         skip = own_frames(buf, n);
-        m = coll_python_merge(py, buf + skip, n - skip, n == size, f, depth, &read);
+        m = coll_python_merge(py, buf + skip, n - skip, n == size, f, MAX_DEPTH, depth, &read);
     }
     int need = read ? skip + read + PY_SLACK : 0;
     t_py_unwind = !need ? 0 : need >= t_py_unwind ? (need < all ? need : all) : t_py_unwind - 1;
@@ -238,7 +240,9 @@ uint32_t coll_stack_capture(void)
     struct coll_py_stack py;
     void *buf[PY_NATIVE_MAX + SKIP_SLACK];
     uint64_t f[MAX_DEPTH];
-    int m = coll_python_walk(&py, depth) ? capture_python(&py, buf, f) : 0;
+    /* the Python frames are kept whole (stack_depth counts the native ones
+     * before them): a PyTorch user reads the model's lines there */
+    int m = coll_python_walk(&py, MAX_DEPTH) ? capture_python(&py, buf, f) : 0;
     if (m == 0) { /* no Python frames: the native stack as it is */
         int n = unw_backtrace(buf, depth + SKIP_SLACK);
         int skip = own_frames(buf, n);

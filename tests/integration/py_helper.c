@@ -2,7 +2,9 @@
  * A small C library that samples/py_launch.py loads with ctypes to launch
  * from where Python is not: a pthread of its own that never runs Python,
  * and a fork child that launches before Python runs again in it
- * (test_python.py checks that such launches carry native frames only).
+ * (test_python.py checks that such launches carry native frames only);
+ * and launches under many native frames of its own, as a library's
+ * dispatcher puts them between Python and the driver.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -53,4 +55,14 @@ int fork_and_launch(int n)
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
+}
+
+/* depth native frames of its own, then n launches; returns how many.  The
+ * addition after the call keeps each frame (no tail call). */
+__attribute__((noinline)) int deep_launch(int depth, int n)
+{
+    if (depth <= 0)
+        return launch(n);
+    volatile int one = 1;
+    return deep_launch(depth - 1, n) * one;
 }

@@ -301,32 +301,39 @@ class PythonStacks(unittest.TestCase):
 
         self.matrix(check)
 
-    def test_stack_depth_cuts_as_a_whole_stack_would(self):
-        """A stack deeper than stack_depth is unwound only as far as its first
-        stack_depth entries need (a size learned from the launch before, the
-        whole stack again when it proves short): launches at depths that
-        change from one to the next, with asyncio's C task step between
-        Python frames, must each give the first stack_depth entries of the
-        same launch's whole stack, wherever the cut falls."""
+    def test_stack_depth_counts_the_native_frames_before_python(self):
+        """stack_depth keeps that many native frames between the call and the
+        first Python frame, then one entry says how many more were left out,
+        and the Python frames follow whole (with the native frames among
+        them), as a deep stack gives them: a PyTorch launch has tens of
+        dispatcher frames above the model's line.  Launches at Python depths
+        that change from one to the next, with asyncio's C task step between
+        Python frames, below 40 native frames of a C library's own."""
         script = os.path.join(self.dir, "depths.py")
         text = "\n".join([
-            "import asyncio, sys",
+            "import asyncio, ctypes, sys",
             f"sys.path.insert(0, {os.path.dirname(SAMPLE)!r})",
             "from py_launch import Driver",
             "driver = Driver('--pydll' in sys.argv)",
-            "def down(n):",
+            f"helper = ctypes.CDLL({HELPER!r})",
+            "def down(n, deep):",
             "    if n:",
-            "        return down(n - 1)",
-            "    driver.launch()",
-            "async def step(n):",
-            "    down(n)",
+            "        return down(n - 1, deep)",
+            "    if deep:",
+            "        assert helper.deep_launch(40, 1) == 1",
+            "    else:",
+            "        driver.launch()",
+            "async def step(n, deep):",
+            "    down(n, deep)",
             "async def steps():",
             "    for n in [40, 3, 25, 0, 40, 12, 13, 14, 40, 33, 20, 11, 11, 60]:",
-            "        await step(n)",
+            "        await step(n, False)",
+            "        await step(n, True)",
             "asyncio.run(steps())",
             ""])
         with open(script, "w", encoding="utf-8") as f:
             f.write(text)
+        omitted = re.compile(r"^\[(\d+) native frames left out: stack_depth\]$")
 
         def check(python, version, loader):
             stacks = {}
@@ -334,13 +341,24 @@ class PythonStacks(unittest.TestCase):
                 by_pid, _ = self.profile_cmd([python, script, *loader],
                                              omniprof=f"stack_depth={depth}")
                 (t,) = by_pid.values()
-                launches = launches_of(t)
-                self.assertEqual(len(launches), 14)
+                launches = sorted(launches_of(t) + launches_of(t, "native_kernel"),
+                                  key=lambda e: e["ts"])
+                self.assertEqual(len(launches), 28)
                 stacks[depth] = [e["args"]["Call stack"] for e in launches]
             for depth in (24, 52):
                 for i, (whole, cut) in enumerate(zip(stacks[256], stacks[depth])):
-                    self.assertEqual(cut, whole[:depth], f"launch {i}, stack_depth={depth}")
-            # the cuts fell among the C task step's frames too
+                    first = next(k for k, f in enumerate(whole) if PY_FRAME.match(f))
+                    if first <= depth:
+                        want = whole
+                    else:
+                        want = whole[:depth] + [
+                            f"[{first - depth} native frames left out: stack_depth]"] + whole[first:]
+                    self.assertEqual(cut, want, f"launch {i}, stack_depth={depth}")
+                    self.assertFalse([f for f in whole if omitted.match(f)])
+            # every launch below the C library's 40 frames is cut at 24
+            marked = [s for s in stacks[24][1::2] if any(omitted.match(f) for f in s)]
+            self.assertEqual(len(marked), 14)
+            self.assertTrue(all(len(python_frames(s)) >= 5 for s in stacks[24]))
             self.assertTrue(any("_asyncio" in f for s in stacks[24] for f in s))
 
         self.matrix(check)
