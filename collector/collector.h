@@ -218,7 +218,8 @@ struct coll_event {
             uint64_t graph;  /* a graph launch's CUgraphExec; 0 for other calls */
         } cupti;
         /* a range: start_ns..end_ns as it began and ended, or began and
-         * was open when the session ended (COLL_NVTX_OPEN); a mark: at
+         * was open when the session ended (COLL_NVTX_OPEN); start_ns 0:
+         * begun while not followed, before the session; a mark: at
          * start_ns */
         struct coll_nvtx nvtx;
     } u;
@@ -518,12 +519,18 @@ void coll_session_atfork_child(void);
 /* ---- NVTX (nvtx.c) --------------------------------------------------------
  *
  * preload/nvtx.c is the NVTX tool (InitializeInjectionNvtx2); it hands the
- * program's ranges, marks and names to these functions.  Ranges are
- * followed while a session is started (armed or recording) so that one
- * open when recording begins is known by name, and recorded while a
- * session records.  Strings are interned into bounded storage, once each;
- * names (threads, streams, devices, categories) hold for the process.
- * Every function here is lock-free and allocates nothing; any thread.
+ * program's ranges, marks and names to these functions.  Ranges are held
+ * (their stacks and open start/end ranges kept) in every state, so one
+ * begun before a session, even while omniprof was idle, ends in the
+ * session's trace by its name, clipped to the session.  They are followed
+ * (timed, their messages interned) while a session is started (armed or
+ * recording), and recorded while a session records; while idle a range's
+ * beginning only copies its description into the thread's stack (or a
+ * table slot), its end only lets go of it.  Strings are interned into
+ * bounded storage, once each; names (threads, streams, devices,
+ * categories) hold for the process.  Every function here is lock-free and
+ * allocates nothing; any thread.  The range functions keep errno (idle,
+ * they touch nothing that sets it; the hooks call them without saving it).
  */
 
 enum coll_nvtx_what {
@@ -539,12 +546,11 @@ enum {
  * a device (ordinal), a category (domain << 32 | category). */
 enum coll_nvtx_names { COLL_NVTX_THREAD, COLL_NVTX_STREAM, COLL_NVTX_DEVICE, COLL_NVTX_CATEGORY };
 
-/* Nonzero while ranges are followed: the idle check of every range call,
- * one relaxed load. */
-extern _Atomic uint32_t coll_nvtx_epoch;
-static inline uint32_t coll_nvtx_following(void)
+/* Nonzero while ranges are followed: one relaxed load. */
+extern _Atomic uint32_t coll_nvtx_followed;
+static inline bool coll_nvtx_following(void)
 {
-    return atomic_load_explicit(&coll_nvtx_epoch, memory_order_relaxed);
+    return atomic_load_explicit(&coll_nvtx_followed, memory_order_relaxed) != 0;
 }
 
 /* Once, before the first range call (idempotent); 0 or -errno. */
@@ -560,13 +566,23 @@ const char *coll_nvtx_string(uint32_t id);
  * there is no room: the default domain), and a domain's name. */
 uint16_t coll_nvtx_domain(uint32_t name);
 uint32_t coll_nvtx_domain_name(uint16_t domain);
-/* Ranges and marks; r: what the program said (message, domain, ...).
- * push/pop return NVTX's level (negative: not followed). */
-int coll_nvtx_push(const struct coll_nvtx *r);
+/* A message as the program gave it, not interned yet: text (UTF-8) or
+ * wide text; both NULL when r->message holds it (a registered string) or
+ * there is none.  The text is read during the call only: interned when
+ * followed, else copied (up to 63 bytes; a longer one is cut and ends in
+ * U+2026, an ellipsis). */
+struct coll_nvtx_text {
+    const char *s;
+    const wchar_t *w;
+};
+/* Ranges and marks; r: what the program said (domain, category, ...).
+ * push/pop return NVTX's level, or NVTX_NO_PUSH_POP_TRACKING (-2) when not
+ * followed; start returns the range's id (never 0), end takes it. */
+int coll_nvtx_push(const struct coll_nvtx *r, struct coll_nvtx_text t);
 int coll_nvtx_pop(uint16_t domain);
-uint64_t coll_nvtx_start(const struct coll_nvtx *r); /* 0: not followed */
+uint64_t coll_nvtx_start(const struct coll_nvtx *r, struct coll_nvtx_text t);
 void coll_nvtx_end(uint64_t id);
-void coll_nvtx_mark(const struct coll_nvtx *r);
+void coll_nvtx_mark(const struct coll_nvtx *r, struct coll_nvtx_text t);
 /* Names: the latest one given to a key holds; 0 when none. */
 void coll_nvtx_name(enum coll_nvtx_names kind, uint64_t key, uint32_t name);
 uint32_t coll_nvtx_name_of(enum coll_nvtx_names kind, uint64_t key);

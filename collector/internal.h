@@ -109,14 +109,20 @@ void coll_cupti_atfork_child(void);
 
 /* ---- NVTX (nvtx.c) ------------------------------------------------------------ */
 
-/* After each gate operation (gate lock held): ranges are followed while
- * the gate is active, and always with step_on=nvtx:.  Turning on begins a
- * new epoch: what threads held from before is forgotten. */
+/* After each gate operation (gate lock held): ranges are followed (timed,
+ * their messages interned, recorded when they end) while the gate is
+ * active, and always with step_on=nvtx:.  Stacks and open ranges are kept
+ * in every state, so turning it on forgets nothing. */
 void coll_nvtx_follow(bool active);
 /* When recording ends (gate lock held, recording flag still set): one
- * COLL_NVTX_OPEN record for each followed range still open. */
+ * COLL_NVTX_OPEN record for each range still open, whenever it began. */
 void coll_nvtx_session_end(void);
-/* In a fork child: only the calling thread's ranges remain. */
+/* In a fork child: only the calling thread's push/pop ranges remain. */
 void coll_nvtx_atfork_child(void);
+/* A message copied into out (cap bytes, NUL-terminated, as UTF-8), for a
+ * range begun while not followed: cut between characters, and ending in
+ * U+2026 (an ellipsis) when it was longer.  No allocation, no lock. */
+void coll_nvtx_copy(char *out, size_t cap, const char *s);
+void coll_nvtx_copy_wide(char *out, size_t cap, const wchar_t *s);
 
 #endif

@@ -156,6 +156,52 @@ uint32_t coll_nvtx_intern_wide(const wchar_t *s)
     return intern(buf, len);
 }
 
+/* ---- copies (ranges begun while not followed) ----------------------------------- */
+
+/* "..." as one character: what a cut copy ends with. */
+static const char cut_mark[] = "\xe2\x80\xa6";
+#define CUT_MARK_LEN (sizeof cut_mark - 1)
+
+/* Ends a copy of len bytes in out (cap bytes), cut when it was longer. */
+static void end_copy(char *out, size_t cap, size_t len, bool cut)
+{
+    if (cut) {
+        if (len + CUT_MARK_LEN >= cap) {
+            len = cap - 1 - CUT_MARK_LEN;
+            while (len > 0 && ((unsigned char)out[len] & 0xC0) == 0x80)
+                len--; /* before a character, never inside one */
+        }
+        memcpy(out + len, cut_mark, CUT_MARK_LEN);
+        len += CUT_MARK_LEN;
+    }
+    out[len] = '\0';
+}
+
+void coll_nvtx_copy(char *out, size_t cap, const char *s)
+{
+    size_t len = s ? strnlen(s, cap) : 0;
+    bool cut = len == cap;
+    if (len)
+        memcpy(out, s, cut ? cap - 1 : len);
+    end_copy(out, cap, cut ? cap - 1 : len, cut);
+}
+
+void coll_nvtx_copy_wide(char *out, size_t cap, const wchar_t *s)
+{
+    size_t len = 0;
+    char one[4];
+    for (; s && *s; s++) {
+        int n = utf8((uint32_t)*s, one);
+        if (len + (size_t)n > cap - 1) {
+            end_copy(out, cap, len, true);
+            return;
+        }
+        memcpy(out + len, one, (size_t)n);
+        len += (size_t)n;
+    }
+    end_copy(out, cap, len, false);
+}
+
 bool coll_nvtx_string_valid(uint32_t id)
 {
     uint32_t n = atomic_load_explicit(&next_id, memory_order_acquire);

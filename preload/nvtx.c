@@ -11,11 +11,14 @@
  * resources) NVTX makes no-ops.
  *
  * The callbacks are thin: they turn NVTX's arguments into a struct
- * coll_nvtx and hand it to collector/ (nvtx.c, nvtx_names.c).  A range
- * call's first step is the idle check (one relaxed load); with no session
- * started it returns NVTX's own answer for "no tool": NVTX_NO_PUSH_POP_
- * TRACKING, a range id of 0.  Names, domains and registered strings are
- * kept in any state: they hold for the process.  errno is kept.
+ * coll_nvtx (and the message's text, not interned) and hand it to
+ * collector/ (nvtx.c, nvtx_names.c).  Range calls reach collector/ in any
+ * state, which holds ranges begun while idle too (a copy of their
+ * description, no time); with no session started push and pop return
+ * NVTX's own answer for "no tool", NVTX_NO_PUSH_POP_TRACKING, and a start
+ * its range's id.  Marks are dropped at once unless recording.  Names,
+ * domains and registered strings are kept in any state: they hold for the
+ * process.  errno is kept.
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -38,16 +41,21 @@ static uint16_t domain_of(nvtxDomainHandle_t h)
     return d < 256 ? (uint16_t)d : 0;
 }
 
-static uint32_t message(int32_t type, nvtxMessageValue_t m)
+static const struct coll_nvtx_text no_text;
+
+/* A message: its text, for collector/ to intern or copy, or a registered
+ * string's id (into r). */
+static struct coll_nvtx_text message(int32_t type, nvtxMessageValue_t m, struct coll_nvtx *r)
 {
     switch (type) {
-    case NVTX_MESSAGE_TYPE_ASCII: return coll_nvtx_intern(m.ascii);
-    case NVTX_MESSAGE_TYPE_UNICODE: return coll_nvtx_intern_wide(m.unicode);
+    case NVTX_MESSAGE_TYPE_ASCII: return (struct coll_nvtx_text){.s = m.ascii};
+    case NVTX_MESSAGE_TYPE_UNICODE: return (struct coll_nvtx_text){.w = m.unicode};
     case NVTX_MESSAGE_TYPE_REGISTERED: {
         uintptr_t id = (uintptr_t)m.registered;
-        return id <= UINT32_MAX && coll_nvtx_string_valid((uint32_t)id) ? (uint32_t)id : 0;
+        r->message = id <= UINT32_MAX && coll_nvtx_string_valid((uint32_t)id) ? (uint32_t)id : 0;
+        return no_text;
     }
-    default: return 0;
+    default: return no_text;
     }
 }
 
@@ -65,13 +73,16 @@ static uint64_t payload_bits(const nvtxEventAttributes_t *a)
     }
 }
 
-/* An nvtxEventAttributes_t (of any size the program declares) as a range. */
-static struct coll_nvtx attributes(const nvtxEventAttributes_t *a, uint16_t domain)
+/* An nvtxEventAttributes_t (of any size the program declares) as a range,
+ * its message's text in *t. */
+static struct coll_nvtx attributes(const nvtxEventAttributes_t *a, uint16_t domain,
+                                   struct coll_nvtx_text *t)
 {
     struct coll_nvtx r = {.domain = domain};
+    *t = no_text;
     if (!a || a->size < offsetof(nvtxEventAttributes_t, message) + sizeof a->message)
         return r;
-    r.message = message(a->messageType, a->message);
+    *t = message(a->messageType, a->message, &r);
     r.category = a->category;
     if (a->colorType == NVTX_COLOR_ARGB) {
         r.flags |= COLL_NVTX_COLOR;
@@ -87,157 +98,137 @@ static struct coll_nvtx attributes(const nvtxEventAttributes_t *a, uint16_t doma
 
 /* ---- ranges and marks ------------------------------------------------------------ */
 
-static int push(const struct coll_nvtx *r)
+/* Every range call reaches collector/, idle or not: a range begun while
+ * idle is held (its description copied) so that a session started before
+ * it ends shows it.  collector/ keeps errno on these paths itself: idle,
+ * they touch nothing that sets it, and saving it there would be most of
+ * their cost. */
+static int push(const struct coll_nvtx *r, struct coll_nvtx_text t)
 {
-    int saved = errno, level = coll_nvtx_push(r);
-    errno = saved;
-    return level;
+    return coll_nvtx_push(r, t);
 }
 
 static int pop(uint16_t domain)
 {
-    int saved = errno, level = coll_nvtx_pop(domain);
-    errno = saved;
-    return level;
+    return coll_nvtx_pop(domain);
 }
 
-static nvtxRangeId_t start_range(const struct coll_nvtx *r)
+static nvtxRangeId_t start_range(const struct coll_nvtx *r, struct coll_nvtx_text t)
 {
-    int saved = errno;
-    uint64_t id = coll_nvtx_start(r);
-    errno = saved;
-    return id;
+    return coll_nvtx_start(r, t);
 }
 
 static void end_range(nvtxRangeId_t id)
 {
-    int saved = errno;
     coll_nvtx_end(id);
-    errno = saved;
 }
 
-static void mark(const struct coll_nvtx *r)
+static void mark(const struct coll_nvtx *r, struct coll_nvtx_text t)
 {
     int saved = errno;
-    coll_nvtx_mark(r);
+    coll_nvtx_mark(r, t);
     errno = saved;
 }
 
 static int NVTX_API push_ex(const nvtxEventAttributes_t *a)
 {
-    if (!coll_nvtx_following())
-        return NVTX_NO_PUSH_POP_TRACKING;
-    struct coll_nvtx r = attributes(a, 0);
-    return push(&r);
+    struct coll_nvtx_text t;
+    struct coll_nvtx r = attributes(a, 0, &t);
+    return push(&r, t);
 }
 
 static int NVTX_API push_a(const char *m)
 {
-    if (!coll_nvtx_following())
-        return NVTX_NO_PUSH_POP_TRACKING;
-    return push(&(struct coll_nvtx){.message = coll_nvtx_intern(m)});
+    return push(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.s = m});
 }
 
 static int NVTX_API push_w(const wchar_t *m)
 {
-    if (!coll_nvtx_following())
-        return NVTX_NO_PUSH_POP_TRACKING;
-    return push(&(struct coll_nvtx){.message = coll_nvtx_intern_wide(m)});
+    return push(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.w = m});
 }
 
 static int NVTX_API range_pop(void)
 {
-    if (!coll_nvtx_following())
-        return NVTX_NO_PUSH_POP_TRACKING;
     return pop(0);
 }
 
 static nvtxRangeId_t NVTX_API start_ex(const nvtxEventAttributes_t *a)
 {
-    if (!coll_nvtx_following())
-        return 0;
-    struct coll_nvtx r = attributes(a, 0);
-    return start_range(&r);
+    struct coll_nvtx_text t;
+    struct coll_nvtx r = attributes(a, 0, &t);
+    return start_range(&r, t);
 }
 
 static nvtxRangeId_t NVTX_API start_a(const char *m)
 {
-    if (!coll_nvtx_following())
-        return 0;
-    return start_range(&(struct coll_nvtx){.message = coll_nvtx_intern(m)});
+    return start_range(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.s = m});
 }
 
 static nvtxRangeId_t NVTX_API start_w(const wchar_t *m)
 {
-    if (!coll_nvtx_following())
-        return 0;
-    return start_range(&(struct coll_nvtx){.message = coll_nvtx_intern_wide(m)});
+    return start_range(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.w = m});
 }
 
 static void NVTX_API range_end(nvtxRangeId_t id)
 {
-    if (coll_nvtx_following())
-        end_range(id);
+    end_range(id);
 }
 
 static void NVTX_API mark_ex(const nvtxEventAttributes_t *a)
 {
     if (!coll_recording())
         return;
-    struct coll_nvtx r = attributes(a, 0);
-    mark(&r);
+    struct coll_nvtx_text t;
+    struct coll_nvtx r = attributes(a, 0, &t);
+    mark(&r, t);
 }
 
 static void NVTX_API mark_a(const char *m)
 {
     if (coll_recording())
-        mark(&(struct coll_nvtx){.message = coll_nvtx_intern(m)});
+        mark(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.s = m});
 }
 
 static void NVTX_API mark_w(const wchar_t *m)
 {
     if (coll_recording())
-        mark(&(struct coll_nvtx){.message = coll_nvtx_intern_wide(m)});
+        mark(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.w = m});
 }
 
 /* ---- domains ----------------------------------------------------------------------- */
 
 static int NVTX_API domain_push(nvtxDomainHandle_t d, const nvtxEventAttributes_t *a)
 {
-    if (!coll_nvtx_following())
-        return NVTX_NO_PUSH_POP_TRACKING;
-    struct coll_nvtx r = attributes(a, domain_of(d));
-    return push(&r);
+    struct coll_nvtx_text t;
+    struct coll_nvtx r = attributes(a, domain_of(d), &t);
+    return push(&r, t);
 }
 
 static int NVTX_API domain_pop(nvtxDomainHandle_t d)
 {
-    if (!coll_nvtx_following())
-        return NVTX_NO_PUSH_POP_TRACKING;
     return pop(domain_of(d));
 }
 
 static nvtxRangeId_t NVTX_API domain_start(nvtxDomainHandle_t d, const nvtxEventAttributes_t *a)
 {
-    if (!coll_nvtx_following())
-        return 0;
-    struct coll_nvtx r = attributes(a, domain_of(d));
-    return start_range(&r);
+    struct coll_nvtx_text t;
+    struct coll_nvtx r = attributes(a, domain_of(d), &t);
+    return start_range(&r, t);
 }
 
 static void NVTX_API domain_end(nvtxDomainHandle_t d, nvtxRangeId_t id)
 {
     (void)d;
-    if (coll_nvtx_following())
-        end_range(id);
+    end_range(id);
 }
 
 static void NVTX_API domain_mark(nvtxDomainHandle_t d, const nvtxEventAttributes_t *a)
 {
     if (!coll_recording())
         return;
-    struct coll_nvtx r = attributes(a, domain_of(d));
-    mark(&r);
+    struct coll_nvtx_text t;
+    struct coll_nvtx r = attributes(a, domain_of(d), &t);
+    mark(&r, t);
 }
 
 static nvtxDomainHandle_t domain_create(uint32_t text)

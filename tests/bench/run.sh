@@ -129,22 +129,29 @@ done
 
 # NVTX: ns per nvtxRangePushA/nvtxRangePop pair around a launch (the loop's
 # time less the same loop without the range): bare (no NVTX tool, NVTX's
-# own no-op), preloaded and idle (omniprof is the tool; one relaxed load per
-# call), recording.
+# own no-op), preloaded and idle (omniprof is the tool; the range's
+# description onto the thread's stack and off), recording; then the same
+# with nvtxRangeStartA/nvtxRangeEnd (idle: a table slot claimed and freed).
 rng() { sed -E 's/.*range (-?[0-9.]+) ns.*/\1/' <<<"$1"; }
 nvtx_bare=$(env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
-nvtx_idle=$(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false" \
-      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
-nvtx_rec=$(LD_PRELOAD="$B/lib/libomniprof.so" \
-      OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,with_stack=false,cupti=false" \
-      env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R")
+for kind in "" startend; do
+    v=$(LD_PRELOAD="$B/lib/libomniprof.so" OMNIPROF="dir=$out,cupti=false" \
+          env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R" $kind)
+    printf -v "nvtx_idle${kind:+_se}" '%s' "$v"
+    v=$(LD_PRELOAD="$B/lib/libomniprof.so" \
+          OMNIPROF="dir=$out,autostart=1,buffer_size=512,log_level=warn,with_stack=false,cupti=false" \
+          env -u NVTX_INJECTION64_PATH "$B/bin/bench_nvtx" "$N" "$R" $kind)
+    printf -v "nvtx_rec${kind:+_se}" '%s' "$v"
+done
 printf '%-30s %10s %14s\n' "NVTX mode" "ns/range" "above bare"
-for m in nvtx_bare nvtx_idle nvtx_rec; do
+for m in nvtx_bare nvtx_idle nvtx_rec nvtx_idle_se nvtx_rec_se; do
     v=$(rng "${!m}")
     case $m in
     nvtx_bare) label="bare (no NVTX tool)" ;;
-    nvtx_idle) label="preloaded, idle" ;;
-    nvtx_rec) label="recording, with_stack=false" ;;
+    nvtx_idle) label="push/pop, idle" ;;
+    nvtx_rec) label="push/pop, recording" ;;
+    nvtx_idle_se) label="start/end, idle" ;;
+    nvtx_rec_se) label="start/end, recording" ;;
     esac
     printf '%-30s %10s %14s\n' "$label" "$v" "$(awk -v a="$v" -v b="$(rng "$nvtx_bare")" 'BEGIN{printf "%+.1f", a-b}')"
 done

@@ -5,6 +5,8 @@ libraries.  The ranges, marks and names in the trace, exactly; their GPU
 projection (gpu_user_annotation) against the GPU work of the launches inside
 each range, with the fake CUPTI; the hooks-only record; step_on=nvtx: with
 delay and max iterations and the clipping of ranges at a session's edges;
+ranges begun while omniprof is idle, ended in (or open across) a session
+started and stopped by request;
 the table and `omniprof summary --by nvtx`; a program's own NVTX tool kept;
 and a program without NVTX untouched."""
 import collections
@@ -15,7 +17,7 @@ import subprocess
 import tempfile
 import unittest
 
-from helpers import BUILD, CLI, LIB, base_env, binary, load, traces
+from helpers import BUILD, CLI, LIB, base_env, binary, entries, load, traces, wait_for
 
 TOOL = os.path.join(BUILD, "lib", "libnvtx_tool.so")
 ITERATIONS = 3
@@ -268,6 +270,93 @@ class Nvtx(unittest.TestCase):
         r = run([binary("nvtx_ranges"), "1"], OMNIPROF="step_on=nvtx:dom/")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("step_on: 'nvtx:dom/' names no NVTX range", r.stderr)
+
+    # ---- ranges begun while idle ---------------------------------------------------------
+
+    LONG = "a range begun while omniprof is idle, its name longer than the copy's 63 bytes"
+
+    def idle_session(self):
+        """tests/integration/nvtx_idle: its ranges begun with no session
+        started, then a session started (`omniprof start --pid --wait`)
+        around the launches and ends, stopped before the last pop."""
+        p = subprocess.Popen([binary("nvtx_idle")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env=env_of(OMNIPROF=f"dir={self.dir}", OMNIPROF_CUPTI="true"))
+        self.addCleanup(p.kill)
+        self.assertEqual(p.stdout.readline(), "idle\n")
+        wait_for(lambda: p.pid in entries())
+        ctl = lambda what: subprocess.run([CLI, what, "--pid", str(p.pid), "--wait"],
+                                          env=base_env(), capture_output=True, text=True,
+                                          timeout=60)
+        r = ctl("start")
+        self.assertIn(": recording", r.stdout, r.stderr)
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        self.assertEqual(p.stdout.readline(), "ended\n")
+        r = ctl("stop")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        _, err = p.communicate("exit\n", timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        (path,) = traces(self.dir)
+        return load(path)
+
+    def test_ranges_begun_while_idle_are_clipped_to_the_session(self):
+        t = self.idle_session()
+        pid = t["omniprof"]["pid"]
+        o, base = t["omniprof"], t["baseTimeNanoseconds"]
+        begin, end = (o["session_begin_ns"] - base) / 1000, (o["session_end_ns"] - base) / 1000
+        cut = self.LONG.encode()[:60].decode() + "\u2026"
+        rs = by_name(ranges(t))
+        self.assertEqual({k: len(v) for k, v in rs.items()},
+                         {"idle outer": 1, "idle registered": 1, "idle w\u00efde": 1,
+                          "idle handoff": 1, cut: 1},
+                         "exact names: copied at the push, the long one cut and marked")
+        (outer,), (reg,), (wide,), (handoff,), (long_,) = (
+            rs["idle outer"], rs["idle registered"], rs["idle w\u00efde"], rs["idle handoff"],
+            rs[cut])
+        for e in (outer, reg, wide, handoff, long_):
+            self.assertEqual(e["tid"], pid, e["name"])
+            self.assertAlmostEqual(e["ts"], begin, places=2, msg=e["name"])
+        for e in (outer, reg, wide, handoff):
+            self.assertEqual(e["args"]["clipped"], "start", e["name"])
+            self.assertLess(e["ts"] + e["dur"], end, e["name"])
+        self.assertEqual(long_["args"]["clipped"], "both", "still open at the stop")
+        self.assertAlmostEqual(long_["ts"] + long_["dur"], end, places=2)
+        # what each said of itself
+        self.assertEqual((outer["args"]["nvtx"], outer["args"]["domain"], outer["args"]["category"],
+                          outer["args"]["color"]), ("push/pop", "omni.idle", "phase", "#FF112233"))
+        self.assertEqual(reg["args"]["domain"], "omni.idle")
+        self.assertNotIn("domain", wide["args"])
+        self.assertEqual((handoff["args"]["nvtx"], handoff["args"]["category"],
+                          handoff["args"]["payload"]), ("start/end", "handoff cat", 9))
+        # nesting: the wide one ended first, the registered one next, then the outer one
+        self.assertLess(wide["ts"] + wide["dur"], reg["ts"] + reg["dur"])
+        self.assertLess(reg["ts"] + reg["dur"], outer["ts"] + outer["dur"])
+        # the handoff ended on the worker
+        (ending,) = [e for e in t["traceEvents"] if e.get("name") == "nvtxRangeEnd"]
+        self.assertNotEqual(ending["tid"], pid)
+        self.assertEqual(ending["args"]["range"], "idle handoff")
+        self.assertAlmostEqual(ending["ts"], handoff["ts"] + handoff["dur"], places=2)
+        ids = [e["args"]["range id"] for v in rs.values() for e in v]
+        self.assertEqual(len(ids), len(set(ids)), "range ids are unique")
+        # the GPU side: each one's projection is the work launched inside it
+        gpu = collections.defaultdict(dict)
+        for g in ranges(t, "gpu_user_annotation"):
+            gpu[g["args"]["range id"]][(g["pid"], g["tid"])] = g
+        records = {}
+        for r in rs.values():
+            (r,) = r
+            want = self.expected_spans(t, r)
+            got = gpu.get(r["args"]["range id"], {})
+            self.assertEqual(set(got), set(want), r["name"])
+            for k, (s, e, n) in want.items():
+                self.assertEqual(got[k]["name"], r["name"])
+                self.assertAlmostEqual(got[k]["ts"], s, places=3)
+                self.assertAlmostEqual(got[k]["ts"] + got[k]["dur"], e, places=2)
+                self.assertEqual(got[k]["args"]["GPU records"], n)
+            records[r["name"]] = sum(n for _, _, n in want.values())
+        self.assertEqual(records, {"idle w\u00efde": 2, "idle registered": 3, "idle outer": 4,
+                                   "idle handoff": 4, cut: 4})
 
     # ---- the table and summary ------------------------------------------------------------
 

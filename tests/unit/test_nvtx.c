@@ -78,6 +78,9 @@ Test(nvtx, domains_and_names)
 
 /* ---- ranges through sessions --------------------------------------------------- */
 
+/* A message already interned (in r), no text to copy. */
+#define NO_TEXT ((struct coll_nvtx_text){0})
+
 static struct coll_nvtx range(const char *message, uint16_t domain)
 {
     return (struct coll_nvtx){.message = coll_nvtx_intern(message), .domain = domain};
@@ -111,9 +114,12 @@ Test(nvtx, idle_calls_are_not_followed)
     init();
     coll_configure(0, 0, true);
     struct coll_nvtx r = range("idle", 0);
-    cr_expect_eq(coll_nvtx_push(&r), -2);
+    cr_expect_eq(coll_nvtx_push(&r, NO_TEXT), -2, "NVTX_NO_PUSH_POP_TRACKING");
     cr_expect_eq(coll_nvtx_pop(0), -2);
-    cr_expect_eq(coll_nvtx_start(&r), 0);
+    cr_expect_eq(coll_nvtx_pop(0), -2, "more pops than pushes, idle");
+    uint64_t id = coll_nvtx_start(&r, NO_TEXT);
+    cr_expect_gt(id, 0, "held while idle too");
+    coll_nvtx_end(id);
 }
 
 Test(nvtx, levels_and_domain_stacks)
@@ -123,9 +129,9 @@ Test(nvtx, levels_and_domain_stacks)
     coll_start();
     uint16_t d = coll_nvtx_domain(coll_nvtx_intern("dom"));
     struct coll_nvtx a = range("a", 0), b = range("b", d), c = range("c", 0);
-    cr_expect_eq(coll_nvtx_push(&a), 0);
-    cr_expect_eq(coll_nvtx_push(&b), 0, "its domain's first level");
-    cr_expect_eq(coll_nvtx_push(&c), 1);
+    cr_expect_eq(coll_nvtx_push(&a, NO_TEXT), 0);
+    cr_expect_eq(coll_nvtx_push(&b, NO_TEXT), 0, "its domain's first level");
+    cr_expect_eq(coll_nvtx_push(&c, NO_TEXT), 1);
     cr_expect_eq(coll_nvtx_pop(d), 0, "ends b, under c");
     cr_expect_eq(coll_nvtx_pop(0), 1, "ends c");
     cr_expect_eq(coll_nvtx_pop(0), 0, "ends a");
@@ -147,13 +153,14 @@ Test(nvtx, ranges_open_at_the_edges_are_clipped)
     coll_start();
     struct coll_nvtx outer = range("outer", 0), before = range("before", 0),
                      after = range("after", 0);
-    coll_nvtx_push(&outer);
-    coll_nvtx_push(&before);
-    uint64_t handoff = coll_nvtx_start(&(struct coll_nvtx){.message = coll_nvtx_intern("h")});
+    coll_nvtx_push(&outer, NO_TEXT);
+    coll_nvtx_push(&before, NO_TEXT);
+    uint64_t handoff =
+        coll_nvtx_start(&(struct coll_nvtx){.message = coll_nvtx_intern("h")}, NO_TEXT);
     cr_expect_gt(handoff, 0);
     coll_step();      /* recording begins */
     coll_nvtx_pop(0); /* "before": begun before the session */
-    coll_nvtx_push(&after);
+    coll_nvtx_push(&after, NO_TEXT);
     coll_stop(); /* "outer" and "after" still open; "h" too */
     coll_nvtx_pop(0);
     coll_nvtx_pop(0);
@@ -189,9 +196,10 @@ Test(nvtx, start_end_across_threads_and_steps)
     coll_start();
     struct coll_nvtx iter = range("iter", 0);
     for (int i = 0; i < 4; i++) { /* recording from the 1st end of "iter" to the 2nd */
-        coll_nvtx_push(&iter);
+        coll_nvtx_push(&iter, NO_TEXT);
         if (i == 1) {
-            uint64_t id = coll_nvtx_start(&(struct coll_nvtx){.message = coll_nvtx_intern("x")});
+            uint64_t id =
+                coll_nvtx_start(&(struct coll_nvtx){.message = coll_nvtx_intern("x")}, NO_TEXT);
             pthread_t t;
             pthread_create(&t, NULL, end_it, &id);
             pthread_join(t, NULL);
@@ -206,4 +214,143 @@ Test(nvtx, start_end_across_threads_and_steps)
     cr_expect_neq(ev->tid, ev->u.nvtx.begin_tid, "ended on another thread");
     cr_expect_eq(ev->u.nvtx.begin_tid, coll_thread_id());
     coll_session_free(s);
+}
+
+/* ---- ranges begun while idle --------------------------------------------------- */
+
+Test(nvtx, copies_are_bounded_and_marked_when_cut)
+{
+    char out[64], text[200];
+    coll_nvtx_copy(out, sizeof out, "short");
+    cr_expect_str_eq(out, "short");
+    memset(text, 'x', 63);
+    text[63] = '\0';
+    coll_nvtx_copy(out, sizeof out, text);
+    cr_expect_str_eq(out, text, "63 bytes fit");
+    memset(text, 'y', 100);
+    text[100] = '\0';
+    coll_nvtx_copy(out, sizeof out, text);
+    cr_expect_eq(strlen(out), 63);
+    cr_expect_eq(strncmp(out, text, 60), 0);
+    cr_expect_str_eq(out + 60, "\xe2\x80\xa6", "cut: ends in an ellipsis");
+    memset(text, 'z', 59);
+    strcpy(text + 59, "\xc3\xb6 and more text"); /* a character across byte 60 */
+    coll_nvtx_copy(out, sizeof out, text);
+    cr_expect_eq(strlen(out), 62, "cut before the character");
+    cr_expect_str_eq(out + 59, "\xe2\x80\xa6");
+    coll_nvtx_copy_wide(out, sizeof out, L"w\u00f6rker");
+    cr_expect_str_eq(out, "w\xc3\xb6rker");
+    wchar_t wide[100];
+    wmemset(wide, L'\u00e9', 99); /* 2 bytes each */
+    wide[99] = L'\0';
+    coll_nvtx_copy_wide(out, sizeof out, wide);
+    cr_expect_eq(strlen(out), 63, "30 characters and the ellipsis");
+    cr_expect_str_eq(out + 60, "\xe2\x80\xa6");
+    coll_nvtx_copy(out, sizeof out, NULL);
+    cr_expect_str_eq(out, "");
+}
+
+static void *end_idle_range(void *arg)
+{
+    coll_nvtx_end(*(uint64_t *)arg);
+    return NULL;
+}
+
+Test(nvtx, ranges_begun_while_idle_end_in_the_session_by_name)
+{
+    init();
+    coll_configure(0, 0, true); /* idle: nothing followed */
+    uint16_t d = coll_nvtx_domain(coll_nvtx_intern("idle.dom"));
+    char temp[32];
+    strcpy(temp, "outer");
+    cr_expect_eq(coll_nvtx_push(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.s = temp}), -2);
+    strcpy(temp, "overwritten"); /* the program's buffer is gone: the copy holds */
+    struct coll_nvtx attrs = {.domain = d,
+                              .category = 5,
+                              .flags = COLL_NVTX_COLOR,
+                              .color = 0xFF00FF00,
+                              .payload_type = 1,
+                              .payload = 42};
+    coll_nvtx_push(&attrs, (struct coll_nvtx_text){.w = L"w\u00f6de"});
+    char longer[100];
+    memset(longer, 'n', 99);
+    longer[99] = '\0';
+    coll_nvtx_push(&(struct coll_nvtx){0}, (struct coll_nvtx_text){.s = longer});
+    uint64_t handoff =
+        coll_nvtx_start(&(struct coll_nvtx){.category = 3}, (struct coll_nvtx_text){.s = temp});
+    strcpy(temp, "gone");
+    struct coll_nvtx reg = {.message = coll_nvtx_intern("registered"), .domain = d};
+    uint64_t open_one = coll_nvtx_start(&reg, NO_TEXT);
+
+    coll_start(); /* recording */
+    cr_expect_eq(coll_nvtx_pop(0), 1, "the long one, over \"outer\" (begun while idle)");
+    pthread_t t;
+    pthread_create(&t, NULL, end_idle_range, &handoff);
+    pthread_join(t, NULL);
+    cr_expect_eq(coll_nvtx_pop(d), 0, "the domain's own level");
+    coll_stop(); /* "outer" and "registered" still open */
+    struct coll_session *s = coll_collect();
+    cr_assert_not_null(s);
+
+    const struct coll_event *ev;
+    char cut[64];
+    memset(cut, 'n', 60);
+    strcpy(cut + 60, "\xe2\x80\xa6");
+    cr_expect_eq(count(s, cut, COLL_NVTX_RANGE, &ev), 1, "a long name, cut and marked");
+    cr_expect_eq(ev->start_ns, 0, "begun while idle: before the session");
+    cr_expect_eq(ev->u.nvtx.begin_tid, coll_thread_id());
+    cr_expect_eq(count(s,
+                       "w\xc3\xb6"
+                       "de",
+                       COLL_NVTX_RANGE, &ev),
+                 1);
+    cr_expect_eq(ev->u.nvtx.domain, d);
+    cr_expect_eq(ev->u.nvtx.category, 5);
+    cr_expect_eq(ev->u.nvtx.color, 0xFF00FF00);
+    cr_expect_eq(ev->u.nvtx.payload, 42);
+    cr_expect_eq(count(s, "overwritten", COLL_NVTX_RANGE, &ev), 1, "the start/end range");
+    cr_expect_eq(ev->u.nvtx.id, handoff);
+    cr_expect_eq(ev->u.nvtx.category, 3);
+    cr_expect(ev->u.nvtx.flags & COLL_NVTX_STARTEND);
+    cr_expect_eq(ev->start_ns, 0);
+    cr_expect_neq(ev->tid, ev->u.nvtx.begin_tid, "ended on another thread");
+    cr_expect_eq(count(s, "outer", COLL_NVTX_OPEN, &ev), 1, "open at the stop: recorded then");
+    cr_expect_eq(ev->start_ns, 0);
+    cr_expect_eq(ev->end_ns, s->end_ns > ev->end_ns ? ev->end_ns : s->end_ns);
+    cr_expect_eq(count(s, "registered", COLL_NVTX_OPEN, &ev), 1);
+    cr_expect_eq(ev->u.nvtx.id, open_one);
+    cr_expect_eq(count(s, "gone", COLL_NVTX_RANGE, NULL) + count(s, "gone", COLL_NVTX_OPEN, NULL),
+                 0);
+    coll_session_free(s);
+}
+
+Test(nvtx, ranges_held_across_sessions_are_clipped_to_each)
+{
+    init();
+    coll_configure(0, 0, true);
+    coll_start();
+    struct coll_nvtx across = range("across", 0);
+    coll_nvtx_push(&across, NO_TEXT);
+    coll_stop();
+    struct coll_session *s = coll_collect();
+    cr_assert_not_null(s);
+    const struct coll_event *ev;
+    cr_expect_eq(count(s, "across", COLL_NVTX_OPEN, &ev), 1);
+    uint64_t id = ev->u.nvtx.id, start_ns = ev->start_ns;
+    cr_expect_geq(start_ns, s->begin_ns);
+    coll_session_free(s);
+    cr_expect_eq(coll_nvtx_pop(0), -2, "idle: still held, not ended");
+    coll_nvtx_push(&across, NO_TEXT); /* again, while idle */
+
+    coll_start(); /* a second session */
+    cr_expect_eq(coll_nvtx_pop(0), 0);
+    coll_stop();
+    s = coll_collect();
+    cr_assert_not_null(s);
+    cr_expect_eq(count(s, "across", COLL_NVTX_RANGE, &ev), 1, "the one pushed while idle");
+    cr_expect_eq(ev->start_ns, 0);
+    cr_expect_neq(ev->u.nvtx.id, id);
+    cr_expect_eq(count(s, "across", COLL_NVTX_OPEN, NULL), 0, "the first one ended while idle");
+    coll_session_free(s);
+    (void)start_ns;
 }
