@@ -86,8 +86,9 @@ check_torch() { # check_torch frames|nvtx NAME N: check_torch.py on profile NAME
         "$LOOP" "$3" || failed=1
 }
 # the loop's launches carry its Python frames (file, line, function): with the
-# default stack_depth (32 frames, PyTorch's and CUDA's own among them), and
-# with room for all (when only the first fails, the default is too small)
+# default stack_depth (32 native frames of PyTorch's and CUDA's own before the
+# first Python frame; the Python part is kept whole), and with room for all
+# (when only the first fails, the Python part was cut after all)
 profile torch_loop "~add=5" -- python3 "$LOOP" 5
 check_torch frames torch_loop 5
 CONFIG=stack_depth=128 profile torch_loop_deep "~add=5" -- python3 "$LOOP" 5
