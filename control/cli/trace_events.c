@@ -458,7 +458,28 @@ static int colon(struct tr_reader *r, struct tr_cur *c)
     return tr_lex_space(r, c, false);
 }
 
-/* A key (c->p at its quote) and its colon: the key's decoded text. */
+/* A key (c->p at its quote) and its colon, at the top levels: the key's
+ * decoded text.  The whitespace after the colon is the next step's, so that
+ * a unit never holds more than one token's worth of it. */
+static int top_key(struct tr_reader *r, struct tr_cur *c, const char **s, size_t *len)
+{
+    if (*c->p != '"')
+        return tr_syntax(r, c, c->p, "parse error: an object key must be a string");
+    struct tr_tok t;
+    struct tr_value v = {.type = TR_STRING};
+    int rc = tr_lex_string(r, c, &t);
+    if (rc == 0)
+        rc = text_of(r, &v, &t, s, len);
+    if (rc == 0)
+        rc = tr_lex_space(r, c, false);
+    if (rc == 0 && *c->p != ':')
+        return tr_syntax(r, c, c->p, "parse error: a colon (':') must follow an object key");
+    c->p += rc == 0;
+    return rc;
+}
+
+/* A key (c->p at its quote), its colon and the whitespace after, inside an
+ * event: the key's decoded text. */
 static int key(struct tr_reader *r, struct tr_cur *c, const char **s, size_t *len)
 {
     if (*c->p != '"')
@@ -836,12 +857,10 @@ static int top_value(struct tr_reader *r, struct tr_cur *c)
     return rc;
 }
 
-/* One unit: a token, a key with its colon, or an event. */
+/* One unit, after whitespace: a token, a key with its colon, or an event. */
 static int step(struct tr_reader *r, struct tr_cur *c)
 {
-    int rc = tr_lex_space(r, c, true);
-    if (rc)
-        return rc;
+    int rc;
     if (c->p == c->end) /* the end of the file */
         return r->done ? TR_DONE : tr_syntax(r, c, c->p, "unexpected end of file");
     if (r->depth == 0)
@@ -866,9 +885,9 @@ static int step(struct tr_reader *r, struct tr_cur *c)
         /* fall through */
     case TR_KEY:
         if (!f->is_array) {
-            const char *s;
-            size_t len;
-            rc = key(r, c, &s, &len);
+            const char *s = NULL;
+            size_t len = 0;
+            rc = top_key(r, c, &s, &len);
             if (rc == 0 && f->role != TR_ROLE_SKIP)
                 rc = intern_key(r, s, len);
             if (rc == 0)
@@ -889,10 +908,14 @@ static int step(struct tr_reader *r, struct tr_cur *c)
 int tr_parse(struct tr_reader *r, struct tr_cur *c)
 {
     for (;;) {
-        const char *unit = c->p;
+        /* whitespace between units is passed over for good, however long */
         r->token = NULL;
         r->in_event = false;
-        int rc = step(r, c);
+        int rc = tr_lex_space(r, c, true);
+        if (rc)
+            return rc;
+        const char *unit = c->p;
+        rc = step(r, c);
         if (rc == TR_MORE)
             c->p = unit;
         if (rc)

@@ -178,9 +178,9 @@ static int pump(struct tr_reader *r, gzFile in)
         }
         size_t pending = b->len - pos;
         if (pending > r->lim.max_token) {
-            if (r->token && (size_t)(b->p + b->len - r->token) > r->lim.max_token)
-                return tr_fail(r, -E2BIG, "a token longer than %zu bytes", r->lim.max_token);
-            return tr_fail(r, -E2BIG, "an event larger than %zu bytes", r->lim.max_token);
+            if (r->in_event && !(r->token && (size_t)(b->p + b->len - r->token) > r->lim.max_token))
+                return tr_fail(r, -E2BIG, "an event larger than %zu bytes", r->lim.max_token);
+            return tr_fail(r, -E2BIG, "a token longer than %zu bytes", r->lim.max_token);
         }
         if (pos)
             memmove(b->p, b->p + pos, pending);

@@ -984,3 +984,35 @@ Test(reader, args_as_text)
     free(texts);
     tr_reader_free(r);
 }
+
+static int count_events(void *ctx, const struct tr_event *ev)
+{
+    (void)ev;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Whitespace between tokens is passed over however long it is: only a
+ * token or an event is bounded by max_token. */
+Test(reader, long_whitespace_between_units)
+{
+    size_t gap = 3u << 20, n = 0;
+    char *t = malloc(4 * gap + 256);
+    cr_assert_not_null(t);
+    const char *parts[] = {"{\"a\": 1,", "\"traceEvents\":", "[", "{\"ph\": \"X\"}", "]}"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        n += (size_t)sprintf(t + n, "%s", parts[i]);
+        if (i < 4) {
+            memset(t + n, i % 2 ? '\n' : ' ', gap);
+            n += gap;
+        }
+    }
+    const char *p = write_bytes("gaps.json", t, n);
+    free(t);
+    struct tr_reader *r = tr_reader_new(&(struct tr_options){.max_token = 1 << 20});
+    size_t events = 0;
+    cr_expect_eq(tr_read(r, p, &(struct tr_callbacks){.event = count_events}, &events), 0, "%s",
+                 tr_error(r));
+    cr_expect_eq(events, 1u);
+    tr_reader_free(r);
+}
