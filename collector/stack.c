@@ -113,12 +113,15 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
     while (n < max_stacks * 2u && n < (1u << 24))
         n <<= 1;
     depth = max_depth < 1 ? 1 : max_depth > MAX_DEPTH ? MAX_DEPTH : max_depth;
-    arena_frames = (uint64_t)max_stacks * (uint64_t)depth;
+    /* room for max_stacks stacks of the longest kind: a stack with Python
+     * frames keeps its Python part whole (up to MAX_DEPTH entries); only the
+     * pages used are ever touched */
+    arena_frames = (uint64_t)max_stacks * MAX_DEPTH;
     void *s =
         mmap(NULL, n * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     int err = s == MAP_FAILED ? -errno : 0;
     void *a = mmap(NULL, arena_frames * sizeof *arena, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (a == MAP_FAILED && !err)
         err = -errno;
     if (err) {
