@@ -208,6 +208,33 @@ class Merge(unittest.TestCase):
         self.assertEqual(len(prefixes), 5, "a prefix per input")
         self.assertEqual(sum(len(load(p).get("stackFrames", {})) for p in self.inputs), len(frames))
 
+    def test_args_as_written_with_escapes_and_odd_spacing(self):
+        """merge copies each event's args as they were read: escapes, nested
+        values, whitespace and newlines inside them, names that need escaping
+        (a hostile_names run through the fake CUPTI) come out as the same
+        values through a real JSON parser."""
+        runs = self.out("hostile")
+        r = subprocess.run([CLI, "run", "-o", runs, "--autostart", "--", binary("hostile_names")],
+                           env=base_env(OMNIPROF_CUPTI="true"), capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (hostile,) = traces(runs)
+        odd = self.out("odd.json")
+        with open(odd, "w", encoding="utf-8") as f:
+            f.write('{"traceEvents": [\n'
+                    ' {"ph": "X", "name": "a\\"b", "pid": 1, "tid": 2, "ts": 1.5, "dur": 2.000,\n'
+                    '  "args"  :  {\n    "s" : "q\\"\\\\\\/\\u00e9\\n\\ud83d\\ude00",\n'
+                    '    "n": [1, [2.50, -3e2], {"k": null, "t": true}] ,"e": {}\n  }\n },\n'
+                    ' {"ph": "i", "s": "t", "name": "m", "pid": 1, "tid": 2, "ts": 3,'
+                    ' "args": {"caf\\u00e9": "\u00e9"}}\n]}\n')
+        out = self.out("odd-merged.json")
+        merge(hostile, odd, "-o", out)
+        merged = load(out)
+        self.assertEqual(contents(merged), contents(load(hostile)) + contents(load(odd)))
+        by_name = {e["name"]: e for e in merged["traceEvents"] if e.get("pid") is not None}
+        self.assertEqual(by_name['a"b']["args"]["s"], 'q"\\/\u00e9\n\U0001F600')
+        self.assertEqual(by_name["m"]["args"], {"caf\u00e9": "\u00e9"})
+
     def test_gzip_and_plain_outputs_hold_the_same(self):
         merge(self.runs, "-o", self.out("same.json.gz"))
         merge(self.runs, "-o", self.out("same.json"))
