@@ -1016,3 +1016,36 @@ Test(reader, long_whitespace_between_units)
     cr_expect_eq(events, 1u);
     tr_reader_free(r);
 }
+
+static int first_name(void *ctx, const struct tr_event *ev)
+{
+    snprintf(ctx, 64, "%s", ev->name ? ev->name : "");
+    return -ECANCELED;
+}
+
+/* \u escapes: a surrogate pair is one code point, a half of one alone (or
+ * before another escape) is U+FFFD: the text stays UTF-8. */
+Test(reader, surrogate_escapes)
+{
+    static const struct {
+        const char *json, *name;
+    } cases[] = {
+        {"[{\"name\": \"a\\ud83d\\ude00b\"}]", "a\xf0\x9f\x98\x80"
+                                               "b"},
+        {"[{\"name\": \"a\\udc00b\"}]", "a\xef\xbf\xbd"
+                                        "b"},
+        {"[{\"name\": \"a\\ud83db\"}]", "a\xef\xbf\xbd"
+                                        "b"},
+        {"[{\"name\": \"a\\ud83d\\u0041\"}]", "a\xef\xbf\xbd"
+                                              "A"},
+        {"[{\"name\": \"\\u00e9\\u20ac\"}]", "\xc3\xa9\xe2\x82\xac"},
+    };
+    struct tr_reader *r = tr_reader_new(NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[64] = "";
+        tr_read(r, write_text("sur.json", cases[i].json),
+                &(struct tr_callbacks){.event = first_name}, got);
+        cr_expect_str_eq(got, cases[i].name, "case %zu", i);
+    }
+    tr_reader_free(r);
+}
