@@ -217,6 +217,11 @@ struct coll_event *coll_record_begin(void)
     return ev;
 }
 
+int coll_record_slot_index(void)
+{
+    return t_slot ? (int)t_slot->index : -1;
+}
+
 void coll_record_commit(struct coll_event *ev)
 {
     (void)ev;

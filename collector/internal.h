@@ -32,6 +32,9 @@ enum coll_gate_action coll_gate_stop(struct coll_gate *g);
 
 /* The calling thread's id (cached; no syscall after the first call). */
 int32_t coll_thread_id(void);
+/* The index of the calling thread's buffer slot (owned by it while it
+ * lives), -1 when it has none; inside a record's busy window. */
+int coll_record_slot_index(void);
 /* Instead of coll_record_commit: the reserved record is not written (its
  * place is reused). */
 void coll_record_cancel(struct coll_event *ev);

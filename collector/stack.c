@@ -24,18 +24,21 @@
 #include <errno.h>
 #include <libunwind.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
 #include "python.h"
+#include "unwind.h"
 
 #define MAX_DEPTH 256
 /* native frames unwound at most when the thread runs Python: enough for its frames
  * to reach `depth` once the interpreter's own are left out */
 #define PY_NATIVE_MAX 256
 #define SKIP_SLACK 8 /* frames of omniprof's own above the caller's */
+_Static_assert(PY_NATIVE_MAX + SKIP_SLACK < COLL_UNWIND_MAX, "unwind.c keeps every frame");
 
 struct stack_slot {
     _Atomic uint64_t hash; /* 0: empty */
@@ -58,6 +61,23 @@ static struct {
     uintptr_t start, end;
 } skipped[MAX_SKIPPED];
 static _Atomic int n_skipped;
+
+/* Stacks with Python frames are unwound by unwind.c (reusing the outer part
+ * unchanged since the thread's last capture), unless the test hook
+ * OMNI_FAST_UNWIND (read once, by coll_stacks_init) is "0": libunwind only,
+ * or "check": both, aborting on any difference (tests/integration). */
+enum { UNWIND_FAST, UNWIND_LIBUNWIND, UNWIND_CHECK };
+static int unwind_mode;
+
+/* OMNI_FAST_UNWIND=check: says at exit how many captures each way went, so
+ * that a test can tell that unwind.c's path was taken at all. */
+static void report_unwind(void)
+{
+    uint64_t c[3];
+    coll_unwind_counts(c);
+    fprintf(stderr, "omni-unwind-check: %llu unwound, %llu reused a tail, %llu by libunwind\n",
+            (unsigned long long)c[0], (unsigned long long)c[1], (unsigned long long)c[2]);
+}
 
 static _Atomic uint64_t arena_used;
 static _Atomic uint64_t dropped;
@@ -133,6 +153,13 @@ int coll_stacks_init(unsigned max_stacks, int max_depth)
             munmap(a, arena_frames * sizeof *arena);
         return err;
     }
+    const char *mode = getenv("OMNI_FAST_UNWIND");
+    unwind_mode = !mode                    ? UNWIND_FAST
+                  : !strcmp(mode, "0")     ? UNWIND_LIBUNWIND
+                  : !strcmp(mode, "check") ? UNWIND_CHECK
+                                           : UNWIND_FAST;
+    if (unwind_mode == UNWIND_CHECK)
+        atexit(report_unwind);
     if (coll_stacks_skip_module((const void *)&coll_stacks_init) < 0)
         coll_log(COLL_LOG_WARN, "stacks",
                  "cannot find omniprof's own code; stacks begin with "
@@ -212,6 +239,41 @@ static int own_frames(void *const *buf, int n)
     return skip;
 }
 
+/* OMNI_FAST_UNWIND=check: buf[0..n), unwind.c's frames for
+ * unw_backtrace(buf, size) called from capture_python, must be libunwind's.
+ * Called from capture_python too: libunwind sees this function's frame
+ * more, so it is given one entry more and its first frames are left out
+ * in both (omniprof's own). */
+static __attribute__((noinline)) void check_frames(void *const *buf, int n, int size)
+{
+    void *other[PY_NATIVE_MAX + SKIP_SLACK + 1];
+    int m = unw_backtrace(other, size + 1);
+    int skip = own_frames(buf, n), other_skip = own_frames(other, m);
+    bool same = m - 1 == n && n - skip == m - other_skip;
+    for (int i = 0; same && i < n - skip; i++)
+        same = buf[skip + i] == other[other_skip + i];
+    if (same)
+        return;
+    fprintf(stderr,
+            "omniprof: OMNI_FAST_UNWIND=check: unwind.c gave %d frames (%d own), "
+            "libunwind %d (%d own, one more expected)\n",
+            n, skip, m, other_skip);
+    for (int i = 0; i < n || i < m; i++)
+        fprintf(stderr, "  %3d %18p %18p\n", i, i < n ? buf[i] : NULL, i < m ? other[i] : NULL);
+    abort();
+}
+
+/* unw_backtrace(buf, size), as if called from capture_python itself */
+static inline __attribute__((always_inline)) int native_frames(void **buf, int size)
+{
+    int n = unwind_mode != UNWIND_LIBUNWIND ? coll_unwind_backtrace(buf, size) : -1;
+    if (n < 0)
+        return unw_backtrace(buf, size);
+    if (unwind_mode == UNWIND_CHECK)
+        check_frames(buf, n, size);
+    return n;
+}
+
 /* The calling thread's stack merged with its Python frames into f; 0 when
  * it has none or they cannot be merged (the caller keeps the native one).
  * buf: room for PY_NATIVE_MAX + SKIP_SLACK frames. */
@@ -219,12 +281,12 @@ static int capture_python(const struct coll_py_stack *py, void **buf, uint64_t *
 {
     const int all = PY_NATIVE_MAX + SKIP_SLACK;
     int size = t_py_unwind ? t_py_unwind : all;
-    int n = unw_backtrace(buf, size);
+    int n = native_frames(buf, size);
     int skip = own_frames(buf, n), read;
     int m = coll_python_merge(py, buf + skip, n - skip, n == size, f, MAX_DEPTH, depth, &read);
     if (!read && n == size && size < all) { /* short: again, whole */
         size = all;
-        n = unw_backtrace(buf, size);
+        n = native_frames(buf, size);
         skip = own_frames(buf, n);
         m = coll_python_merge(py, buf + skip, n - skip, n == size, f, MAX_DEPTH, depth, &read);
     }
