@@ -33,6 +33,7 @@
  * (stack.c) computes both ways at every capture and aborts on a difference.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -443,8 +444,30 @@ static uint64_t rule_of(uintptr_t pc)
 /* ---- the threads' last captures ----------------------------------------- */
 
 #define MAX_FRAMES COLL_UNWIND_MAX
-#define STACK_SPAN (8u << 20) /* reads stay in [rsp, rsp + 8 MiB) */
-#define TAILS 128             /* threads with a kept capture: buffer slots 0..127 */
+#define STACK_SPAN (8u << 20) /* reads stay in [rsp, rsp + 8 MiB), and below the stack's top */
+
+/* ld.so's: where the main thread's stack ends (its highest address). */
+extern void *__libc_stack_end;
+
+/* The highest address the calling thread's stack may be read up to, from
+ * sp: a thread glibc made keeps its descriptor (pthread_self()) right above
+ * its stack; the main thread's stack ends at __libc_stack_end.  A rule gone
+ * wrong (a library unloaded and another loaded where it was, whose code the
+ * rule cache still knows) can then only give wrong frames, never a read
+ * outside the stack.  The lowest of those above sp (the other one is then
+ * elsewhere, or the top of another stack), else sp + STACK_SPAN (a stack of
+ * the program's own making, a sigaltstack). */
+static uintptr_t stack_top(uintptr_t sp)
+{
+    uintptr_t self = (uintptr_t)pthread_self(), main_end = (uintptr_t)__libc_stack_end;
+    uintptr_t top = sp + STACK_SPAN;
+    if (self > sp && self < top)
+        top = self;
+    if (main_end > sp && main_end < top)
+        top = main_end;
+    return top;
+}
+#define TAILS 128 /* threads with a kept capture: buffer slots 0..127 */
 
 enum { END_LAST = 1, END_LOW, END_CUT };
 
@@ -491,7 +514,7 @@ static bool tail_holds(const struct capture *old, int j, uintptr_t hi)
 static int unwind(struct capture *now, const struct capture *old, uintptr_t pc, uintptr_t sp,
                   uintptr_t bp)
 {
-    const uintptr_t lo = sp, hi = sp + STACK_SPAN;
+    const uintptr_t lo = sp, hi = stack_top(sp);
     int i = 0, j = 0, prev = 0;
     bool reused = false;
     for (;; i++) {

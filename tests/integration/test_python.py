@@ -486,7 +486,25 @@ class PythonStacks(unittest.TestCase):
                 self.assertEqual(got[-1][1:], (3, "<module>"), "runpy.run_path from <string>")
                 self.assertIn("main (py_embed", " ".join(launches[-1]["args"]["Call stack"]))
 
-    def test_python_stack_false(self):
+    @unittest.skipUnless(os.environ.get("OMNI_FAST_UNWIND") == "check",
+                         "the run of this file with OMNI_FAST_UNWIND=check")
+    def test_fast_unwind_taken_and_tails_reused(self):
+        """Under OMNI_FAST_UNWIND=check (every capture unwound both ways,
+        any difference aborts) the fast unwinder is the one taken, on the
+        main thread and on Python threads, and reuses the outer part."""
+        def check(python, version, loader):
+            _, r = self.profile(python, *loader, "--iterations", 50, "--depth", 4,
+                                "--threads", 2)
+            m = re.search(r"omni-unwind-check: (\d+) unwound, (\d+) reused a tail, "
+                          r"(\d+) by libunwind", r.stderr)
+            self.assertTrue(m, r.stderr)
+            unwound, reused, fallback = map(int, m.groups())
+            self.assertEqual((unwound, fallback), (150, 0), r.stderr)
+            self.assertGreaterEqual(reused, 150 - 3, r.stderr)
+
+        self.matrix(check)
+
+
         def check(python, version, loader):
             by_pid, _ = self.profile(python, *loader, "--iterations", 20, "--depth", 2,
                                      omniprof="python_stack=false")
