@@ -148,6 +148,13 @@ struct tr_reader {
 
     struct tr_buf in; /* the read buffer */
     uint64_t base;    /* the file offset of in.p[0] (uncompressed) */
+    /* a string that ran out of bytes: its file offset, and how many of its
+     * bytes were checked (0: none kept), with a backslash among them */
+    struct tr_resume {
+        uint64_t at;
+        size_t len;
+        bool escaped;
+    } resume;
     /* on TR_MORE: the token that ran out of bytes (NULL: between tokens),
      * and whether an event did */
     const char *token;

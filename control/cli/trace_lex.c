@@ -121,11 +121,22 @@ static int escape(struct tr_reader *r, const struct tr_cur *c, const char *p, co
 
 /* The string at c->p from p on (all before p plain): escapes, UTF-8, the
  * end of the bytes read. */
+/* The file offset of p, a byte of the read buffer. */
+static uint64_t offset_of(const struct tr_reader *r, const char *p)
+{
+    return r->base + (uint64_t)(p - r->in.p);
+}
+
+/* The string at c->p from p on (all before p checked; escaped: a backslash
+ * among them): escapes, UTF-8, the end of the bytes read.  When the bytes
+ * run out, how far it got is kept (r->resume), so that the next attempt
+ * at the same string, once more is read, goes on from there: a string of
+ * n bytes is scanned once, not once per read. */
 static __attribute__((noinline)) int string_rest(struct tr_reader *r, struct tr_cur *c,
-                                                 struct tr_tok *t, const char *p)
+                                                 struct tr_tok *t, const char *p, bool escaped)
 {
     const char *token = c->p, *end = c->end;
-    bool escaped = false;
+    int rc = TR_MORE;
     for (;;) {
         uint64_t w, m = 0;
         while (end - p >= 8 && (memcpy(&w, p, 8), !(m = special(w))))
@@ -135,38 +146,47 @@ static __attribute__((noinline)) int string_rest(struct tr_reader *r, struct tr_
         else
             while (p < end && !in_string_special[(unsigned char)*p])
                 p++;
-        if (p == end)
-            return ran_out(r, c, token);
+        if (p == end) {
+            rc = ran_out(r, c, token);
+            break;
+        }
         unsigned char u = (unsigned char)*p;
         size_t n = 1;
         if (u == '"') {
             *t = (struct tr_tok){token + 1, (size_t)(p - token - 1), escaped};
             c->p = p + 1;
+            r->resume.len = 0;
             return 0;
         }
         if (u == '\\') {
             escaped = true;
-            int rc = escape(r, c, p, token, &n);
-            if (rc)
-                return rc;
+            if ((rc = escape(r, c, p, token, &n)) != 0)
+                break;
         } else if (u < 0x20) {
             return tr_syntax(r, c, p, "lexical error: a control character inside a string");
         } else {
             /* valid UTF-8 only (no overlong form, surrogate or code point
              * past U+10FFFF), as the writer's escaper passes it through */
             int len = sequence_length(u);
-            if (end - p < len)
-                return ran_out(r, c, token);
+            if (end - p < len) {
+                rc = ran_out(r, c, token);
+                break;
+            }
             if (len == 0 || wr_utf8_len((const unsigned char *)p) != len)
                 return tr_syntax(r, c, p, "lexical error: invalid bytes in UTF8 string");
             n = (size_t)len;
         }
         p += n;
     }
+    if (rc == TR_MORE) /* p: the first byte not yet checked */
+        r->resume = (struct tr_resume){offset_of(r, token), (size_t)(p - token), escaped};
+    return rc;
 }
 
 int tr_lex_string(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
 {
+    if (r->resume.len && r->resume.at == offset_of(r, c->p)) /* again, with more read */
+        return string_rest(r, c, t, c->p + r->resume.len, r->resume.escaped);
     /* the common case, kept small: plain ASCII up to the closing quote */
     const char *p = c->p + 1;
     uint64_t w, m;
@@ -184,7 +204,7 @@ int tr_lex_string(struct tr_reader *r, struct tr_cur *c, struct tr_tok *t)
         }
         p += 8;
     }
-    return string_rest(r, c, t, p);
+    return string_rest(r, c, t, p, false);
 }
 
 static const char *digits(const char *p, const char *end)

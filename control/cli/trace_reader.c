@@ -164,6 +164,7 @@ static int pump(struct tr_reader *r, gzFile in)
     bool eof = false;
     b->len = 0;
     r->base = 0;
+    r->resume.len = 0;
     for (;;) {
         if (b->len > pos || eof) {
             struct tr_cur c = {b->p + pos, b->p + b->len, eof};
