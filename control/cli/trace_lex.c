@@ -155,7 +155,8 @@ static __attribute__((noinline)) int string_rest(struct tr_reader *r, struct tr_
         if (u == '"') {
             *t = (struct tr_tok){token + 1, (size_t)(p - token - 1), escaped};
             c->p = p + 1;
-            r->resume.len = 0;
+            if (r->resume.at == offset_of(r, token))
+                r->resume.len = 0; /* done with; another string's stays kept */
             return 0;
         }
         if (u == '\\') {
