@@ -446,7 +446,7 @@ static int scalar(struct tr_reader *r, struct tr_cur *c, struct tr_value *v, con
     return rc ? rc : text_of(r, v, &t, s, len);
 }
 
-/* Whitespace, a colon and whitespace, after a key. */
+/* Whitespace and a colon, after a key. */
 static int colon(struct tr_reader *r, struct tr_cur *c)
 {
     int rc = tr_lex_space(r, c, false);
@@ -455,7 +455,7 @@ static int colon(struct tr_reader *r, struct tr_cur *c)
     if (*c->p != ':')
         return tr_syntax(r, c, c->p, "parse error: a colon (':') must follow an object key");
     c->p++;
-    return tr_lex_space(r, c, false);
+    return 0;
 }
 
 /* A key (c->p at its quote) and its colon, at the top levels: the key's
@@ -470,26 +470,15 @@ static int top_key(struct tr_reader *r, struct tr_cur *c, const char **s, size_t
     int rc = tr_lex_string(r, c, &t);
     if (rc == 0)
         rc = text_of(r, &v, &t, s, len);
-    if (rc == 0)
-        rc = tr_lex_space(r, c, false);
-    if (rc == 0 && *c->p != ':')
-        return tr_syntax(r, c, c->p, "parse error: a colon (':') must follow an object key");
-    c->p += rc == 0;
-    return rc;
+    return rc ? rc : colon(r, c);
 }
 
 /* A key (c->p at its quote), its colon and the whitespace after, inside an
  * event: the key's decoded text. */
 static int key(struct tr_reader *r, struct tr_cur *c, const char **s, size_t *len)
 {
-    if (*c->p != '"')
-        return tr_syntax(r, c, c->p, "parse error: an object key must be a string");
-    struct tr_tok t;
-    struct tr_value v = {.type = TR_STRING};
-    int rc = tr_lex_string(r, c, &t);
-    if (rc == 0)
-        rc = text_of(r, &v, &t, s, len);
-    return rc ? rc : colon(r, c);
+    int rc = top_key(r, c, s, len);
+    return rc ? rc : tr_lex_space(r, c, false);
 }
 
 /* After a member or element: whitespace, then a comma (0) or the close
@@ -674,6 +663,8 @@ static int skip(struct tr_reader *r, struct tr_cur *c, int depth)
             rc = tr_lex_string(r, c, &t);
             if (rc == 0)
                 rc = colon(r, c);
+            if (rc == 0)
+                rc = tr_lex_space(r, c, false);
         }
         if (rc == 0)
             rc = skip(r, c, depth + 1);
