@@ -17,8 +17,10 @@
  * 1.27 M events per CPU second of a Kineto-like trace and `omniprof merge`
  * 0.7 M (one core; the target is 1 M); yajl's share alone was about 0.9 M.
  * Reading whole events in place from the buffer, 2.3 M (tests/bench,
- * bench_reader).  The trace fuzzer (tests/fuzz/fuzz_trace.c) checks every
- * input against yajl's tree parser: the same events, or both fail.
+ * bench_reader).  The trace fuzzer (tests/fuzz/fuzz_trace.c) holds every
+ * input the reader reads against yajl's tree parser (the same events;
+ * inputs with surrogate escapes aside, which yajl decodes its own way).
+ * The reader is the stricter of the two: it takes valid UTF-8 only.
  */
 #include <errno.h>
 #include <stdarg.h>
